@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+    // Integration tests talk to real engines, SSH and S3 servers: generous timeouts.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two Docker engines on two cores: run test files one at a time.
+    fileParallelism: false,
+  },
+})
