@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs'
+import createDebug from 'debug'
+import ssh2, {
+  type AlgorithmList,
+  type AnyAuthMethod,
+  type Client,
+  type ParsedKey,
+  type ServerHostKeyAlgorithm,
+} from 'ssh2'
+import { messageOf, TransshipError } from '../errors.js'
+import {
+  checkHostKey,
+  hostKeyFingerprint,
+  hostKeyType,
+  type KnownHostEntry,
+  knownHostsName,
+  knownKeyTypes,
+  parseKnownHosts,
+} from './knownHosts.js'
+import { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './options.js'
+
+const debug = createDebug('transship:ssh')
+
+/** An open, authenticated SSH connection. */
+export interface SshConnection {
+  /** The ssh2 client, ready for `exec`, `sftp` and forwarding. */
+  readonly client: Client
+  /** The options it was opened with, after the SSH config file and defaults. */
+  readonly options: ResolvedSshOptions
+  /** `user@host:port`, for messages. */
+  readonly target: string
+  /** Ends the connection; resolves once it is closed. */
+  close(): Promise<void>
+}
+
+/** ssh2's host key algorithms for each `known_hosts` key type. */
+const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+}
+
+/**
+ * Opens one SSH connection: resolves the host through the SSH config file, verifies the
+ * server's host key against `known_hosts`, authenticates with the agent and the identity
+ * files, and turns off Nagle's algorithm (ssh2 leaves it on, which slows every
+ * request/response exchange over the connection).
+ *
+ * ## Example
+ * ```ts
+ * const ssh = await connectSsh({ host: 'builder', knownHostsPath: '/etc/transship/known_hosts' })
+ * try {
+ *   ssh.client.exec('uptime', (error, stream) => { ... })
+ * } finally {
+ *   await ssh.close()
+ * }
+ * ```
+ *
+ * @param options - how to reach and authenticate to the server.
+ * @return the open connection.
+ * @throws TransshipError `SSH_HOST_KEY_UNKNOWN`, `SSH_HOST_KEY_CHANGED` or
+ *   `SSH_HOST_KEY_REVOKED` (with the offered key's SHA256 fingerprint), `SSH_KEY_INVALID`
+ *   (an identity file cannot be read or decrypted), `SSH_AUTH_FAILED`, `SSH_CONNECT_FAILED`;
+ *   every message names the host.
+ */
+export async function connectSsh(options: SshOptions): Promise<SshConnection> {
+  const resolved = resolveSshOptions(options)
+  const target = targetOf(resolved)
+  const knownHosts = resolved.strictHostKeyChecking ? readKnownHosts(resolved) : []
+  const authMethods = authMethodsOf(resolved, target)
+  const hostKeyCheck: { error?: TransshipError } = {}
+  const client = new ssh2.Client()
+
+  debug('%s: connecting', target)
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error & { level?: string }) => {
+      client.off('ready', onReady)
+      reject(hostKeyCheck.error ?? connectError(target, error))
+    }
+    const onReady = () => {
+      client.off('error', onError)
+      resolve()
+    }
+    client.once('error', onError)
+    client.once('ready', onReady)
+    client.connect({
+      host: resolved.hostName,
+      port: resolved.port,
+      username: resolved.username,
+      authHandler: authMethods,
+      hostVerifier: (key: Buffer) => {
+        hostKeyCheck.error = verifyHostKey(resolved, target, knownHosts, key)
+        return hostKeyCheck.error === undefined
+      },
+      algorithms: { serverHostKey: preferredHostKeyAlgorithms(resolved, knownHosts) },
+      // One connection carries a whole migration: notice a dead peer.
+      keepaliveInterval: 15_000,
+    })
+  })
+  client.setNoDelay(true)
+  client.on('error', (error) => debug('%s: %s', target, error.message))
+  const closed = new Promise<void>((resolve) => client.once('close', resolve))
+  debug('%s: connected', target)
+
+  return {
+    client,
+    options: resolved,
+    target,
+    close: async () => {
+      client.end()
+      await closed
+      debug('%s: closed', target)
+    },
+  }
+}
+
+function targetOf(options: ResolvedSshOptions): string {
+  const address = `${options.username}@${options.hostName}:${options.port}`
+  return options.host === options.hostName ? address : `${options.host} (${address})`
+}
+
+function readKnownHosts(options: ResolvedSshOptions): KnownHostEntry[] {
+  return options.knownHostsPaths.flatMap((path) => {
+    try {
+      return parseKnownHosts(readFileSync(path, 'utf8'), path)
+    } catch (error) {
+      debug('known_hosts %s not read: %s', path, messageOf(error))
+      return []
+    }
+  })
+}
+
+/** Puts the algorithms of the key types `known_hosts` holds for the host first. */
+function preferredHostKeyAlgorithms(
+  options: ResolvedSshOptions,
+  knownHosts: readonly KnownHostEntry[],
+): AlgorithmList<ServerHostKeyAlgorithm> {
+  const name = knownHostsName(options.hostName, options.port)
+  const preferred = knownKeyTypes(knownHosts, name).flatMap(
+    (type) => HOST_KEY_ALGORITHMS[type] ?? [],
+  )
+  // ssh2 applies these in key order: removing first makes `prepend` a move to the front.
+  return { remove: preferred, prepend: preferred, append: [] }
+}
+
+function verifyHostKey(
+  options: ResolvedSshOptions,
+  target: string,
+  knownHosts: readonly KnownHostEntry[],
+  key: Buffer,
+): TransshipError | undefined {
+  const offered = `${hostKeyType(key)} key ${hostKeyFingerprint(key)}`
+  if (!options.strictHostKeyChecking) {
+    debug('%s: accepting %s without checking (strict host key checking is off)', target, offered)
+    return undefined
+  }
+  const name = knownHostsName(options.hostName, options.port)
+  const verdict = checkHostKey(knownHosts, name, key)
+  switch (verdict.status) {
+    case 'known':
+      debug('%s: host key %s matches %s', target, offered, verdict.entry.source)
+      return undefined
+    case 'revoked':
+      return new TransshipError(
+        'SSH_HOST_KEY_REVOKED',
+        `ssh ${target}: the server offered ${offered}, which ${verdict.entry.source} marks @revoked`,
+      )
+    case 'changed':
+      return new TransshipError(
+        'SSH_HOST_KEY_CHANGED',
+        `ssh ${target}: host key has CHANGED: the server offered ${offered}, but ` +
+          `${verdict.entry.source} holds another ${verdict.entry.keyType} key for ${name}. ` +
+          'Someone may be intercepting the connection, or the host was reinstalled: ' +
+          'check the fingerprint before updating known_hosts.',
+      )
+    case 'unknown':
+      return new TransshipError(
+        'SSH_HOST_KEY_UNKNOWN',
+        `ssh ${target}: host key is not known: the server offered ${offered}, and no entry ` +
+          `for ${name} holds it in ${options.knownHostsPaths.join(', ')}. If the fingerprint ` +
+          `is right, add the key to known_hosts (ssh-keyscan -p ${options.port} ` +
+          `${options.hostName}), or turn strict host key checking off explicitly.`,
+      )
+  }
+}
+
+function authMethodsOf(options: ResolvedSshOptions, target: string): AnyAuthMethod[] {
+  const methods: AnyAuthMethod[] = []
+  if (options.agent) {
+    methods.push({ type: 'agent', username: options.username, agent: options.agent })
+  }
+  for (const identity of options.identityFiles) {
+    const key = readIdentity(identity.path, options.passphrase, target)
+    if (key instanceof TransshipError) {
+      if (identity.required) throw key
+      debug('%s: skipping identity %s: %s', target, identity.path, key.message)
+      continue
+    }
+    methods.push({ type: 'publickey', username: options.username, key })
+  }
+  if (methods.length === 0) {
+    throw new TransshipError(
+      'SSH_AUTH_FAILED',
+      `ssh ${target}: no way to authenticate: no SSH agent (SSH_AUTH_SOCK is unset) and no ` +
+        'usable identity file (give one, or create ~/.ssh/id_ed25519)',
+    )
+  }
+  return methods
+}
+
+function readIdentity(
+  path: string,
+  passphrase: string | undefined,
+  target: string,
+): ParsedKey | TransshipError {
+  let parsed: ParsedKey | Error
+  try {
+    parsed = ssh2.utils.parseKey(readFileSync(path), passphrase)
+  } catch (error) {
+    parsed = error instanceof Error ? error : new Error(String(error))
+  }
+  if (!(parsed instanceof Error)) return parsed
+  return new TransshipError(
+    'SSH_KEY_INVALID',
+    `ssh ${target}: cannot use identity file ${path}: ${parsed.message}`,
+    { cause: parsed },
+  )
+}
+
+function connectError(target: string, error: Error & { level?: string }): TransshipError {
+  if (error.level === 'client-authentication') {
+    return new TransshipError(
+      'SSH_AUTH_FAILED',
+      `ssh ${target}: authentication failed: the server accepted none of the agent's keys ` +
+        'or identity files',
+      { cause: error },
+    )
+  }
+  return new TransshipError('SSH_CONNECT_FAILED', `ssh ${target}: ${error.message}`, {
+    cause: error,
+  })
+}

@@ -1,0 +1,184 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { homedir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import SSHConfig from 'ssh-config'
+import { messageOf, TransshipError } from '../errors.js'
+
+/** How to reach and authenticate to an SSH server. */
+export interface SshOptions {
+  /** Host name, IP address, or a `Host` alias of the SSH config file. */
+  readonly host: string
+  /** Port; by default the config file's `Port`, else 22. */
+  readonly port?: number
+  /** User; by default the config file's `User`, else the local user's name. */
+  readonly username?: string
+  /**
+   * Private key files to try, in order; each must exist and be readable. By default the
+   * config file's `IdentityFile`s, else those of `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`
+   * that exist.
+   */
+  readonly identityFiles?: readonly string[]
+  /** Passphrase for encrypted private keys. */
+  readonly passphrase?: string
+  /** SSH agent socket to try first; `SSH_AUTH_SOCK` by default, `false` for none. */
+  readonly agent?: string | false
+  /**
+   * `known_hosts` file holding the server's key; by default the config file's
+   * `UserKnownHostsFile`, else `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`.
+   */
+  readonly knownHostsPath?: string
+  /**
+   * Refuse servers whose host key is not in `known_hosts` (default true). Setting it to
+   * false accepts any host key: an explicit opt-out, for throwaway test hosts only.
+   */
+  readonly strictHostKeyChecking?: boolean
+  /** The OpenSSH client config file to resolve `host` in; `~/.ssh/config` by default. */
+  readonly configPath?: string
+}
+
+/** A private key file to offer, and whether it must exist. */
+export interface IdentityFile {
+  readonly path: string
+  /** Named explicitly in {@link SshOptions.identityFiles}: missing or unreadable is an error. */
+  readonly required: boolean
+}
+
+/** {@link SshOptions} with the SSH config file and the defaults applied. */
+export interface ResolvedSshOptions {
+  /** The host as given (maybe an alias), for messages. */
+  readonly host: string
+  /** The host name or address actually connected to. */
+  readonly hostName: string
+  readonly port: number
+  readonly username: string
+  readonly identityFiles: readonly IdentityFile[]
+  readonly passphrase: string | undefined
+  readonly agent: string | undefined
+  readonly knownHostsPaths: readonly string[]
+  readonly strictHostKeyChecking: boolean
+}
+
+/** Where the local user's files are; tests give their own. */
+export interface LocalUser {
+  readonly homeDir: string
+  readonly username: string
+  readonly env: NodeJS.ProcessEnv
+}
+
+const DEFAULT_IDENTITY_FILES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
+
+/**
+ * Applies the OpenSSH client config (`HostName`, `User`, `Port`, `IdentityFile`,
+ * `UserKnownHostsFile` of the matching `Host` sections) and the defaults to SSH options.
+ * Explicit options win over the config file, which wins over the defaults.
+ *
+ * ## Example
+ * ```ts
+ * // ~/.ssh/config:  Host builder \n HostName 10.0.0.7 \n Port 2222
+ * resolveSshOptions({ host: 'builder' }) // { hostName: '10.0.0.7', port: 2222, ... }
+ * ```
+ *
+ * @param options - the SSH options.
+ * @param user - the local user's home, name and environment.
+ * @return the resolved options.
+ * @throws TransshipError `SSH_CONFIG_INVALID` when an explicitly given config file cannot be
+ *   read.
+ */
+export function resolveSshOptions(
+  options: SshOptions,
+  user: LocalUser = currentUser(),
+): ResolvedSshOptions {
+  const config = readConfig(options, user)
+  const username = options.username ?? first(config.user) ?? user.username
+  const rawHostName = first(config.hostname) ?? options.host
+  const hostName = expandTokens(rawHostName, { h: options.host })
+  const port = options.port ?? numberOf(first(config.port)) ?? 22
+  const tokens = {
+    d: user.homeDir,
+    h: hostName,
+    n: options.host,
+    p: String(port),
+    r: username,
+    u: user.username,
+  }
+  const expand = (path: string) => expandHome(expandTokens(path, tokens), user.homeDir)
+
+  return {
+    host: options.host,
+    hostName,
+    port,
+    username,
+    identityFiles: identityFilesOf(options, listOf(config.identityfile).map(expand), user),
+    passphrase: options.passphrase,
+    agent: options.agent === false ? undefined : (options.agent ?? user.env.SSH_AUTH_SOCK),
+    knownHostsPaths: options.knownHostsPath
+      ? [options.knownHostsPath]
+      : configKnownHosts(listOf(config.userknownhostsfile).map(expand), user),
+    strictHostKeyChecking: options.strictHostKeyChecking ?? true,
+  }
+}
+
+function currentUser(): LocalUser {
+  return { homeDir: homedir(), username: userInfo().username, env: process.env }
+}
+
+/** The config file's settings for the host, with lower-case keys. */
+function readConfig(options: SshOptions, user: LocalUser): Record<string, string | string[]> {
+  const path = options.configPath ?? join(user.homeDir, '.ssh', 'config')
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    if (options.configPath === undefined) return {}
+    throw new TransshipError(
+      'SSH_CONFIG_INVALID',
+      `ssh ${options.host}: cannot read SSH config ${path}: ${messageOf(error)}`,
+      { cause: error },
+    )
+  }
+  return SSHConfig.parse(text).compute(options.host, { ignoreCase: true })
+}
+
+function identityFilesOf(
+  options: SshOptions,
+  fromConfig: string[],
+  user: LocalUser,
+): IdentityFile[] {
+  if (options.identityFiles) {
+    return options.identityFiles.map((path) => ({ path, required: true }))
+  }
+  const paths =
+    fromConfig.length > 0
+      ? fromConfig
+      : DEFAULT_IDENTITY_FILES.map((name) => join(user.homeDir, '.ssh', name))
+  return paths.filter((path) => existsSync(path)).map((path) => ({ path, required: false }))
+}
+
+function configKnownHosts(fromConfig: string[], user: LocalUser): string[] {
+  if (fromConfig.length > 0) return fromConfig
+  return [join(user.homeDir, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts']
+}
+
+/** Expands `%h`-style tokens of ssh_config(5); `%%` is a literal percent sign. */
+function expandTokens(value: string, tokens: Record<string, string>): string {
+  return value.replace(/%(.)/g, (whole, token: string) =>
+    token === '%' ? '%' : (tokens[token] ?? whole),
+  )
+}
+
+function expandHome(path: string, homeDir: string): string {
+  return path === '~' || path.startsWith('~/') ? homeDir + path.slice(1) : path
+}
+
+function listOf(value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return listOf(value)[0]
+}
+
+function numberOf(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : Number(value)
+}
