@@ -1,0 +1,292 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import createDebug from 'debug'
+import type Dockerode from 'dockerode'
+import { messageOf, TransshipError } from '../errors.js'
+import { connectEngine, type EngineClient, type EngineInfo, type EngineOptions } from './client.js'
+
+const debug = createDebug('transship:engine')
+
+/** One item of an engine's diagnosis. */
+export interface EngineCheck {
+  /** What was checked, e.g. `experimental mode`. */
+  readonly name: string
+  readonly ok: boolean
+  /** Whether transship cannot work with this engine when the check fails. */
+  readonly required: boolean
+  /** What was found. */
+  readonly detail: string
+  /** What to do about a failed check. */
+  readonly hint?: string
+}
+
+/** Options of {@link diagnoseEngine}. */
+export interface DiagnoseOptions extends EngineOptions {
+  /**
+   * Image for the throwaway container of the checkpoint check. By default the engine's
+   * local images are tried, busybox-like ones first, until one runs `sleep` or a shell loop.
+   */
+  readonly image?: string
+}
+
+/** Label on the doctor's throwaway containers, so that leftovers can be found. */
+export const DOCTOR_LABEL = 'transship.doctor'
+
+/** The checkpoint API appeared in API 1.25 (Docker 1.13). */
+const MIN_API_VERSION = '1.25'
+const CHECKPOINT_NAME = 'transship-doctor'
+const LONG_RUNNING_COMMANDS = [
+  ['sleep', '3600'],
+  ['sh', '-c', 'while :; do sleep 1; done'],
+]
+const MAX_IMAGES_TRIED = 5
+const PREFERRED_IMAGES = /busybox|alpine|debian|ubuntu/
+
+/**
+ * Checks whether an engine can take part in a migration: reachable, API version,
+ * experimental mode, storage driver, root directory, and whether a checkpoint really works
+ * there (a throwaway container, labelled `transship.doctor=true`, is checkpointed, restored
+ * and removed).
+ *
+ * ## Example
+ * ```ts
+ * const checks = await diagnoseEngine('unix:///var/run/docker.sock')
+ * const ready = checks.every((check) => check.ok || !check.required)
+ * ```
+ *
+ * @param url - the engine URL; `DOCKER_HOST`, else the local socket, by default.
+ * @param options - engine settings, and the image for the checkpoint check.
+ * @return the checks, in order; only the failed `reachable` check when the engine cannot be
+ *   reached.
+ * @throws TransshipError `ENGINE_URL_INVALID` for a malformed URL.
+ */
+export async function diagnoseEngine(
+  url?: string,
+  options: DiagnoseOptions = {},
+): Promise<EngineCheck[]> {
+  let engine: EngineClient
+  try {
+    engine = await connectEngine(url, options)
+  } catch (error) {
+    if (error instanceof TransshipError && error.code === 'ENGINE_URL_INVALID') throw error
+    return [unreachable(error)]
+  }
+  try {
+    let info: EngineInfo
+    let version: Dockerode.DockerVersion
+    try {
+      ;[info, version] = await Promise.all([engine.info(), engine.version()])
+    } catch (error) {
+      return [unreachable(error)]
+    }
+    return [
+      {
+        name: 'reachable',
+        ok: true,
+        required: true,
+        detail: `Docker ${version.Version} on ${info.Name} (${version.Os}/${version.Arch}), engine ID ${info.ID}`,
+      },
+      apiVersionCheck(version.ApiVersion),
+      experimentalCheck(info),
+      storageDriverCheck(info),
+      rootDirectoryCheck(info),
+      await checkpointCheck(engine, info, options.image),
+    ]
+  } finally {
+    await engine.close()
+  }
+}
+
+function unreachable(error: unknown): EngineCheck {
+  const code = error instanceof TransshipError ? error.code : ''
+  let hint = 'check that dockerd runs there and that the engine URL is right'
+  if (code.startsWith('SSH_HOST_KEY')) {
+    hint =
+      'check the fingerprint with the host, then add its key to known_hosts (ssh-keyscan), ' +
+      'or give the right known_hosts file (UserKnownHostsFile in ~/.ssh/config)'
+  } else if (code === 'SSH_AUTH_FAILED' || code === 'SSH_KEY_INVALID') {
+    hint =
+      "check the SSH user and key: the key's public half must be in the host's " +
+      'authorized_keys (IdentityFile in ~/.ssh/config, or an SSH agent)'
+  } else if (code === 'SSH_CONNECT_FAILED') {
+    hint = 'check that sshd runs on the host and listens on the port in the URL'
+  }
+  return { name: 'reachable', ok: false, required: true, detail: messageOf(error), hint }
+}
+
+function apiVersionCheck(apiVersion: string): EngineCheck {
+  const ok = compareVersions(apiVersion, MIN_API_VERSION) >= 0
+  return {
+    name: 'API version',
+    ok,
+    required: true,
+    detail: `${apiVersion} (needs ${MIN_API_VERSION} or later)`,
+    ...(ok ? {} : { hint: 'upgrade Docker: the checkpoint API needs Docker 1.13 or later' }),
+  }
+}
+
+function experimentalCheck(info: EngineInfo): EngineCheck {
+  const ok = info.ExperimentalBuild === true
+  return {
+    name: 'experimental mode',
+    ok,
+    required: true,
+    detail: ok ? 'on' : 'off',
+    ...(ok
+      ? {}
+      : {
+          hint:
+            'start dockerd with --experimental (or "experimental": true in ' +
+            "/etc/docker/daemon.json): Docker's checkpoint API needs it. " +
+            'Migrations with --no-checkpoint work without.',
+        }),
+  }
+}
+
+function storageDriverCheck(info: EngineInfo): EngineCheck {
+  const ok = info.Driver === 'overlay2'
+  return {
+    name: 'storage driver',
+    ok,
+    required: false,
+    detail: info.Driver,
+    ...(ok
+      ? {}
+      : {
+          hint:
+            "transship copies a container's writable layer from overlay2's upper directory: " +
+            'start dockerd with --storage-driver overlay2 to migrate that layer',
+        }),
+  }
+}
+
+function rootDirectoryCheck(info: EngineInfo): EngineCheck {
+  const ok = Boolean(info.DockerRootDir)
+  return {
+    name: 'root directory',
+    ok,
+    required: false,
+    detail: ok
+      ? `${info.DockerRootDir} (a checkpoint restores only on an engine with the same root directory)`
+      : 'not reported by the engine',
+  }
+}
+
+async function checkpointCheck(
+  engine: EngineClient,
+  info: EngineInfo,
+  image: string | undefined,
+): Promise<EngineCheck> {
+  const name = 'checkpoint and restore'
+  let container: ThrowawayContainer | undefined
+  try {
+    container = await startThrowawayContainer(engine, image)
+    await engine.createCheckpoint(container.id, CHECKPOINT_NAME, { exit: true })
+    await engine.startContainer(container.id, { checkpoint: CHECKPOINT_NAME })
+    // A restored process that dies at once would still show as started: look again later.
+    await sleep(500)
+    const { State } = await engine.inspectContainer(container.id)
+    if (!State.Running) {
+      throw new Error(
+        `the restored container is not running (status ${State.Status}, exit code ${State.ExitCode}${State.Error ? `, ${State.Error}` : ''})`,
+      )
+    }
+    return {
+      name,
+      ok: true,
+      required: true,
+      detail: `checkpointed and restored a container of ${container.description}`,
+    }
+  } catch (error) {
+    return {
+      name,
+      ok: false,
+      required: true,
+      detail: messageOf(error),
+      hint: checkpointHint(error, info),
+    }
+  } finally {
+    if (container) await removeQuietly(engine, container.id)
+  }
+}
+
+function checkpointHint(error: unknown, info: EngineInfo): string {
+  if (error instanceof TransshipError && error.code === 'DOCTOR_NO_RUNNABLE_IMAGE') {
+    return 'give an image whose `sleep` or `sh` runs (--image), e.g. one built from busybox'
+  }
+  if (!info.ExperimentalBuild) return 'start dockerd with --experimental first'
+  return (
+    "install CRIU 4.2 or later on the engine's host, where runc finds it (PATH), and check " +
+    'that `criu check` passes: older CRIU fails on recent kernels'
+  )
+}
+
+interface ThrowawayContainer {
+  readonly id: string
+  /** Image and command, for messages. */
+  readonly description: string
+}
+
+/** Starts a labelled container running a long-lived process, trying images and commands. */
+async function startThrowawayContainer(
+  engine: EngineClient,
+  image: string | undefined,
+): Promise<ThrowawayContainer> {
+  const images = image ? [image] : await candidateImages(engine)
+  const failures: string[] = []
+  for (const candidate of images) {
+    for (const command of LONG_RUNNING_COMMANDS) {
+      const description = `${candidate} running \`${command.join(' ')}\``
+      let id: string | undefined
+      try {
+        id = await engine.createContainer({
+          Image: candidate,
+          Entrypoint: [],
+          Cmd: command,
+          Labels: { [DOCTOR_LABEL]: 'true' },
+        })
+        await engine.startContainer(id)
+        if ((await engine.inspectContainer(id)).State.Running) return { id, description }
+        failures.push(`${description}: exited at once`)
+      } catch (error) {
+        failures.push(`${description}: ${messageOf(error)}`)
+      }
+      if (id) await removeQuietly(engine, id)
+    }
+  }
+  throw new TransshipError(
+    'DOCTOR_NO_RUNNABLE_IMAGE',
+    images.length === 0
+      ? `engine ${engine.url} holds no image to run a throwaway container from`
+      : `no throwaway container would keep running: ${failures.join('; ')}`,
+  )
+}
+
+/** Removes a throwaway container; a failure only leaves a labelled leftover, so it is logged. */
+async function removeQuietly(engine: EngineClient, id: string): Promise<void> {
+  try {
+    await engine.removeContainer(id)
+  } catch (error) {
+    debug('%s: doctor container left behind: %s', engine.url, messageOf(error))
+  }
+}
+
+/** Local images by tag, busybox-like ones first. */
+async function candidateImages(engine: EngineClient): Promise<string[]> {
+  const tags = (await engine.listImages())
+    .flatMap((image) => image.RepoTags ?? [])
+    .filter((tag) => tag !== '<none>:<none>')
+  const preferred = tags.filter((tag) => PREFERRED_IMAGES.test(tag))
+  const others = tags.filter((tag) => !PREFERRED_IMAGES.test(tag))
+  return [...preferred, ...others].slice(0, MAX_IMAGES_TRIED)
+}
+
+/** Compares dotted version numbers: negative, zero or positive. */
+function compareVersions(a: string, b: string): number {
+  const left = a.split('.').map(Number)
+  const right = b.split('.').map(Number)
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const difference = (left[i] ?? 0) - (right[i] ?? 0)
+    if (difference !== 0) return difference
+  }
+  return 0
+}
