@@ -1,3 +1,5 @@
+const PREFIX = '[transship] '
+
 /**
  * The one error class transship throws: a message prefixed with `[transship]`, a stable
  * `code` for programs to branch on, and the underlying failure as `cause`.
@@ -23,18 +25,20 @@ export class TransshipError extends Error {
    * @param options - `cause`: the underlying error, kept for diagnosis.
    */
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(`[transship] ${message}`, options)
+    super(PREFIX + message, options)
     this.name = 'TransshipError'
     this.code = code
   }
 }
 
 /**
- * The message of any thrown value, for composing a higher-level error message.
+ * The message of any thrown value, for composing a higher-level message: without the
+ * `[transship]` prefix, so that it appears once, at the front.
  *
  * @param error - anything that was thrown.
  * @return the error's message, or its string form.
  */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
+  const message = error instanceof Error ? error.message : String(error)
+  return error instanceof TransshipError ? message.slice(PREFIX.length) : message
 }

@@ -249,6 +249,7 @@ async function startThrowawayContainer(
         failures.push(`${description}: exited at once`)
       } catch (error) {
         failures.push(`${description}: ${messageOf(error)}`)
+        if (isMissingImage(error)) break
       }
       if (id) await removeQuietly(engine, id)
     }
@@ -259,6 +260,10 @@ async function startThrowawayContainer(
       ? `engine ${engine.url} holds no image to run a throwaway container from`
       : `no throwaway container would keep running: ${failures.join('; ')}`,
   )
+}
+
+function isMissingImage(error: unknown): boolean {
+  return error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND'
 }
 
 /** Removes a throwaway container; a failure only leaves a labelled leftover, so it is logged. */

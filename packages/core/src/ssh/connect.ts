@@ -69,7 +69,7 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
   const resolved = resolveSshOptions(options)
   const target = targetOf(resolved)
   const knownHosts = resolved.strictHostKeyChecking ? readKnownHosts(resolved) : []
-  const authMethods = authMethodsOf(resolved, target)
+  const auth = authMethodsOf(resolved, target)
   const hostKeyCheck: { error?: TransshipError } = {}
   const client = new ssh2.Client()
 
@@ -77,7 +77,7 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error & { level?: string }) => {
       client.off('ready', onReady)
-      reject(hostKeyCheck.error ?? connectError(target, error))
+      reject(hostKeyCheck.error ?? connectError(target, auth.tried, error))
     }
     const onReady = () => {
       client.off('error', onError)
@@ -89,7 +89,7 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
       host: resolved.hostName,
       port: resolved.port,
       username: resolved.username,
-      authHandler: authMethods,
+      authHandler: auth.methods,
       hostVerifier: (key: Buffer) => {
         hostKeyCheck.error = verifyHostKey(resolved, target, knownHosts, key)
         return hostKeyCheck.error === undefined
@@ -186,10 +186,16 @@ function verifyHostKey(
   }
 }
 
-function authMethodsOf(options: ResolvedSshOptions, target: string): AnyAuthMethod[] {
+/** The authentication methods to try, and a description of each for messages. */
+function authMethodsOf(
+  options: ResolvedSshOptions,
+  target: string,
+): { methods: AnyAuthMethod[]; tried: string[] } {
   const methods: AnyAuthMethod[] = []
+  const tried: string[] = []
   if (options.agent) {
     methods.push({ type: 'agent', username: options.username, agent: options.agent })
+    tried.push(`the agent at ${options.agent}`)
   }
   for (const identity of options.identityFiles) {
     const key = readIdentity(identity.path, options.passphrase, target)
@@ -199,6 +205,7 @@ function authMethodsOf(options: ResolvedSshOptions, target: string): AnyAuthMeth
       continue
     }
     methods.push({ type: 'publickey', username: options.username, key })
+    tried.push(identity.path)
   }
   if (methods.length === 0) {
     throw new TransshipError(
@@ -207,7 +214,7 @@ function authMethodsOf(options: ResolvedSshOptions, target: string): AnyAuthMeth
         'usable identity file (give one, or create ~/.ssh/id_ed25519)',
     )
   }
-  return methods
+  return { methods, tried }
 }
 
 function readIdentity(
@@ -229,12 +236,15 @@ function readIdentity(
   )
 }
 
-function connectError(target: string, error: Error & { level?: string }): TransshipError {
+function connectError(
+  target: string,
+  tried: readonly string[],
+  error: Error & { level?: string },
+): TransshipError {
   if (error.level === 'client-authentication') {
     return new TransshipError(
       'SSH_AUTH_FAILED',
-      `ssh ${target}: authentication failed: the server accepted none of the agent's keys ` +
-        'or identity files',
+      `ssh ${target}: authentication failed with ${tried.join(', ')}`,
       { cause: error },
     )
   }

@@ -1,0 +1,36 @@
+import { createRequire } from 'node:module'
+import { Command } from 'commander'
+import { doctorCommand } from './commands/doctor.js'
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
+
+/**
+ * The `transship` command line: one subcommand per file in `commands/`.
+ *
+ * @return the program, ready to parse arguments.
+ */
+export function createProgram(): Command {
+  return new Command('transship')
+    .description('Move a running, stateful Docker container from one host to another.')
+    .version(version)
+    .showHelpAfterError()
+    .addCommand(doctorCommand())
+}
+
+/**
+ * Runs the command line. A failure becomes one error line on stderr and exit code 1;
+ * a command reports a negative result (a failed check) through `process.exitCode`.
+ *
+ * @param argv - `process.argv`.
+ * @return the exit code.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv)
+    return Number(process.exitCode ?? 0)
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    console.error(message.startsWith('[transship]') ? message : `[transship] ${message}`)
+    return 1
+  }
+}
