@@ -54,12 +54,13 @@ describe('engine URLs', () => {
   })
 
   it.each([
-    ['docker.sock', 'not a URL'],
+    ['docker.sock', 'expected unix:///path, tcp://host:port or ssh://[user@]host'],
+    ['docker.example.org:2375', 'expected unix:///path'],
     ['http://h:2375', 'unsupported scheme "http:"'],
     ['unix://', 'missing socket path'],
     ['unix:///', 'missing socket path'],
     ['unix://run/docker.sock', 'absolute socket path'],
-    ['tcp://:2375', 'not a URL'],
+    ['tcp://:2375', 'expected unix:///path'],
     ['tcp://h:2375/prefix', 'takes no path'],
     ['tcp://me@h:2375', 'takes no user'],
     ['ssh://h/x?timeout=3', 'query strings'],

@@ -73,11 +73,13 @@ export function defaultEngineUrl(env: NodeJS.ProcessEnv = process.env): string {
  * @throws TransshipError `ENGINE_URL_INVALID`, naming the URL and what is wrong with it.
  */
 export function parseEngineUrl(url: string): EngineEndpoint {
+  const notAUrl = 'expected unix:///path, tcp://host:port or ssh://[user@]host'
+  if (!url.includes('://')) throw invalidUrl(url, notAUrl)
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch (error) {
-    throw invalidUrl(url, 'not a URL (expected unix://, tcp:// or ssh://)', error)
+    throw invalidUrl(url, notAUrl, error)
   }
   if (parsed.password) {
     throw invalidUrl(url, 'passwords in engine URLs are not supported')
