@@ -97,6 +97,17 @@ export async function connectEngine(
  * A Docker engine: the dockerode instance, and helpers that log each call (namespace
  * `transship:engine`, with short container ids) and rethrow failures as a
  * {@link TransshipError} naming the engine and the call.
+ *
+ * ## Example
+ * ```ts
+ * const engine = await connectEngine('unix:///var/run/docker.sock')
+ * try {
+ *   const { State } = await engine.inspectContainer('db')
+ *   const volumes = await engine.call('list volumes', (docker) => docker.listVolumes())
+ * } finally {
+ *   await engine.close()
+ * }
+ * ```
  */
 export class EngineClient {
   /** The engine's address. */
@@ -240,6 +251,12 @@ export class EngineClient {
 /**
  * A container reference as logs show it: a full 64-character id shortened to 12, as
  * `docker ps` does; a name as it is.
+ *
+ * ## Example
+ * ```ts
+ * shortId('4f1c2a9e7b3d...64 hex digits') // '4f1c2a9e7b3d'
+ * shortId('db') // 'db'
+ * ```
  *
  * @param ref - container id or name.
  * @return the short form.

@@ -143,6 +143,11 @@ export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string):
 /**
  * The fingerprint OpenSSH shows for a key: `SHA256:` and the unpadded base64 digest.
  *
+ * ## Example
+ * ```ts
+ * hostKeyFingerprint(Buffer.from(base64KeyFromKnownHosts, 'base64')) // 'SHA256:uNiV...'
+ * ```
+ *
  * @param key - a public key blob (SSH wire format).
  * @return e.g. `SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s`.
  */
