@@ -254,7 +254,7 @@ export class EngineClient {
  *
  * ## Example
  * ```ts
- * shortId('4f1c2a9e7b3d...64 hex digits') // '4f1c2a9e7b3d'
+ * shortId('4f1c2a9e7b3d' + '0'.repeat(52)) // '4f1c2a9e7b3d'
  * shortId('db') // 'db'
  * ```
  *
