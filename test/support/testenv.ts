@@ -42,9 +42,12 @@ export function testEnv(): TestEnv {
   try {
     text = readFileSync(ENV_FILE, 'utf8')
   } catch (cause) {
-    throw new Error(`No test environment: ${ENV_FILE} is missing. Run \`pnpm testenv up\` (as root).`, {
-      cause,
-    })
+    throw new Error(
+      `No test environment: ${ENV_FILE} is missing. Run \`pnpm testenv up\` (as root).`,
+      {
+        cause,
+      },
+    )
   }
   const values = new Map<string, string>()
   for (const line of text.split('\n')) {
