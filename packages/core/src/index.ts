@@ -21,7 +21,14 @@ export {
   type TcpEndpoint,
   type UnixEndpoint,
 } from './engine/url.js'
-export { TransshipError } from './errors.js'
+export { messageOf, TransshipError } from './errors.js'
 export { connectSsh, type SshConnection } from './ssh/connect.js'
 export { hostKeyFingerprint } from './ssh/knownHosts.js'
 export { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './ssh/options.js'
+export type {
+  ArtifactExpectation,
+  ArtifactStat,
+  Transport,
+  TransportCallOptions,
+} from './transport/contract.js'
+export { assertSafeKey, assertSafePrefix } from './transport/keys.js'
