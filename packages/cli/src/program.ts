@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module'
 import { Command } from 'commander'
+import { backupCommand } from './commands/backup.js'
 import { doctorCommand } from './commands/doctor.js'
+import { migrateCommand } from './commands/migrate.js'
+import { restoreCommand } from './commands/restore.js'
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
@@ -14,6 +17,9 @@ export function createProgram(): Command {
     .description('Move a running, stateful Docker container from one host to another.')
     .version(version)
     .showHelpAfterError()
+    .addCommand(migrateCommand())
+    .addCommand(backupCommand())
+    .addCommand(restoreCommand())
     .addCommand(doctorCommand())
 }
 

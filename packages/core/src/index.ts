@@ -11,6 +11,8 @@ export {
   diagnoseEngine,
   type EngineCheck,
 } from './engine/diagnose.js'
+export { HELPER_LABEL, pickHelperImage, withHelperContainer } from './engine/helperContainer.js'
+export { putArchive } from './engine/putArchive.js'
 export { type EngineTlsOptions, tlsFromEnvironment } from './engine/tls.js'
 export {
   DEFAULT_DOCKER_SOCKET,
@@ -22,9 +24,52 @@ export {
   type UnixEndpoint,
 } from './engine/url.js'
 export { messageOf, TransshipError } from './errors.js'
+export { parseManifest, serializeManifest } from './manifest/codec.js'
+export {
+  type Artifact,
+  type EngineRecord,
+  MANIFEST_FORMAT,
+  MANIFEST_KEY,
+  MANIFEST_VERSION,
+  type Manifest,
+  ManifestSchema,
+  type SkippedMount,
+  type SourceContainer,
+  type VolumeRecord,
+  type Warning,
+} from './manifest/schema.js'
+export type {
+  MigrationEvent,
+  ProgressEvent,
+  StageFinishedEvent,
+  StageStartedEvent,
+  StateEvent,
+  SummaryEvent,
+  WarningEvent,
+} from './pipeline/events.js'
+export { rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
+export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
+export { startMigration } from './pipeline/startMigration.js'
+export type { JournalEntry, MigrationState, TargetRecord } from './pipeline/state.js'
+export { summarize } from './pipeline/summarize.js'
+export { type BackupOptions, backup } from './pipelines/backup.js'
+export { type MigrateOptions, migrate } from './pipelines/migrate.js'
+export { type RestoreOptions, restore } from './pipelines/restore.js'
 export { connectSsh, type SshConnection } from './ssh/connect.js'
 export { hostKeyFingerprint } from './ssh/knownHosts.js'
 export { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './ssh/options.js'
+export { type BackupVolumesOptions, backupVolumes } from './stages/backupVolumes.js'
+export { type CheckDestinationOptions, checkDestination } from './stages/checkDestination.js'
+export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
+export type { OnConflict } from './stages/destinationNames.js'
+export { removeSource, restartSource, type SourceOptions } from './stages/finishSource.js'
+export { type InspectSourceOptions, inspectSource } from './stages/inspectSource.js'
+export { type ReadManifestOptions, readManifest } from './stages/readManifest.js'
+export { type RemoveBackupOptions, removeBackup } from './stages/removeBackup.js'
+export { type RestoreVolumesOptions, restoreVolumes } from './stages/restoreVolumes.js'
+export { type StartTargetOptions, startTarget } from './stages/startTarget.js'
+export { type StopSourceOptions, stopSource } from './stages/stopSource.js'
+export { type WriteManifestOptions, writeManifest } from './stages/writeManifest.js'
 export type {
   ArtifactExpectation,
   ArtifactStat,

@@ -1,0 +1,60 @@
+import { backup, connectEngine } from '@transship/core'
+import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { type OutputFlags, runPipeline } from '../runPipeline.js'
+import { openTransport } from '../transports.js'
+import { listOption } from './options.js'
+
+interface BackupFlags extends EngineFlags, OutputFlags {
+  readonly from?: string
+  readonly via: string
+  readonly volumes?: string[]
+  readonly leaveRunning?: boolean
+}
+
+/**
+ * `transship backup`: the backup half on its own. Prints the backup's URL as the last line
+ * of stdout (progress goes to stderr), for `transship restore` on the other host.
+ *
+ * @return the subcommand.
+ */
+export function backupCommand(): Command {
+  const command = new Command('backup')
+    .description(
+      'Stop a container and store its state through a transport; print the backup URL. ' +
+        'The container stays stopped (restart policy no) unless --leave-running.',
+    )
+    .argument('<container>', 'container name or id')
+    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .requiredOption('--via <url>', 'where the backup goes: file:///dir')
+    .addOption(
+      listOption(
+        '--volumes <list>',
+        'copy only these volumes, by name or mount path (comma-separated)',
+      ),
+    )
+    .option('--leave-running', 'start the container again once the copy is taken')
+    .option('--json', 'print events as JSON lines; the last one carries the backup URL')
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (container: string, flags: BackupFlags) => {
+    const source = await connectEngine(flags.from, engineOptionsOf(flags))
+    const transport = await openTransport(flags.via)
+    try {
+      await runPipeline(
+        (signal) =>
+          backup({
+            source,
+            container,
+            transport,
+            signal,
+            ...(flags.volumes ? { volumes: flags.volumes } : {}),
+            ...(flags.leaveRunning ? { leaveRunning: true } : {}),
+          }),
+        flags,
+        (summary) => summary.backupUrl ?? '',
+      )
+    } finally {
+      await Promise.all([source.close(), transport.close?.()])
+    }
+  })
+}

@@ -1,0 +1,80 @@
+import { connectEngine, migrate, type OnConflict } from '@transship/core'
+import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { formatBytes, formatDuration } from '../render/format.js'
+import { type OutputFlags, runPipeline } from '../runPipeline.js'
+import { openTransport } from '../transports.js'
+import { listOption, onConflictOption } from './options.js'
+
+interface MigrateFlags extends EngineFlags, OutputFlags {
+  readonly from?: string
+  readonly to: string
+  readonly via: string
+  readonly checkpoint: boolean
+  readonly volumes?: string[]
+  readonly onConflict: OnConflict
+  readonly name?: string
+  readonly removeSource?: boolean
+  readonly keepBackup?: boolean
+}
+
+/**
+ * `transship migrate`: moves a container from one engine to another through a transport.
+ *
+ * @return the subcommand.
+ */
+export function migrateCommand(): Command {
+  const command = new Command('migrate')
+    .description(
+      'Move a container, with its volumes, from one engine to another. The source is ' +
+        'stopped first and kept (stopped, restart policy no) unless --remove-source; on any ' +
+        'failure it is put back as it was.',
+    )
+    .argument('<container>', 'container name or id')
+    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .requiredOption('--to <engine>', 'destination engine URL')
+    .requiredOption('--via <url>', 'the route the archives take: file:///dir')
+    .option(
+      '--no-checkpoint',
+      'cold migration: stop the container instead of checkpointing it (the only mode for now)',
+    )
+    .addOption(
+      listOption(
+        '--volumes <list>',
+        'copy only these volumes, by name or mount path (comma-separated)',
+      ),
+    )
+    .addOption(onConflictOption())
+    .option('--name <name>', "the container's name at the destination (default: the source's)")
+    .option('--remove-source', 'remove the source container once the target runs')
+    .option('--keep-backup', 'keep the staged backup once the target runs')
+    .option('--json', 'print events as JSON lines')
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (container: string, flags: MigrateFlags) => {
+    const source = await connectEngine(flags.from, engineOptionsOf(flags))
+    const destination = await connectEngine(flags.to, engineOptionsOf(flags))
+    const transport = await openTransport(flags.via)
+    try {
+      await runPipeline(
+        (signal) =>
+          migrate({
+            source,
+            destination,
+            container,
+            transport,
+            onConflict: flags.onConflict,
+            signal,
+            ...(flags.volumes ? { volumes: flags.volumes } : {}),
+            ...(flags.name ? { name: flags.name } : {}),
+            ...(flags.removeSource ? { removeSource: true } : {}),
+            ...(flags.keepBackup ? { keepBackup: true } : {}),
+          }),
+        flags,
+        (summary) =>
+          `migrated ${container} to ${destination.url} as ${summary.target?.name ?? '?'} in ${formatDuration(summary.durationMs)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
+      )
+    } finally {
+      await Promise.all([source.close(), destination.close(), transport.close?.()])
+    }
+  })
+}

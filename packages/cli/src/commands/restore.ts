@@ -1,0 +1,53 @@
+import { connectEngine, type OnConflict, restore } from '@transship/core'
+import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { formatDuration } from '../render/format.js'
+import { type OutputFlags, runPipeline } from '../runPipeline.js'
+import { openTransport, splitBackupUrl } from '../transports.js'
+import { onConflictOption } from './options.js'
+
+interface RestoreFlags extends EngineFlags, OutputFlags {
+  readonly to?: string
+  readonly onConflict: OnConflict
+  readonly name?: string
+}
+
+/**
+ * `transship restore`: the restore half on its own, from a backup URL that `backup`
+ * printed.
+ *
+ * @return the subcommand.
+ */
+export function restoreCommand(): Command {
+  const command = new Command('restore')
+    .description('Restore a backup at a destination engine and start the container there.')
+    .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
+    .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
+    .addOption(onConflictOption())
+    .option('--name <name>', "the container's name at the destination (default: the source's)")
+    .option('--json', 'print events as JSON lines')
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (backupUrl: string, flags: RestoreFlags) => {
+    const { transportUrl, id } = splitBackupUrl(backupUrl)
+    const destination = await connectEngine(flags.to, engineOptionsOf(flags))
+    const transport = await openTransport(transportUrl)
+    try {
+      await runPipeline(
+        (signal) =>
+          restore({
+            destination,
+            transport,
+            id,
+            onConflict: flags.onConflict,
+            signal,
+            ...(flags.name ? { name: flags.name } : {}),
+          }),
+        flags,
+        (summary) =>
+          `restored ${summary.target?.name ?? '?'} on ${destination.url} in ${formatDuration(summary.durationMs)}`,
+      )
+    } finally {
+      await Promise.all([destination.close(), transport.close?.()])
+    }
+  })
+}

@@ -1,0 +1,68 @@
+import type { MigrationEvent, SummaryEvent } from '@transship/core'
+import { formatBytes, formatDuration } from './format.js'
+
+/** Shows a pipeline's events to the user. */
+export interface Renderer {
+  event(event: MigrationEvent): void
+  /** Called once the pipeline ended, successfully or not. */
+  close(): void
+}
+
+/** What a command prints on stdout once it succeeded. */
+export type SummaryLine = (summary: SummaryEvent) => string
+
+/**
+ * `--json`: one JSON object per event on stdout (the state, internal, is left out); the
+ * last one is the summary.
+ */
+export function jsonRenderer(out: NodeJS.WritableStream): Renderer {
+  return {
+    event(event) {
+      if (event.type !== 'state') out.write(`${JSON.stringify(event)}\n`)
+    },
+    close() {},
+  }
+}
+
+const PLAIN_PROGRESS_INTERVAL_MS = 5000
+
+/**
+ * Plain lines on stderr when it is not a terminal (logs, CI), progress every few
+ * seconds; the summary line on stdout.
+ */
+export function plainRenderer(
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  summaryLine: SummaryLine,
+): Renderer {
+  const lastProgress = new Map<string, number>()
+  return {
+    event(event) {
+      switch (event.type) {
+        case 'stage-started':
+          err.write(`${event.stage}...\n`)
+          break
+        case 'stage-finished':
+          err.write(`${event.stage}: done in ${formatDuration(event.durationMs)}\n`)
+          break
+        case 'warning':
+          err.write(`warning: ${event.message}\n`)
+          break
+        case 'progress': {
+          const now = Date.now()
+          const done = event.bytesTotal !== undefined && event.bytesDone >= event.bytesTotal
+          if (!done && now - (lastProgress.get(event.artifact) ?? 0) < PLAIN_PROGRESS_INTERVAL_MS)
+            break
+          lastProgress.set(event.artifact, now)
+          const total = event.bytesTotal === undefined ? '' : ` of ${formatBytes(event.bytesTotal)}`
+          err.write(`  ${event.artifact}: ${formatBytes(event.bytesDone)}${total}\n`)
+          break
+        }
+        case 'summary':
+          out.write(`${summaryLine(event)}\n`)
+          break
+      }
+    },
+    close() {},
+  }
+}

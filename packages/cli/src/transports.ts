@@ -1,0 +1,44 @@
+import { type Transport, TransshipError } from '@transship/core'
+import { localTransportFromUrl } from '@transship/transport-local'
+
+/**
+ * Opens the transport a `--via` URL names. Each transport lives in its own package, loaded
+ * only for its own scheme.
+ *
+ * @param url - `file:///dir`.
+ * @return the transport.
+ * @throws TransshipError `TRANSPORT_URL_INVALID` for an unknown scheme.
+ */
+export async function openTransport(url: string): Promise<Transport> {
+  const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase()
+  switch (scheme) {
+    case 'file':
+      return localTransportFromUrl(url)
+    default:
+      throw new TransshipError(
+        'TRANSPORT_URL_INVALID',
+        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path`,
+      )
+  }
+}
+
+/**
+ * Splits a backup URL, `<transport URL>/<backup id>`, as `backup` prints it.
+ *
+ * @param url - the backup URL.
+ * @return the transport URL and the backup id.
+ * @throws TransshipError `BACKUP_URL_INVALID` when there is no id after the last `/`.
+ */
+export function splitBackupUrl(url: string): { transportUrl: string; id: string } {
+  const trimmed = url.replace(/\/+$/, '')
+  const slash = trimmed.lastIndexOf('/')
+  const id = trimmed.slice(slash + 1)
+  const transportUrl = trimmed.slice(0, slash)
+  if (slash < 0 || id === '' || !/^[a-z0-9+.-]+:\/\/?.+/i.test(transportUrl)) {
+    throw new TransshipError(
+      'BACKUP_URL_INVALID',
+      `${JSON.stringify(url)} is not a backup URL: expected <transport URL>/<backup id>, as backup prints it`,
+    )
+  }
+  return { transportUrl, id }
+}

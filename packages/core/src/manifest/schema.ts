@@ -1,0 +1,108 @@
+import { z } from 'zod'
+
+/** The manifest format this version of transship writes and reads. */
+export const MANIFEST_FORMAT = 'transship-backup'
+/** Bumped when a manifest can no longer be read by older versions. */
+export const MANIFEST_VERSION = 1
+/** The manifest's key, under the backup's prefix. Written last: it marks a complete backup. */
+export const MANIFEST_KEY = 'manifest.json'
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex sha256')
+const stringMap = z.record(z.string(), z.string())
+/** A path inside a backup: relative, `/`-separated, without `.` or `..` segments. */
+const artifactKey = z
+  .string()
+  .regex(/^(?!.*(^|\/)\.{1,2}(\/|$))[^/\\\0][^\\\0]*$/, 'a relative path without . or ..')
+
+/** One stored piece of state: a volume's content, and later the layer, image, checkpoint. */
+export const ArtifactSchema = z.object({
+  /** Key under the backup's prefix, e.g. `volumes/0.tar`. */
+  key: artifactKey,
+  kind: z.enum(['volume']),
+  /** Byte size as stored. */
+  size: z.number().int().nonnegative(),
+  sha256,
+  /** How the bytes are encoded: `tar`, uncompressed, for now. */
+  encoding: z.enum(['tar']),
+})
+
+/** A volume of the source container, and what makes it the same volume elsewhere. */
+export const VolumeSchema = z.object({
+  /** The volume's name at the source (a generated one for an anonymous volume). */
+  name: z.string().min(1),
+  /** Anonymous volumes get a fresh name at the destination; named ones keep theirs. */
+  anonymous: z.boolean(),
+  driver: z.string().min(1),
+  labels: stringMap,
+  driverOptions: stringMap,
+  /** Mount point in the container. */
+  destination: z.string().startsWith('/'),
+  readOnly: z.boolean(),
+  /** Key of the artifact holding its content; absent when the volume was not selected. */
+  artifact: artifactKey.optional(),
+})
+
+/** A bind or tmpfs mount: recorded so the target gets it too, but its content is not copied. */
+export const SkippedMountSchema = z.object({
+  type: z.string(),
+  source: z.string().optional(),
+  destination: z.string(),
+  readOnly: z.boolean(),
+})
+
+/** The engine a backup was taken from. */
+export const EngineRecordSchema = z.object({
+  url: z.string(),
+  id: z.string(),
+  name: z.string(),
+  serverVersion: z.string(),
+})
+
+/** The source container as it was when the backup was taken. */
+export const SourceContainerSchema = z.object({
+  engine: EngineRecordSchema,
+  id: z.string(),
+  name: z.string(),
+  /** The image as the container names it, e.g. `redis:7`. */
+  image: z.string(),
+  /** The image's ID (`sha256:…`). */
+  imageId: z.string(),
+  /** Whether it ran when the backup began. */
+  running: z.boolean(),
+  /** Its restart policy before transship set it to `no`. */
+  restartPolicy: z.object({ Name: z.string(), MaximumRetryCount: z.number().optional() }),
+  /** Docker's `Config` and `HostConfig`, as inspect gave them. */
+  config: z.record(z.string(), z.unknown()),
+  hostConfig: z.record(z.string(), z.unknown()),
+})
+
+/** A warning: something not carried, or carried differently, and why. */
+export const WarningSchema = z.object({
+  stage: z.string(),
+  message: z.string(),
+})
+
+/**
+ * The manifest: what a backup holds. Validated on read; unknown fields are kept so that a
+ * newer minor addition does not break an older reader of the same version.
+ */
+export const ManifestSchema = z.looseObject({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  /** The backup's id, also its key prefix in the transport. */
+  id: z.string().min(1),
+  createdAt: z.iso.datetime(),
+  source: SourceContainerSchema,
+  volumes: z.array(VolumeSchema),
+  skippedMounts: z.array(SkippedMountSchema),
+  artifacts: z.array(ArtifactSchema),
+  warnings: z.array(WarningSchema),
+})
+
+export type Artifact = z.infer<typeof ArtifactSchema>
+export type VolumeRecord = z.infer<typeof VolumeSchema>
+export type SkippedMount = z.infer<typeof SkippedMountSchema>
+export type EngineRecord = z.infer<typeof EngineRecordSchema>
+export type SourceContainer = z.infer<typeof SourceContainerSchema>
+export type Warning = z.infer<typeof WarningSchema>
+export type Manifest = z.infer<typeof ManifestSchema>

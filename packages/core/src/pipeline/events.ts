@@ -1,0 +1,64 @@
+import type { MigrationState } from './state.js'
+
+/** A stage began. */
+export interface StageStartedEvent {
+  readonly type: 'stage-started'
+  readonly stage: string
+}
+
+/** A stage ended successfully. */
+export interface StageFinishedEvent {
+  readonly type: 'stage-finished'
+  readonly stage: string
+  readonly durationMs: number
+}
+
+/** Bytes moved for one artifact. `bytesTotal` is known when the size was known up front. */
+export interface ProgressEvent {
+  readonly type: 'progress'
+  readonly stage: string
+  /** What moves, e.g. `volume data`. */
+  readonly artifact: string
+  readonly bytesDone: number
+  readonly bytesTotal?: number
+}
+
+/** Something not carried, or carried differently, and why. Also recorded in the manifest. */
+export interface WarningEvent {
+  readonly type: 'warning'
+  readonly stage: string
+  readonly message: string
+}
+
+/** The migration state after a stage: what the next stage works on. */
+export interface StateEvent {
+  readonly type: 'state'
+  readonly state: MigrationState
+}
+
+/** The end of a whole backup, restore or migration: what happened, for the user. */
+export interface SummaryEvent {
+  readonly type: 'summary'
+  /** The backup's URL (`<transport URL>/<backup id>`), when a backup was taken or read. */
+  readonly backupUrl?: string
+  /** Whether the staged backup still exists. */
+  readonly backupKept?: boolean
+  /** The target container, when one was created. */
+  readonly target?: { readonly engine: string; readonly id: string; readonly name: string }
+  /** Bytes stored or read through the transport. */
+  readonly bytes: number
+  readonly durationMs: number
+  readonly warnings: readonly string[]
+}
+
+/**
+ * What a pipeline emits: typed events a CLI or a custom pipeline observes, with the
+ * migration state travelling among them as `state` events.
+ */
+export type MigrationEvent =
+  | StageStartedEvent
+  | StageFinishedEvent
+  | ProgressEvent
+  | WarningEvent
+  | StateEvent
+  | SummaryEvent

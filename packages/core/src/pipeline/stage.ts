@@ -1,0 +1,163 @@
+import { performance } from 'node:perf_hooks'
+import { concatMap, type MonoTypeOperatorFunction, Observable, of } from 'rxjs'
+import { messageOf, TransshipError } from '../errors.js'
+import type { MigrationEvent } from './events.js'
+import type { JournalEntry, MigrationState } from './state.js'
+
+/** What a stage's work gets besides the state. */
+export interface StageContext {
+  /** Aborted when the pipeline is unsubscribed or interrupted: pass it to every call. */
+  readonly signal: AbortSignal
+  /** Reports something not carried, or carried differently; it also goes into the manifest. */
+  warn(message: string): void
+  /** Reports bytes moved for one artifact (throttled here, so call it per chunk). */
+  progress(artifact: string, bytesDone: number, bytesTotal?: number): void
+  /**
+   * Records how to undo a change just made. If the stage fails, its own changes are undone
+   * at once; if it succeeds, they join the state's journal, for a later stage's failure.
+   */
+  undoable(description: string, undo: () => Promise<void>): void
+}
+
+/** A stage's failure: the cause, which stage, and the state it started from. */
+export class StageFailure extends TransshipError {
+  /** The stage that failed. */
+  readonly stage: string
+  /** The state the stage started from; its journal undoes the earlier stages. */
+  readonly state: MigrationState
+
+  constructor(stage: string, state: MigrationState, cause: unknown, undoProblems: string[]) {
+    const code = cause instanceof TransshipError ? cause.code : 'STAGE_FAILED'
+    const undo = undoProblems.length > 0 ? ` (could not undo: ${undoProblems.join('; ')})` : ''
+    super(code, `${stage} failed: ${plainMessage(cause)}${undo}`, { cause })
+    this.name = 'StageFailure'
+    this.stage = stage
+    this.state = state
+  }
+}
+
+const PROGRESS_INTERVAL_MS = 200
+
+/**
+ * Makes a pipeline stage: an RxJS operator that lets every event through, and runs `work`
+ * on each `state` event, emitting `stage-started`, progress and warnings, `stage-finished`
+ * and the new state. Unsubscribing aborts `work`'s calls (through `context.signal`) and
+ * undoes what it recorded with `context.undoable`.
+ *
+ * ## Example
+ * ```ts
+ * const announce = (url: string) =>
+ *   defineStage('announce', async (state, { signal }) => {
+ *     await fetch(url, { method: 'POST', body: state.id, signal })
+ *     return state
+ *   })
+ * ```
+ *
+ * @param name - the stage's name, in events and errors.
+ * @param work - the stage's work: returns the new state, or throws.
+ * @return the operator.
+ */
+export function defineStage(
+  name: string,
+  work: (state: MigrationState, context: StageContext) => Promise<MigrationState>,
+): MonoTypeOperatorFunction<MigrationEvent> {
+  return concatMap((event) =>
+    event.type === 'state' ? runStage(name, event.state, work) : of(event),
+  )
+}
+
+function runStage(
+  name: string,
+  state: MigrationState,
+  work: (state: MigrationState, context: StageContext) => Promise<MigrationState>,
+): Observable<MigrationEvent> {
+  return new Observable<MigrationEvent>((subscriber) => {
+    const controller = new AbortController()
+    const interrupt = () => controller.abort(new TransshipError('INTERRUPTED', 'interrupted'))
+    if (state.signal?.aborted) interrupt()
+    state.signal?.addEventListener('abort', interrupt, { once: true })
+
+    const started = performance.now()
+    const journal: JournalEntry[] = []
+    const warnings: string[] = []
+    const lastProgress = new Map<string, { at: number; bytesDone: number }>()
+    subscriber.next({ type: 'stage-started', stage: name })
+
+    const context: StageContext = {
+      signal: controller.signal,
+      warn(message) {
+        warnings.push(message)
+        subscriber.next({ type: 'warning', stage: name, message })
+      },
+      progress(artifact, bytesDone, bytesTotal) {
+        const now = performance.now()
+        const last = lastProgress.get(artifact)
+        if (last?.bytesDone === bytesDone) return
+        const done = bytesTotal !== undefined && bytesDone >= bytesTotal
+        if (!done && last && now - last.at < PROGRESS_INTERVAL_MS) return
+        lastProgress.set(artifact, { at: now, bytesDone })
+        subscriber.next({
+          type: 'progress',
+          stage: name,
+          artifact,
+          bytesDone,
+          ...(bytesTotal === undefined ? {} : { bytesTotal }),
+        })
+      },
+      undoable(description, undo) {
+        journal.push({ description, undo })
+      },
+    }
+
+    work(state, context).then(
+      (next) => {
+        subscriber.next({
+          type: 'stage-finished',
+          stage: name,
+          durationMs: Math.round(performance.now() - started),
+        })
+        subscriber.next({
+          type: 'state',
+          state: {
+            ...next,
+            warnings: [...next.warnings, ...warnings.map((message) => ({ stage: name, message }))],
+            journal: [...next.journal, ...journal],
+          },
+        })
+        subscriber.complete()
+      },
+      async (error: unknown) => {
+        const problems = await undo(journal)
+        subscriber.error(new StageFailure(name, state, controller.signal.reason ?? error, problems))
+      },
+    )
+
+    return () => {
+      state.signal?.removeEventListener('abort', interrupt)
+      controller.abort(new TransshipError('INTERRUPTED', `${name} was unsubscribed`))
+    }
+  })
+}
+
+/**
+ * Runs undo steps newest first, going on past failures.
+ *
+ * @param journal - the steps, oldest first.
+ * @return a description of each step that failed.
+ */
+export async function undo(journal: readonly JournalEntry[]): Promise<string[]> {
+  const problems: string[] = []
+  for (const entry of [...journal].reverse()) {
+    try {
+      await entry.undo()
+    } catch (error) {
+      problems.push(`${entry.description}: ${plainMessage(error)}`)
+    }
+  }
+  return problems
+}
+
+/** An error's message without the `[transship] ` prefix, for composing messages. */
+export function plainMessage(error: unknown): string {
+  return messageOf(error).replace(/^\[transship\] /, '')
+}

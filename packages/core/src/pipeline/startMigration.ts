@@ -1,0 +1,25 @@
+import { type Observable, of } from 'rxjs'
+import type { MigrationEvent } from './events.js'
+import { initialState } from './state.js'
+
+/**
+ * The source of every pipeline: one `state` event with an empty migration state, for the
+ * stages to build on.
+ *
+ * ## Example
+ * ```ts
+ * const controller = new AbortController()
+ * startMigration({ signal: controller.signal })
+ *   .pipe(inspectSource({ engine, container: 'web' }))
+ *   .subscribe((event) => console.log(event.type))
+ * ```
+ *
+ * @param options - `id`: the backup id, when known (a restore); `signal`: aborting it
+ *   interrupts the pipeline, and with {@link rollbackOnFailure} puts everything back.
+ * @return an observable of that one event.
+ */
+export function startMigration(
+  options: { id?: string; signal?: AbortSignal } = {},
+): Observable<MigrationEvent> {
+  return of({ type: 'state', state: initialState(options) })
+}

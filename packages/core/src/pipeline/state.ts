@@ -1,0 +1,72 @@
+import type {
+  Artifact,
+  Manifest,
+  SkippedMount,
+  SourceContainer,
+  VolumeRecord,
+  Warning,
+} from '../manifest/schema.js'
+
+/** How to take back one change a stage made, should a later stage fail. */
+export interface JournalEntry {
+  /** What the undo does, for the error report, e.g. `start container web on unix:///…`. */
+  readonly description: string
+  readonly undo: () => Promise<void>
+}
+
+/** The container created at the destination. */
+export interface TargetRecord {
+  readonly engine: string
+  readonly id: string
+  readonly name: string
+}
+
+/**
+ * What a migration knows so far. Stages never change a state: each returns a new one.
+ * The backup half fills it from the source engine; the restore half from a manifest.
+ */
+export interface MigrationState {
+  /** The backup's id, also its key prefix in the transport; set by the first stage. */
+  readonly id?: string
+  /** When the pipeline started (`Date.now()`). */
+  readonly startedAt: number
+  /** Aborting it interrupts the pipeline: the running stage undoes its work and fails. */
+  readonly signal?: AbortSignal
+  readonly source?: SourceContainer
+  readonly volumes: readonly VolumeRecord[]
+  readonly skippedMounts: readonly SkippedMount[]
+  readonly artifacts: readonly Artifact[]
+  readonly warnings: readonly Warning[]
+  /** The manifest, once written (backup) or read (restore). */
+  readonly manifest?: Manifest
+  /** Where the backup is stored: `<transport URL>/<id>`. */
+  readonly backupUrl?: string
+  /** Whether the staged backup was removed after a successful restore. */
+  readonly backupRemoved?: boolean
+  /** Volume names at the destination, by source volume name. */
+  readonly restoredVolumes: Readonly<Record<string, string>>
+  readonly target?: TargetRecord
+  /** Undo steps for every change made so far, oldest first. */
+  readonly journal: readonly JournalEntry[]
+}
+
+/**
+ * The state a pipeline starts from.
+ *
+ * @param options - `id`: the backup id (restore knows it; a backup makes one up);
+ *   `signal`: interrupts the pipeline when aborted.
+ * @return an empty state.
+ */
+export function initialState(options: { id?: string; signal?: AbortSignal } = {}): MigrationState {
+  return {
+    ...(options.id === undefined ? {} : { id: options.id }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    startedAt: Date.now(),
+    volumes: [],
+    skippedMounts: [],
+    artifacts: [],
+    warnings: [],
+    restoredVolumes: {},
+    journal: [],
+  }
+}

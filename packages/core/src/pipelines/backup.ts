@@ -1,0 +1,60 @@
+import { identity, type Observable } from 'rxjs'
+import type { EngineClient } from '../engine/client.js'
+import type { MigrationEvent } from '../pipeline/events.js'
+import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { startMigration } from '../pipeline/startMigration.js'
+import { summarize } from '../pipeline/summarize.js'
+import { backupVolumes } from '../stages/backupVolumes.js'
+import { restartSource } from '../stages/finishSource.js'
+import { inspectSource } from '../stages/inspectSource.js'
+import { stopSource } from '../stages/stopSource.js'
+import { writeManifest } from '../stages/writeManifest.js'
+import type { Transport } from '../transport/contract.js'
+
+/** Options of {@link backup}. */
+export interface BackupOptions {
+  /** The source engine. */
+  readonly source: EngineClient
+  /** The container: name or id. */
+  readonly container: string
+  /** Where the backup goes. */
+  readonly transport: Transport
+  /** Volumes to copy, by name or mount path; all by default. */
+  readonly volumes?: readonly string[]
+  /** Start the source again once the copy is taken (it is left stopped by default). */
+  readonly leaveRunning?: boolean
+  /** Aborting it interrupts the backup, and the source is put back. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * The backup half on its own (`transship backup`): stops the source, stores its volumes
+ * and then the manifest. The source stays stopped, with restart policy `no`, unless
+ * `leaveRunning`; on failure it is put back as it was. The summary names the backup's URL.
+ *
+ * ## Example
+ * ```ts
+ * backup({ source, container: 'web', transport }).subscribe((event) => {
+ *   if (event.type === 'summary') console.log(event.backupUrl)
+ * })
+ * ```
+ *
+ * @param options - source, container, transport, choices.
+ * @return the pipeline's events.
+ */
+export function backup(options: BackupOptions): Observable<MigrationEvent> {
+  const { source: engine, transport } = options
+  return startMigration(options.signal ? { signal: options.signal } : {}).pipe(
+    inspectSource({
+      engine,
+      container: options.container,
+      ...(options.volumes ? { volumes: options.volumes } : {}),
+    }),
+    stopSource({ engine }),
+    backupVolumes({ engine, transport }),
+    writeManifest({ transport }),
+    options.leaveRunning ? restartSource({ engine }) : identity,
+    rollbackOnFailure(),
+    summarize(),
+  )
+}

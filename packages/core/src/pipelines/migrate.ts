@@ -1,0 +1,87 @@
+import { identity, type Observable } from 'rxjs'
+import type { EngineClient } from '../engine/client.js'
+import type { MigrationEvent } from '../pipeline/events.js'
+import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { startMigration } from '../pipeline/startMigration.js'
+import { summarize } from '../pipeline/summarize.js'
+import { backupVolumes } from '../stages/backupVolumes.js'
+import { checkDestination } from '../stages/checkDestination.js'
+import { createTarget } from '../stages/createTarget.js'
+import type { OnConflict } from '../stages/destinationNames.js'
+import { removeSource } from '../stages/finishSource.js'
+import { inspectSource } from '../stages/inspectSource.js'
+import { removeBackup } from '../stages/removeBackup.js'
+import { restoreVolumes } from '../stages/restoreVolumes.js'
+import { startTarget } from '../stages/startTarget.js'
+import { stopSource } from '../stages/stopSource.js'
+import { writeManifest } from '../stages/writeManifest.js'
+import type { Transport } from '../transport/contract.js'
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  readonly source: EngineClient
+  readonly destination: EngineClient
+  /** The container: name or id. */
+  readonly container: string
+  /** The route the archives take. */
+  readonly transport: Transport
+  /** Volumes to copy, by name or mount path; all by default. */
+  readonly volumes?: readonly string[]
+  /** What to do with volume names taken at the destination (default `fail`). */
+  readonly onConflict?: OnConflict
+  /** The target's name; the source's by default. */
+  readonly name?: string
+  /** Remove the source container once the target runs (default: keep it, stopped). */
+  readonly removeSource?: boolean
+  /** Keep the staged backup once the target runs (default: delete it). */
+  readonly keepBackup?: boolean
+  /** Aborting it interrupts the migration, and everything is put back. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * A whole cold migration (`transship migrate`): checks the destination before touching
+ * anything, stops the source, backs it up through the transport, restores it at the
+ * destination and starts the target. On any failure the destination's half-made state is
+ * removed and the source is put back as it was. After success the source stays stopped,
+ * restart policy `no`, unless `removeSource`.
+ *
+ * ## Example
+ * ```ts
+ * migrate({ source: a, destination: b, container: 'web', transport }).subscribe({
+ *   next: (event) => event.type === 'warning' && console.warn(event.message),
+ *   error: (error) => console.error(error.message),
+ * })
+ * ```
+ *
+ * @param options - engines, container, transport, choices.
+ * @return the pipeline's events.
+ */
+export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
+  const { source, destination, transport } = options
+  const choices = {
+    ...(options.onConflict ? { onConflict: options.onConflict } : {}),
+    ...(options.name ? { name: options.name } : {}),
+  }
+  return startMigration(options.signal ? { signal: options.signal } : {})
+    .pipe(
+      inspectSource({
+        engine: source,
+        container: options.container,
+        ...(options.volumes ? { volumes: options.volumes } : {}),
+      }),
+      checkDestination({ engine: destination, ...choices }),
+      stopSource({ engine: source }),
+      backupVolumes({ engine: source, transport }),
+      writeManifest({ transport }),
+    )
+    .pipe(
+      restoreVolumes({ engine: destination, transport, ...choices }),
+      createTarget({ engine: destination, ...choices }),
+      startTarget({ engine: destination }),
+      options.keepBackup ? identity : removeBackup({ transport }),
+      options.removeSource ? removeSource({ engine: source }) : identity,
+      rollbackOnFailure(),
+      summarize(),
+    )
+}

@@ -1,0 +1,62 @@
+import type { Observable } from 'rxjs'
+import type { EngineClient } from '../engine/client.js'
+import type { MigrationEvent } from '../pipeline/events.js'
+import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { startMigration } from '../pipeline/startMigration.js'
+import { summarize } from '../pipeline/summarize.js'
+import { checkDestination } from '../stages/checkDestination.js'
+import { createTarget } from '../stages/createTarget.js'
+import type { OnConflict } from '../stages/destinationNames.js'
+import { readManifest } from '../stages/readManifest.js'
+import { restoreVolumes } from '../stages/restoreVolumes.js'
+import { startTarget } from '../stages/startTarget.js'
+import type { Transport } from '../transport/contract.js'
+
+/** Options of {@link restore}. */
+export interface RestoreOptions {
+  /** The destination engine. */
+  readonly destination: EngineClient
+  /** Where the backup is. */
+  readonly transport: Transport
+  /** The backup's id. */
+  readonly id: string
+  /** What to do with volume names taken at the destination (default `fail`). */
+  readonly onConflict?: OnConflict
+  /** The target's name; the source's by default. */
+  readonly name?: string
+  /** Aborting it interrupts the restore, and what it made is removed. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * The restore half on its own (`transship restore`): reads and checks the manifest,
+ * checks the destination, restores the volumes, creates and starts the target. On failure
+ * everything it made is removed. The backup stays where it is.
+ *
+ * ## Example
+ * ```ts
+ * restore({ destination, transport, id: 'web-20261125T101500Z-3f9a' }).subscribe()
+ * ```
+ *
+ * @param options - destination, transport, backup id, choices.
+ * @return the pipeline's events.
+ */
+export function restore(options: RestoreOptions): Observable<MigrationEvent> {
+  const { destination: engine, transport } = options
+  const choices = {
+    ...(options.onConflict ? { onConflict: options.onConflict } : {}),
+    ...(options.name ? { name: options.name } : {}),
+  }
+  return startMigration({
+    id: options.id,
+    ...(options.signal ? { signal: options.signal } : {}),
+  }).pipe(
+    readManifest({ transport, id: options.id }),
+    checkDestination({ engine, ...choices }),
+    restoreVolumes({ engine, transport, ...choices }),
+    createTarget({ engine, ...choices }),
+    startTarget({ engine }),
+    rollbackOnFailure(),
+    summarize(),
+  )
+}

@@ -1,0 +1,76 @@
+import { text } from 'node:stream/consumers'
+import { TransshipError } from '../errors.js'
+import { parseManifest } from '../manifest/codec.js'
+import { MANIFEST_KEY } from '../manifest/schema.js'
+import { defineStage } from '../pipeline/stage.js'
+import type { Transport } from '../transport/contract.js'
+
+/** Options of {@link readManifest}. */
+export interface ReadManifestOptions {
+  /** Where the backup is. */
+  readonly transport: Transport
+  /** The backup's id: its key prefix in the transport. */
+  readonly id: string
+}
+
+/**
+ * Stage `read-manifest`: the first stage of a restore. Reads and validates the backup's
+ * manifest, and checks that every artifact it lists is stored with its recorded size. A
+ * backup without a manifest is incomplete and is never restored.
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(
+ *   readManifest({ transport, id: 'web-20261125T101500Z-3f9a' }),
+ *   restoreVolumes({ engine, transport }),
+ * )
+ * ```
+ *
+ * @param options - transport and backup id.
+ * @return the stage operator.
+ * @throws TransshipError `BACKUP_INCOMPLETE` (no manifest, or an artifact missing or of
+ *   the wrong size), `MANIFEST_INVALID`, `MANIFEST_UNSUPPORTED`.
+ */
+export function readManifest(options: ReadManifestOptions) {
+  return defineStage('read-manifest', async (state, { signal }) => {
+    const { transport, id } = options
+    const url = `${transport.url}/${id}`
+    const key = `${id}/${MANIFEST_KEY}`
+    if (!(await transport.stat(key, { signal }))) {
+      const stored = await transport.list(id, { signal })
+      throw new TransshipError(
+        'BACKUP_INCOMPLETE',
+        stored.length === 0
+          ? `no backup at ${url}`
+          : `backup at ${url} has no manifest (${stored.length} artifacts): it is incomplete and is not restored`,
+      )
+    }
+    const manifest = parseManifest(await text(await transport.get(key, { signal })), url)
+    if (manifest.id !== id) {
+      throw new TransshipError(
+        'MANIFEST_INVALID',
+        `manifest at ${url} belongs to backup ${manifest.id}`,
+      )
+    }
+    for (const artifact of manifest.artifacts) {
+      const stat = await transport.stat(`${id}/${artifact.key}`, { signal })
+      if (stat?.size !== artifact.size) {
+        throw new TransshipError(
+          'BACKUP_INCOMPLETE',
+          `backup at ${url}: artifact ${artifact.key} is ${stat ? `${stat.size} bytes, not ${artifact.size}` : 'missing'}`,
+        )
+      }
+    }
+    return {
+      ...state,
+      id,
+      source: manifest.source,
+      volumes: manifest.volumes,
+      skippedMounts: manifest.skippedMounts,
+      artifacts: manifest.artifacts,
+      warnings: [...manifest.warnings, ...state.warnings],
+      manifest,
+      backupUrl: url,
+    }
+  })
+}

@@ -1,0 +1,46 @@
+import type { EngineClient } from '../engine/client.js'
+import { defineStage } from '../pipeline/stage.js'
+import { requireSource } from './require.js'
+import { restoreSource } from './restoreSource.js'
+
+/** Options of {@link stopSource}. */
+export interface StopSourceOptions {
+  /** The source engine. */
+  readonly engine: EngineClient
+}
+
+/**
+ * Stage `stop-source`: stops the source container, so that the copy matches what it last
+ * wrote, and sets its restart policy to `no`, so that an engine restart cannot bring a
+ * second copy to life. Should a later stage fail, the source is started again (if it ran)
+ * with its restart policy back.
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(inspectSource({ engine, container: 'web' }), stopSource({ engine }))
+ * ```
+ *
+ * @param options - the source engine.
+ * @return the stage operator.
+ */
+export function stopSource(options: StopSourceOptions) {
+  return defineStage('stop-source', async (state, { undoable }) => {
+    const { engine } = options
+    const source = requireSource(state, 'stop-source')
+    await engine.call(`set restart policy of ${source.name} to no`, (docker) =>
+      docker.getContainer(source.id).update({ RestartPolicy: { Name: 'no' } }),
+    )
+    undoable(
+      source.running
+        ? `start ${source.name} again on ${engine.url}`
+        : `restore the restart policy of ${source.name} on ${engine.url}`,
+      () => restoreSource(engine, source),
+    )
+    if (source.running) {
+      await engine.call(`stop container ${source.name}`, (docker) =>
+        docker.getContainer(source.id).stop(),
+      )
+    }
+    return state
+  })
+}

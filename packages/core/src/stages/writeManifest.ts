@@ -1,0 +1,56 @@
+import { Readable } from 'node:stream'
+import { serializeManifest } from '../manifest/codec.js'
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_KEY,
+  MANIFEST_VERSION,
+  type Manifest,
+} from '../manifest/schema.js'
+import { defineStage } from '../pipeline/stage.js'
+import type { Transport } from '../transport/contract.js'
+import { requireSource } from './require.js'
+
+/** Options of {@link writeManifest}. */
+export interface WriteManifestOptions {
+  /** Where the backup's artifacts went. */
+  readonly transport: Transport
+}
+
+/**
+ * Stage `write-manifest`: stores the manifest, last, once every artifact is stored: its
+ * presence is what marks a backup complete. The state then knows the backup's URL.
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(
+ *   inspectSource({ engine, container: 'web' }),
+ *   backupVolumes({ engine, transport }),
+ *   writeManifest({ transport }),
+ * ).subscribe((event) => event.type === 'state' && console.log(event.state.backupUrl))
+ * ```
+ *
+ * @param options - the transport.
+ * @return the stage operator.
+ */
+export function writeManifest(options: WriteManifestOptions) {
+  return defineStage('write-manifest', async (state, { signal, undoable }) => {
+    const { transport } = options
+    const source = requireSource(state, 'write-manifest')
+    const { backupId, ...container } = source
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      id: backupId,
+      createdAt: new Date(state.startedAt).toISOString(),
+      source: container,
+      volumes: [...state.volumes],
+      skippedMounts: [...state.skippedMounts],
+      artifacts: [...state.artifacts],
+      warnings: [...state.warnings],
+    }
+    const key = `${backupId}/${MANIFEST_KEY}`
+    undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+    await transport.put(key, Readable.from([serializeManifest(manifest)]), undefined, { signal })
+    return { ...state, manifest, backupUrl: `${transport.url}/${backupId}` }
+  })
+}
