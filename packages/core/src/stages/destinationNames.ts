@@ -40,17 +40,15 @@ export async function planVolumes(
     if (volume.anonymous) return { action: 'create', volume }
     if (!existing.has(volume.name)) return { action: 'create', volume, name: volume.name }
     if (!volume.artifact) return { action: 'reuse', volume, name: volume.name }
-    switch (onConflict) {
-      case 'fail':
-        throw new TransshipError(
-          'VOLUME_NAME_TAKEN',
-          `volume ${volume.name} already exists on ${engine.url}; choose --on-conflict rename or replace`,
-        )
-      case 'rename':
-        return { action: 'create', volume, name: freshName(volume.name, existing) }
-      case 'replace':
-        return { action: 'replace', volume, name: volume.name }
+    if (onConflict === 'fail') {
+      throw new TransshipError(
+        'VOLUME_NAME_TAKEN',
+        `volume ${volume.name} already exists on ${engine.url}; choose --on-conflict rename or replace`,
+      )
     }
+    return onConflict === 'rename'
+      ? { action: 'create', volume, name: freshName(volume.name, existing) }
+      : { action: 'replace', volume, name: volume.name }
   })
 }
 
