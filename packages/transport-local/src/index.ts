@@ -1,0 +1,3 @@
+export { DRIVER_NAME } from './errors.js'
+export { localTransportFromUrl } from './fromUrl.js'
+export { createLocalTransport, type LocalTransportOptions } from './localTransport.js'
