@@ -34,7 +34,7 @@ describe('summarize', () => {
       s: { type: 'state', state },
     }
     scheduler.run(({ cold, expectObservable }) => {
-      const source = cold<MigrationEvent>('w-s|', values)
+      const source = cold<MigrationEvent>('w-s---|', values)
       const summary = expect.objectContaining({
         type: 'summary',
         backupUrl: 'file:///staging/web-1',
@@ -42,7 +42,7 @@ describe('summarize', () => {
         bytes: 15,
         warnings: ['bind mount at /x is not copied'],
       })
-      expectObservable(source.pipe(summarize())).toBe('w-(sS|)', { ...values, S: summary })
+      expectObservable(source.pipe(summarize())).toBe('w-(sS)|', { ...values, S: summary })
     })
   })
 })
