@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest'
+import { TransshipError } from '../../src/errors.js'
+import { parseManifest, serializeManifest } from '../../src/manifest/codec.js'
+import type { Manifest } from '../../src/manifest/schema.js'
+
+const manifest: Manifest = {
+  format: 'transship-backup',
+  version: 1,
+  id: 'web-20261125T101500Z-3f9a',
+  createdAt: '2026-11-25T10:15:00.000Z',
+  source: {
+    engine: {
+      url: 'unix:///run/docker.sock',
+      id: 'ABCD',
+      name: 'host-a',
+      serverVersion: '20.10.24',
+    },
+    id: 'f'.repeat(64),
+    name: 'web',
+    image: 'redis:7',
+    imageId: `sha256:${'e'.repeat(64)}`,
+    running: true,
+    restartPolicy: { Name: 'always', MaximumRetryCount: 0 },
+    config: { Image: 'redis:7' },
+    hostConfig: {},
+  },
+  volumes: [
+    {
+      name: 'data',
+      anonymous: false,
+      driver: 'local',
+      labels: { tier: 'db' },
+      driverOptions: {},
+      destination: '/data',
+      readOnly: true,
+      artifact: 'volumes/0.tar',
+    },
+  ],
+  skippedMounts: [{ type: 'bind', source: '/etc/app', destination: '/config', readOnly: true }],
+  artifacts: [
+    { key: 'volumes/0.tar', kind: 'volume', size: 10240, sha256: 'a'.repeat(64), encoding: 'tar' },
+  ],
+  warnings: [{ stage: 'inspect', message: 'bind mount at /config is not copied' }],
+}
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run()
+  } catch (error) {
+    return error instanceof TransshipError ? error.code : 'not a TransshipError'
+  }
+  return undefined
+}
+
+describe('manifest codec', () => {
+  it('reads back what it writes', () => {
+    expect(parseManifest(serializeManifest(manifest), 'test')).toEqual(manifest)
+  })
+
+  it('keeps fields it does not know, written by a newer reader of the same version', () => {
+    const text = JSON.stringify({ ...manifest, signature: { algorithm: 'ed25519', value: 'x' } })
+    expect(parseManifest(text, 'test')).toHaveProperty('signature')
+  })
+
+  it('names each field that breaks the schema', () => {
+    const broken = { ...manifest, volumes: [{ ...manifest.volumes[0], readOnly: 'yes' }] }
+    expect(() => parseManifest(JSON.stringify(broken), 'file:///s/web-1')).toThrow(
+      /manifest at file:\/\/\/s\/web-1 breaks the schema:[\s\S]*volumes\[0\]\.readOnly/,
+    )
+  })
+
+  it('refuses an artifact key that climbs out of the backup', () => {
+    const broken = {
+      ...manifest,
+      artifacts: [{ ...manifest.artifacts[0], key: '../../etc/passwd' }],
+    }
+    expect(codeOf(() => parseManifest(JSON.stringify(broken), 'test'))).toBe('MANIFEST_INVALID')
+  })
+
+  it('refuses another version, and text that is not JSON', () => {
+    expect(codeOf(() => parseManifest(JSON.stringify({ ...manifest, version: 2 }), 't'))).toBe(
+      'MANIFEST_UNSUPPORTED',
+    )
+    expect(codeOf(() => parseManifest('{"format":', 't'))).toBe('MANIFEST_INVALID')
+  })
+
+  it('never writes an invalid manifest', () => {
+    expect(codeOf(() => serializeManifest({ ...manifest, id: '' }))).toBe('MANIFEST_INVALID')
+  })
+})
