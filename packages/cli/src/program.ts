@@ -35,7 +35,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     await createProgram().parseAsync(argv)
     return Number(process.exitCode ?? 0)
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
+    // One line, however many the message has (a schema error lists each field on its own).
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ')
     console.error(message.startsWith('[transship]') ? message : `[transship] ${message}`)
     return 1
   }
