@@ -3,7 +3,7 @@ import { randomStream } from '../streams.js'
 import type { ConformanceContext } from './context.js'
 import { expectAbsent, expectTransportError, listKeys } from './expectations.js'
 
-/** `remove`: a subtree, segment-wise, and never everything. */
+/** `remove`: a subtree or a single artifact, as `list` takes prefixes, and never everything. */
 export function removalTests({ transport, key }: ConformanceContext): void {
   describe('remove', () => {
     async function putAll(...paths: string[]) {
@@ -30,10 +30,10 @@ export function removalTests({ transport, key }: ConformanceContext): void {
       expect(await listKeys(t, key())).toEqual([key('a/x')])
     })
 
-    it('takes a prefix as a key path: an artifact is not under its own key', async () => {
-      const t = await putAll('a/x')
+    it('removes a single artifact by its own key, and nothing beside it', async () => {
+      const t = await putAll('a/x', 'a/xy', 'a/y/z')
       await t.remove(key('a/x'))
-      expect(await listKeys(t, key())).toEqual([key('a/x')])
+      expect(await listKeys(t, key())).toEqual([key('a/xy'), key('a/y/z')])
     })
 
     it('refuses the empty prefix with TRANSPORT_INVALID_KEY and removes nothing', async () => {
