@@ -12,25 +12,32 @@ import { isTempName } from './tempFiles.js'
  */
 export function artifactPath(base: string, key: string): string {
   assertSafeKey(key, DRIVER_NAME)
+  assertNotTempName(key)
+  return join(base, ...key.split('/'))
+}
+
+/**
+ * A listing or removal prefix without its trailing `/`, and the path it names under `base`
+ * (`base` itself for the empty prefix).
+ *
+ * @throws TransshipError `TRANSPORT_INVALID_KEY`, as {@link artifactPath}.
+ */
+export function prefixPath(base: string, prefix: string): { key: string; path: string } {
+  assertSafePrefix(prefix, DRIVER_NAME)
+  const key = prefix.replace(/\/$/, '')
+  if (key === '') return { key, path: base }
+  assertNotTempName(key)
+  return { key, path: join(base, ...key.split('/')) }
+}
+
+/** Temporary files are not artifacts: keys that would name one are refused. */
+function assertNotTempName(key: string): void {
   if (isTempName(key.slice(key.lastIndexOf('/') + 1))) {
     throw new TransshipError(
       'TRANSPORT_INVALID_KEY',
       `[${DRIVER_NAME}] invalid key ${JSON.stringify(key)}: its last segment has the form of a temporary file (.<name>.partial-<hex>)`,
     )
   }
-  return join(base, ...key.split('/'))
-}
-
-/**
- * A listing or removal prefix without its trailing `/`, and the directory it names under
- * `base` (`base` itself for the empty prefix).
- *
- * @throws TransshipError `TRANSPORT_INVALID_KEY`.
- */
-export function prefixPath(base: string, prefix: string): { key: string; path: string } {
-  assertSafePrefix(prefix, DRIVER_NAME)
-  const key = prefix.replace(/\/$/, '')
-  return { key, path: key === '' ? base : join(base, ...key.split('/')) }
 }
 
 /**

@@ -7,26 +7,23 @@ import { assertInsideBase } from './keyPath.js'
 import { isTempName } from './tempFiles.js'
 
 /**
- * Every file under `directory`, as artifacts keyed `<prefix>/<relative path>`, sorted by
- * key; temporary files are left out. Symlinks are followed when they stay inside `base`.
+ * The artifacts at and under `path`, sorted by key: the file `path` itself, or every file
+ * below the directory `path`, keyed `<prefix>/<relative path>`. Temporary files are left
+ * out; symlinks are followed when they stay inside `base`.
  *
  * @param base - the transport's base directory.
- * @param directory - where to start: `base`, or a directory below it.
- * @param prefix - the key of `directory` (`''` for `base`).
+ * @param path - where to start: `base`, or a path below it.
+ * @param prefix - the key of `path` (`''` for `base`).
  * @throws TransshipError `TRANSPORT_INVALID_KEY` for a symlink that leads out of `base`,
  *   `TRANSPORT_IO` for a symlink loop; file system errors as they are.
  */
 export async function listFiles(
   base: string,
-  directory: string,
+  path: string,
   prefix: string,
 ): Promise<ArtifactStat[]> {
   const found: ArtifactStat[] = []
-  const real = await realpath(directory).catch((error: unknown) => {
-    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined
-    throw error
-  })
-  if (real !== undefined) await walk({ base, found, ancestors: [real] }, directory, prefix)
+  await visit({ base, found, ancestors: [] }, path, prefix)
   return found.sort((one, other) => (one.key < other.key ? -1 : one.key > other.key ? 1 : 0))
 }
 
@@ -56,11 +53,12 @@ async function walk(state: Walk, directory: string, prefix: string): Promise<voi
 
 /**
  * Adds the file, or walks the directory, that `path` is or leads to through a symlink; other
- * kinds of file (FIFOs, sockets, …) are not artifacts. A file removed meanwhile is skipped.
+ * kinds of file (FIFOs, sockets, …) are not artifacts. A path that is missing, or removed
+ * meanwhile, adds nothing.
  */
 async function visit(state: Walk, path: string, key: string): Promise<void> {
   const info = await stat(path).catch((error: unknown) => {
-    if (hasCode(error, 'ENOENT')) return undefined
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined
     throw error
   })
   if (info?.isFile()) {

@@ -1,24 +1,24 @@
-import { rm, rmdir, stat } from 'node:fs/promises'
+import { rm, rmdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { hasCode } from './errors.js'
 
 /**
- * Removes the directory `path` with everything in it, then the directories above it that
- * this left empty, up to (not including) `base`. Nothing happens when `path` is missing
- * or is a file: a file is not under its own key.
+ * Removes the file or directory `path` (a symlink itself, not what it leads to) with
+ * everything in it, then the directories above it left empty, up to (not including)
+ * `base`. A missing `path` is not an error.
  */
 export async function removeTree(base: string, path: string): Promise<void> {
-  const info = await stat(path).catch((error: unknown) => {
-    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined
+  try {
+    await rm(path, { recursive: true, force: true })
+  } catch (error) {
+    if (hasCode(error, 'ENOTDIR')) return
     throw error
-  })
-  if (!info?.isDirectory()) return
-  await rm(path, { recursive: true, force: true })
+  }
   for (let parent = dirname(path); parent !== base; parent = dirname(parent)) {
     try {
       await rmdir(parent)
     } catch (error) {
-      if (hasCode(error, 'ENOTEMPTY', 'EEXIST', 'ENOENT')) return
+      if (hasCode(error, 'ENOTEMPTY', 'EEXIST', 'ENOENT', 'ENOTDIR')) return
       throw error
     }
   }

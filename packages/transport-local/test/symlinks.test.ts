@@ -69,6 +69,8 @@ describe('local transport and symlinks', () => {
       await drainToHash(randomStream(10, 'x')),
     )
     expect((await transport.list('')).map((stat) => stat.key)).toEqual(['alias/x', 'real/x'])
+    await transport.remove('alias/x')
+    expect(await transport.list('')).toEqual([])
   })
 
   it('reports a symlink loop instead of walking it forever', async () => {
