@@ -36,7 +36,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return Number(process.exitCode ?? 0)
   } catch (error) {
     // One line, however many the message has (a schema error lists each field on its own).
-    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ')
+    const message = (error instanceof Error ? error.message : String(error)).replace(
+      /\s*\n\s*/g,
+      ' ',
+    )
     console.error(message.startsWith('[transship]') ? message : `[transship] ${message}`)
     return 1
   }
