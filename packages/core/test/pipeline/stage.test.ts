@@ -1,4 +1,4 @@
-import { lastValueFrom, toArray } from 'rxjs'
+import { lastValueFrom, type Observable, toArray } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { TransshipError } from '../../src/errors.js'
 import type { MigrationEvent } from '../../src/pipeline/events.js'
@@ -6,8 +6,18 @@ import { rollbackOnFailure } from '../../src/pipeline/rollbackOnFailure.js'
 import { defineStage, StageFailure } from '../../src/pipeline/stage.js'
 import { startMigration } from '../../src/pipeline/startMigration.js'
 
-const events = (source: import('rxjs').Observable<MigrationEvent>) =>
-  lastValueFrom(source.pipe(toArray()))
+const events = (source: Observable<MigrationEvent>) => lastValueFrom(source.pipe(toArray()))
+
+/** The error a pipeline fails with; fails the test if it succeeds. */
+async function failure(source: Observable<MigrationEvent>): Promise<TransshipError> {
+  const result = await events(source).then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  if (!(result instanceof TransshipError))
+    throw new Error(`expected a TransshipError, got ${result}`)
+  return result
+}
 
 describe('defineStage', () => {
   it('runs on the state, and emits started, warnings, finished and the new state', async () => {
@@ -53,10 +63,10 @@ describe('defineStage', () => {
       undoable('remove b', async () => void undone.push('b'))
       throw new TransshipError('BOOM', 'the disk is full')
     })
-    const error = await events(startMigration().pipe(failing)).catch((e: unknown) => e)
+    const error = await failure(startMigration().pipe(failing))
     expect(error).toBeInstanceOf(StageFailure)
-    expect((error as StageFailure).code).toBe('BOOM')
-    expect((error as Error).message).toBe('[transship] make-things failed: the disk is full')
+    expect(error.code).toBe('BOOM')
+    expect(error.message).toBe('[transship] make-things failed: the disk is full')
     expect(undone).toEqual(['b', 'a'])
   })
 
@@ -98,10 +108,8 @@ describe('defineStage', () => {
         signal.addEventListener('abort', () => reject(signal.reason))
       })
     })
-    const error = await events(startMigration({ signal: controller.signal }).pipe(waits)).catch(
-      (e: unknown) => e,
-    )
-    expect((error as TransshipError).code).toBe('INTERRUPTED')
+    const error = await failure(startMigration({ signal: controller.signal }).pipe(waits))
+    expect(error.code).toBe('INTERRUPTED')
   })
 })
 
@@ -119,9 +127,9 @@ describe('rollbackOnFailure', () => {
     const fails = defineStage('create-target', async () => {
       throw new TransshipError('CONTAINER_NAME_TAKEN', 'name web is taken')
     })
-    const error = await events(
+    const error = await failure(
       startMigration().pipe(stopsSource, makesVolume, fails, rollbackOnFailure()),
-    ).catch((e: unknown) => e as TransshipError)
+    )
     expect(undone).toEqual(['remove data', 'start web'])
     expect(error.code).toBe('CONTAINER_NAME_TAKEN')
     expect(error.message).toBe(
@@ -140,9 +148,7 @@ describe('rollbackOnFailure', () => {
     const fails = defineStage('second', async () => {
       throw new Error('broken')
     })
-    const error = await events(startMigration().pipe(first, fails, rollbackOnFailure())).catch(
-      (e: unknown) => e as TransshipError,
-    )
+    const error = await failure(startMigration().pipe(first, fails, rollbackOnFailure()))
     expect(error.message).toContain('Undone: remove volume data.')
     expect(error.message).toContain('Could NOT undo: start web again: engine gone.')
   })
