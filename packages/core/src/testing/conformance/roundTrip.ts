@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { drainToHash, randomArtifact } from '../streams.js'
 import type { ConformanceContext } from './context.js'
@@ -28,6 +29,18 @@ export function roundTripTests({ transport, key }: ConformanceContext): void {
         })
       })
     }
+
+    it('stores a body of string chunks as their UTF-8 bytes', async () => {
+      const t = transport()
+      const text = ['{"name":', '"vólume ✓"}']
+      const bytes = Buffer.from(text.join(''))
+      expect(await t.put(key('artifact'), Readable.from(text))).toMatchObject({
+        size: bytes.length,
+      })
+      expect(await drainToHash(await t.get(key('artifact')))).toEqual(
+        await drainToHash(Readable.from([bytes])),
+      )
+    })
 
     it('reports a missing key: stat gives undefined, get rejects TRANSPORT_NOT_FOUND', async () => {
       const t = transport()
