@@ -74,11 +74,13 @@ async function writeAndSync(
   let size = 0
   await pipeline(
     body,
-    async (chunks: AsyncIterable<Buffer>) => {
+    // Bodies made with Readable.from(['text']) yield strings: they are stored as UTF-8.
+    async (chunks: AsyncIterable<Uint8Array | string>) => {
       for await (const chunk of chunks) {
-        hash.update(chunk)
-        size += chunk.length
-        await writeAll(file, chunk)
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+        hash.update(bytes)
+        size += bytes.length
+        await writeAll(file, bytes)
       }
     },
     { signal },
@@ -89,7 +91,7 @@ async function writeAndSync(
   return { size, sha256: hash.digest('hex'), modified: mtime }
 }
 
-async function writeAll(file: FileHandle, chunk: Buffer): Promise<void> {
+async function writeAll(file: FileHandle, chunk: Uint8Array): Promise<void> {
   for (let offset = 0; offset < chunk.length; ) {
     offset += (await file.write(chunk, offset)).bytesWritten
   }
