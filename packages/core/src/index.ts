@@ -28,6 +28,8 @@ export { parseManifest, serializeManifest } from './manifest/codec.js'
 export {
   type Artifact,
   type EngineRecord,
+  type ImageRecord,
+  type LayerRecord,
   MANIFEST_FORMAT,
   MANIFEST_KEY,
   MANIFEST_VERSION,

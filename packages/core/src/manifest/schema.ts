@@ -14,11 +14,11 @@ const artifactKey = z
   .string()
   .regex(/^(?!.*(^|\/)\.{1,2}(\/|$))[^/\\\0][^\\\0]*$/, 'a relative path without . or ..')
 
-/** One stored piece of state: a volume's content, and later the layer, image, checkpoint. */
+/** One stored piece of state: a volume's content, the container layer, the image. */
 export const ArtifactSchema = z.object({
   /** Key under the backup's prefix, e.g. `volumes/0.tar`. */
   key: artifactKey,
-  kind: z.enum(['volume']),
+  kind: z.enum(['volume', 'layer', 'image']),
   /** Byte size as stored. */
   size: z.number().int().nonnegative(),
   sha256,
@@ -76,6 +76,36 @@ export const SourceContainerSchema = z.object({
   hostConfig: z.record(z.string(), z.unknown()),
 })
 
+/** The container layer: the files the container added, changed or deleted on its image. */
+export const LayerSchema = z.object({
+  /**
+   * How it was read, and so how it is written back: `overlay2` (the writable layer's
+   * directory itself, deletions as whiteouts) or `changes` (the paths `docker diff` lists,
+   * read through the archive API, for other storage drivers).
+   */
+  method: z.enum(['overlay2', 'changes']),
+  /** Key of the artifact holding it. */
+  artifact: artifactKey,
+  /** How many paths `docker diff` listed as added, changed and deleted. */
+  changes: z.object({
+    added: z.number().int().nonnegative(),
+    changed: z.number().int().nonnegative(),
+    deleted: z.number().int().nonnegative(),
+  }),
+})
+
+/** The image, when it travels with the backup. */
+export const ImageSchema = z.object({
+  /** The image's ID (`sha256:…`). */
+  id: z.string(),
+  /** Its tags at the source, re-applied at the destination. */
+  tags: z.array(z.string()),
+  /** Key of the artifact holding it, in `docker save` format. */
+  artifact: artifactKey,
+  /** Layers (diff IDs) left out because the destination already held them. */
+  omittedLayers: z.array(z.string()),
+})
+
 /** A warning: something not carried, or carried differently, and why. */
 export const WarningSchema = z.object({
   stage: z.string(),
@@ -97,9 +127,15 @@ export const ManifestSchema = z.looseObject({
   skippedMounts: z.array(SkippedMountSchema),
   artifacts: z.array(ArtifactSchema),
   warnings: z.array(WarningSchema),
+  /** Absent when the layer was not taken. */
+  layer: LayerSchema.optional(),
+  /** Absent when the image did not travel (the destination had it, or `--no-image`). */
+  image: ImageSchema.optional(),
 })
 
 export type Artifact = z.infer<typeof ArtifactSchema>
+export type LayerRecord = z.infer<typeof LayerSchema>
+export type ImageRecord = z.infer<typeof ImageSchema>
 export type VolumeRecord = z.infer<typeof VolumeSchema>
 export type SkippedMount = z.infer<typeof SkippedMountSchema>
 export type EngineRecord = z.infer<typeof EngineRecordSchema>

@@ -1,5 +1,7 @@
 import type {
   Artifact,
+  ImageRecord,
+  LayerRecord,
   Manifest,
   SkippedMount,
   SourceContainer,
@@ -36,6 +38,10 @@ export interface MigrationState {
   readonly volumes: readonly VolumeRecord[]
   readonly skippedMounts: readonly SkippedMount[]
   readonly artifacts: readonly Artifact[]
+  /** The container layer, once backed up (or read from the manifest). */
+  readonly layer?: LayerRecord
+  /** The image, when it travels with the backup. */
+  readonly image?: ImageRecord
   readonly warnings: readonly Warning[]
   /** The manifest, once written (backup) or read (restore). */
   readonly manifest?: Manifest

@@ -68,6 +68,8 @@ export function readManifest(options: ReadManifestOptions) {
       volumes: manifest.volumes,
       skippedMounts: manifest.skippedMounts,
       artifacts: manifest.artifacts,
+      ...(manifest.layer ? { layer: manifest.layer } : {}),
+      ...(manifest.image ? { image: manifest.image } : {}),
       warnings: [...manifest.warnings, ...state.warnings],
       manifest,
       backupUrl: url,

@@ -47,6 +47,8 @@ export function writeManifest(options: WriteManifestOptions) {
       skippedMounts: [...state.skippedMounts],
       artifacts: [...state.artifacts],
       warnings: [...state.warnings],
+      ...(state.layer ? { layer: state.layer } : {}),
+      ...(state.image ? { image: state.image } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
     undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
