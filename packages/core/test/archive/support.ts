@@ -39,7 +39,7 @@ export async function packTar(entries: PackEntry[]): Promise<Buffer> {
   const packer = pack()
   const chunks: Buffer[] = []
   const collected = (async () => {
-    for await (const chunk of packer) chunks.push(chunk)
+    for await (const chunk of packer) chunks.push(chunk as Buffer)
   })()
   for (const { content, ...header } of entries) {
     await new Promise<void>((resolve, reject) => {
