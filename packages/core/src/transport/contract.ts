@@ -48,7 +48,8 @@ export interface Transport {
   /**
    * Stores a stream under `key`. The artifact becomes visible under `key` only once it is
    * complete and, when `expected` is given, once it matches: a failed or aborted `put`
-   * leaves nothing under `key`. An existing artifact under `key` is replaced.
+   * leaves nothing new under `key` (an artifact stored there before stays as it was). A
+   * successful `put` replaces an existing artifact under `key`.
    *
    * @throws TransshipError `TRANSPORT_INTEGRITY` when `expected` is not met.
    * @return the stored artifact's stat.
@@ -71,8 +72,9 @@ export interface Transport {
   stat(key: string, options?: TransportCallOptions): Promise<ArtifactStat | undefined>
 
   /**
-   * Every artifact under `prefix`, a key path taken segment-wise (`a` and `a/` both list
-   * `a/x` and `a/y/z`, never `ab/x`; the empty prefix lists everything), sorted by key.
+   * Every artifact at `prefix` or under it, a key path taken segment-wise, like `rm -r`
+   * (`a` lists `a` itself, `a/x` and `a/y/z`, never `ab/x`; the empty prefix lists
+   * everything), sorted by key.
    * Throws rather than return a partial listing.
    */
   list(prefix: string, options?: TransportCallOptions): Promise<ArtifactStat[]>
