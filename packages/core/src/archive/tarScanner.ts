@@ -1,0 +1,200 @@
+import { parsePaxRecords } from './paxRecords.js'
+import { BLOCK_SIZE, isZeroBlock, parseTarHeader, TarFormatError, text } from './tarHeader.js'
+
+/** An archive member as the engine will extract it, PAX and GNU extensions applied. */
+export interface TarEntry {
+  /** The type flag: `'0'` file, `'1'` hard link, `'2'` symlink, `'5'` directory, `'6'` FIFO, … */
+  readonly type: string
+  /** The name, raw bytes as latin1 characters. */
+  readonly name: string
+  /** The link target, raw bytes as latin1 characters. */
+  readonly linkname: string
+}
+
+// Go's limit on the data of PAX and GNU long-name headers.
+const MAX_META_SIZE = 1024 * 1024
+// Types whose size field is ignored: they have no data (Go's isHeaderOnlyType).
+const HEADER_ONLY_TYPES = new Set(['1', '2', '3', '4', '5', '6'])
+
+/**
+ * Follows a tar stream's framing chunk by chunk: parses each header (and the PAX and GNU
+ * long-name data that amend the next one) and steps over file data without looking at it.
+ * Reports each entry before any byte of its header is released for forwarding.
+ */
+export class TarScanner {
+  readonly #onEntry: (entry: TarEntry) => void
+  /** Bytes of a header split across chunks, held back until it is complete and checked. */
+  #held = Buffer.alloc(BLOCK_SIZE)
+  #heldLength = 0
+  /** Data and padding bytes to step over before the next header. */
+  #skip = 0
+  /** Data bytes of the current PAX or GNU long-name header still to collect. */
+  #collect = 0
+  #collected: Buffer[] = []
+  #metaType = ''
+  #pax = new Map<string, string>()
+  #longName = ''
+  #longLink = ''
+  #zeroBlocks = 0
+  /** Stream offsets of the last header and of the next one, for messages. */
+  #headerOffset = 0
+  #offset = 0
+
+  /** @param onEntry - called with each entry; what it throws stops the scan. */
+  constructor(onEntry: (entry: TarEntry) => void) {
+    this.#onEntry = onEntry
+  }
+
+  /**
+   * Scans the next chunk of the stream.
+   *
+   * @return the parts of the stream that are checked and may be forwarded, in order.
+   * @throws TarFormatError when the archive cannot be followed; whatever `onEntry` throws.
+   */
+  scan(chunk: Buffer): Buffer[] {
+    try {
+      return this.#scan(chunk)
+    } catch (error) {
+      if (!(error instanceof TarFormatError)) throw error
+      throw new TarFormatError(`header at byte ${this.#headerOffset}: ${error.message}`)
+    }
+  }
+
+  #scan(chunk: Buffer): Buffer[] {
+    const checked: Buffer[] = []
+    let position = 0
+    let start = 0 // chunk[start, position) is checked and not yet in `checked`
+    while (position < chunk.length) {
+      if (this.#zeroBlocks === 2) {
+        // Whatever follows the end-of-archive marker (GNU tar pads to 10 KiB) is not read.
+        position = chunk.length
+      } else if (this.#collect > 0) {
+        const length = Math.min(this.#collect, chunk.length - position)
+        // A copy: the chunk itself goes downstream.
+        this.#collected.push(Buffer.from(chunk.subarray(position, position + length)))
+        this.#collect -= length
+        position += length
+        if (this.#collect === 0) this.#applyMeta()
+      } else if (this.#skip > 0) {
+        const length = Math.min(this.#skip, chunk.length - position)
+        this.#skip -= length
+        position += length
+      } else if (this.#heldLength === 0 && chunk.length - position >= BLOCK_SIZE) {
+        this.#header(chunk.subarray(position, position + BLOCK_SIZE))
+        position += BLOCK_SIZE
+      } else {
+        if (position > start) checked.push(chunk.subarray(start, position))
+        const length = Math.min(BLOCK_SIZE - this.#heldLength, chunk.length - position)
+        chunk.copy(this.#held, this.#heldLength, position, position + length)
+        this.#heldLength += length
+        position += length
+        start = position
+        if (this.#heldLength === BLOCK_SIZE) {
+          this.#header(this.#held)
+          checked.push(this.#held)
+          this.#held = Buffer.alloc(BLOCK_SIZE)
+          this.#heldLength = 0
+        }
+      }
+    }
+    if (position > start) checked.push(chunk.subarray(start, position))
+    return checked
+  }
+
+  /**
+   * Checks that the stream ended where an archive may end.
+   *
+   * @throws TarFormatError when the archive is truncated or lacks its end-of-archive marker.
+   */
+  end(): void {
+    if (this.#zeroBlocks === 2) return
+    if (this.#heldLength > 0) {
+      throw new TarFormatError(`the archive is truncated in the header at byte ${this.#offset}`)
+    }
+    if (this.#collect > 0 || this.#skip > 0) {
+      throw new TarFormatError(
+        `the archive is truncated in the entry at byte ${this.#headerOffset}`,
+      )
+    }
+    throw new TarFormatError(`the archive ends at byte ${this.#offset} without its end marker`)
+  }
+
+  #header(block: Buffer): void {
+    this.#headerOffset = this.#offset
+    if (isZeroBlock(block)) {
+      this.#zeroBlocks++
+      this.#offset += BLOCK_SIZE
+      return
+    }
+    if (this.#zeroBlocks > 0) {
+      throw new TarFormatError('it follows a single zero block, not a second one')
+    }
+    const header = parseTarHeader(block)
+    switch (header.typeflag) {
+      case 'x':
+      case 'L':
+      case 'K':
+        if (header.size > MAX_META_SIZE) {
+          throw new TarFormatError(`its ${header.size} bytes of extended header data are too many`)
+        }
+        this.#metaType = header.typeflag
+        this.#collect = header.size
+        this.#advance(header.size)
+        if (header.size === 0) this.#applyMeta()
+        return
+      case 'g':
+        // Global PAX headers are ignored by the engine. Go forgets pending extensions here.
+        this.#forgetMeta()
+        this.#advance(header.size)
+        return
+      case 'S':
+        throw new TarFormatError('old GNU sparse entries are not supported')
+    }
+    for (const keyword of this.#pax.keys()) {
+      if (keyword.startsWith('GNU.sparse.')) {
+        throw new TarFormatError('GNU sparse entries are not supported')
+      }
+    }
+    // An empty extension value keeps the header's own, as in Go.
+    const name = this.#longName || this.#pax.get('path') || header.name
+    const linkname = this.#longLink || this.#pax.get('linkpath') || header.linkname
+    const size = this.#paxSize() ?? header.size
+    // A NUL type flag is a file, or a directory when the name ends with '/'.
+    const legacyType = name.endsWith('/') ? '5' : '0'
+    const type = header.typeflag === '\0' ? legacyType : header.typeflag
+    this.#forgetMeta()
+    this.#onEntry({ type, name, linkname })
+    this.#advance(HEADER_ONLY_TYPES.has(type) ? 0 : size)
+  }
+
+  #paxSize(): number | undefined {
+    const value = this.#pax.get('size')
+    if (!value) return undefined
+    const size = Number(value)
+    if (!/^\+?\d+$/.test(value) || !Number.isSafeInteger(size)) {
+      throw new TarFormatError(`its PAX size ${JSON.stringify(value)} is invalid`)
+    }
+    return size
+  }
+
+  /** Moves past the header and `size` data bytes with their padding to the next block. */
+  #advance(size: number): void {
+    const padded = Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE
+    this.#offset += BLOCK_SIZE + padded
+    this.#skip = padded - this.#collect
+  }
+
+  #applyMeta(): void {
+    const data = Buffer.concat(this.#collected)
+    this.#collected = []
+    if (this.#metaType === 'x') this.#pax = parsePaxRecords(data)
+    else if (this.#metaType === 'L') this.#longName = text(data, 0, data.length)
+    else this.#longLink = text(data, 0, data.length)
+  }
+
+  #forgetMeta(): void {
+    if (this.#pax.size > 0) this.#pax = new Map()
+    this.#longName = ''
+    this.#longLink = ''
+  }
+}
