@@ -35,6 +35,7 @@ export {
   MANIFEST_VERSION,
   type Manifest,
   ManifestSchema,
+  type NetworkRecord,
   type SkippedMount,
   type SourceContainer,
   type VolumeRecord,
@@ -64,6 +65,7 @@ export { type BackupVolumesOptions, backupVolumes } from './stages/backupVolumes
 export { type CheckDestinationOptions, checkDestination } from './stages/checkDestination.js'
 export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
 export type { OnConflict } from './stages/destinationNames.js'
+export type { OnMissingNetwork } from './stages/destinationNetworks.js'
 export { removeSource, restartSource, type SourceOptions } from './stages/finishSource.js'
 export { type InspectSourceOptions, inspectSource } from './stages/inspectSource.js'
 export { type ReadManifestOptions, readManifest } from './stages/readManifest.js'
@@ -71,6 +73,7 @@ export { type RemoveBackupOptions, removeBackup } from './stages/removeBackup.js
 export { type RestoreVolumesOptions, restoreVolumes } from './stages/restoreVolumes.js'
 export { type StartTargetOptions, startTarget } from './stages/startTarget.js'
 export { type StopSourceOptions, stopSource } from './stages/stopSource.js'
+export { type TargetConfig, type TargetInputs, targetConfig } from './stages/targetConfig.js'
 export { type WriteManifestOptions, writeManifest } from './stages/writeManifest.js'
 export type {
   ArtifactExpectation,

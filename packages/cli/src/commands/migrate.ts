@@ -1,10 +1,10 @@
-import { connectEngine, migrate, type OnConflict } from '@transship/core'
+import { connectEngine, migrate, type OnConflict, type OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
-import { listOption, onConflictOption } from './options.js'
+import { listOption, onConflictOption, onMissingNetworkOption } from './options.js'
 
 interface MigrateFlags extends EngineFlags, OutputFlags {
   readonly from?: string
@@ -13,6 +13,7 @@ interface MigrateFlags extends EngineFlags, OutputFlags {
   readonly checkpoint: boolean
   readonly volumes?: string[]
   readonly onConflict: OnConflict
+  readonly onMissingNetwork: OnMissingNetwork
   readonly name?: string
   readonly removeSource?: boolean
   readonly keepBackup?: boolean
@@ -45,6 +46,7 @@ export function migrateCommand(): Command {
       ),
     )
     .addOption(onConflictOption())
+    .addOption(onMissingNetworkOption())
     .option('--name <name>', "the container's name at the destination (default: the source's)")
     .option('--remove-source', 'remove the source container once the target runs')
     .option('--keep-backup', 'keep the staged backup once the target runs')
@@ -63,6 +65,7 @@ export function migrateCommand(): Command {
             container,
             transport,
             onConflict: flags.onConflict,
+            onMissingNetwork: flags.onMissingNetwork,
             signal,
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.name ? { name: flags.name } : {}),

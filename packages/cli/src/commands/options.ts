@@ -1,4 +1,4 @@
-import type { OnConflict } from '@transship/core'
+import type { OnConflict, OnMissingNetwork } from '@transship/core'
 import { InvalidArgumentError, Option } from 'commander'
 
 /**
@@ -28,4 +28,16 @@ export function onConflictOption(): Option {
   )
     .choices(CONFLICT_CHOICES)
     .default('fail')
+}
+
+const NETWORK_CHOICES: readonly OnMissingNetwork[] = ['create', 'fail']
+
+/** `--on-missing-network create|fail`: what to do when a user-defined network is missing. */
+export function onMissingNetworkOption(): Option {
+  return new Option(
+    '--on-missing-network <choice>',
+    "when a user-defined network of the source is missing at the destination: create it with the source's driver and options, or fail",
+  )
+    .choices(NETWORK_CHOICES)
+    .default('create')
 }

@@ -1,14 +1,15 @@
-import { connectEngine, type OnConflict, restore } from '@transship/core'
+import { connectEngine, type OnConflict, type OnMissingNetwork, restore } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
-import { onConflictOption } from './options.js'
+import { onConflictOption, onMissingNetworkOption } from './options.js'
 
 interface RestoreFlags extends EngineFlags, OutputFlags {
   readonly to?: string
   readonly onConflict: OnConflict
+  readonly onMissingNetwork: OnMissingNetwork
   readonly name?: string
 }
 
@@ -24,6 +25,7 @@ export function restoreCommand(): Command {
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
     .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
     .addOption(onConflictOption())
+    .addOption(onMissingNetworkOption())
     .option('--name <name>', "the container's name at the destination (default: the source's)")
     .option('--json', 'print events as JSON lines')
   for (const option of engineFlagOptions()) command.addOption(option)
@@ -39,6 +41,7 @@ export function restoreCommand(): Command {
             transport,
             id,
             onConflict: flags.onConflict,
+            onMissingNetwork: flags.onMissingNetwork,
             signal,
             ...(flags.name ? { name: flags.name } : {}),
           }),

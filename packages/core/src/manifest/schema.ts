@@ -58,6 +58,31 @@ export const EngineRecordSchema = z.object({
   serverVersion: z.string(),
 })
 
+/** A network the source container is attached to, and its endpoint there. */
+export const NetworkRecordSchema = z.object({
+  name: z.string(),
+  /** `bridge`, `host` and `none` exist on every engine and are never created. */
+  builtin: z.boolean(),
+  /** The network's own settings, to create it where it is missing (user-defined only). */
+  driver: z.string().optional(),
+  options: stringMap.optional(),
+  labels: stringMap.optional(),
+  internal: z.boolean().optional(),
+  attachable: z.boolean().optional(),
+  enableIPv6: z.boolean().optional(),
+  ipam: z
+    .object({
+      driver: z.string(),
+      options: stringMap,
+      config: z.array(z.record(z.string(), z.string())),
+    })
+    .optional(),
+  /** The container's endpoint: its aliases and static addresses on that network. */
+  aliases: z.array(z.string()),
+  ipv4Address: z.string().optional(),
+  ipv6Address: z.string().optional(),
+})
+
 /** The source container as it was when the backup was taken. */
 export const SourceContainerSchema = z.object({
   engine: EngineRecordSchema,
@@ -74,6 +99,8 @@ export const SourceContainerSchema = z.object({
   /** Docker's `Config` and `HostConfig`, as inspect gave them. */
   config: z.record(z.string(), z.unknown()),
   hostConfig: z.record(z.string(), z.unknown()),
+  /** The networks it is attached to, by name. */
+  networks: z.array(NetworkRecordSchema),
 })
 
 /** The container layer: the files the container added, changed or deleted on its image. */
@@ -139,6 +166,7 @@ export type ImageRecord = z.infer<typeof ImageSchema>
 export type VolumeRecord = z.infer<typeof VolumeSchema>
 export type SkippedMount = z.infer<typeof SkippedMountSchema>
 export type EngineRecord = z.infer<typeof EngineRecordSchema>
+export type NetworkRecord = z.infer<typeof NetworkRecordSchema>
 export type SourceContainer = z.infer<typeof SourceContainerSchema>
 export type Warning = z.infer<typeof WarningSchema>
 export type Manifest = z.infer<typeof ManifestSchema>

@@ -8,6 +8,7 @@ import { backupVolumes } from '../stages/backupVolumes.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
+import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { removeSource } from '../stages/finishSource.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { removeBackup } from '../stages/removeBackup.js'
@@ -31,6 +32,8 @@ export interface MigrateOptions {
   readonly onConflict?: OnConflict
   /** The target's name; the source's by default. */
   readonly name?: string
+  /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
+  readonly onMissingNetwork?: OnMissingNetwork
   /** Remove the source container once the target runs (default: keep it, stopped). */
   readonly removeSource?: boolean
   /** Keep the staged backup once the target runs (default: delete it). */
@@ -62,6 +65,7 @@ export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
+    ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
   return startMigration(options.signal ? { signal: options.signal } : {})
     .pipe(

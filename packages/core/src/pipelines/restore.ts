@@ -7,6 +7,7 @@ import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
+import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { readManifest } from '../stages/readManifest.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
 import { startTarget } from '../stages/startTarget.js'
@@ -24,6 +25,8 @@ export interface RestoreOptions {
   readonly onConflict?: OnConflict
   /** The target's name; the source's by default. */
   readonly name?: string
+  /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
+  readonly onMissingNetwork?: OnMissingNetwork
   /** Aborting it interrupts the restore, and what it made is removed. */
   readonly signal?: AbortSignal
 }
@@ -46,6 +49,7 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
+    ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
   return startMigration({
     id: options.id,

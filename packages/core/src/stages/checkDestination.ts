@@ -2,6 +2,7 @@ import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import { defineStage } from '../pipeline/stage.js'
 import { assertContainerNameFree, type OnConflict, planVolumes } from './destinationNames.js'
+import { assertNoneMissing, missingNetworks, type OnMissingNetwork } from './destinationNetworks.js'
 import { requireSource } from './require.js'
 
 /** Options of {@link checkDestination}. */
@@ -12,26 +13,31 @@ export interface CheckDestinationOptions {
   readonly onConflict?: OnConflict
   /** The target container's name; the source's by default. */
   readonly name?: string
+  /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
+  readonly onMissingNetwork?: OnMissingNetwork
+  /** The image will be sent when the destination lacks it (a migration); default false. */
+  readonly sendImage?: boolean
 }
 
 /**
  * Stage `check-destination`: before anything is touched, checks that the destination can
  * take the container: the engine answers, the container name is free, every volume name is
- * free (or `onConflict` says what to do), and the image is there. Changes nothing.
+ * free (or `onConflict` says what to do), the networks exist (or may be created), and the
+ * image is there or travels (sent by the migration, or in the backup). Changes nothing.
  *
  * ## Example
  * ```ts
  * startMigration().pipe(
  *   inspectSource({ engine: a, container: 'web' }),
- *   checkDestination({ engine: b, onConflict: 'rename' }),
+ *   checkDestination({ engine: b, onConflict: 'rename', sendImage: true }),
  *   stopSource({ engine: a }), // only reached when the destination is fit
  * )
  * ```
  *
- * @param options - engine, conflict choice, target name.
+ * @param options - engine and the user's choices.
  * @return the stage operator.
  * @throws TransshipError `ENGINE_UNREACHABLE`, `CONTAINER_NAME_TAKEN`, `VOLUME_NAME_TAKEN`,
- *   `IMAGE_MISSING`.
+ *   `NETWORK_MISSING`, `IMAGE_MISSING`.
  */
 export function checkDestination(options: CheckDestinationOptions) {
   return defineStage('check-destination', async (state) => {
@@ -40,17 +46,23 @@ export function checkDestination(options: CheckDestinationOptions) {
     await engine.info()
     await assertContainerNameFree(engine, options.name ?? source.name)
     await planVolumes(engine, state.volumes, options.onConflict ?? 'fail')
-    await engine
+    if (options.onMissingNetwork === 'fail') {
+      assertNoneMissing(engine, await missingNetworks(engine, source.networks))
+    }
+    const hasImage = await engine
       .call(`inspect image ${source.imageId}`, (docker) =>
         docker.getImage(source.imageId).inspect(),
       )
-      .catch((cause: unknown) => {
-        throw new TransshipError(
-          'IMAGE_MISSING',
-          `image ${source.image} (${source.imageId}) is not on ${engine.url}; load it there first (docker save | docker load)`,
-          { cause },
-        )
-      })
+      .then(
+        () => true,
+        () => false,
+      )
+    if (!hasImage && !options.sendImage && !state.image) {
+      throw new TransshipError(
+        'IMAGE_MISSING',
+        `image ${source.image} (${source.imageId}) is not on ${engine.url}, and the backup does not carry it (taken with --no-image?); load it there first`,
+      )
+    }
     return state
   })
 }

@@ -1,9 +1,14 @@
-import type Dockerode from 'dockerode'
 import type { EngineClient } from '../engine/client.js'
 import { shortId } from '../engine/client.js'
-import { NO_COPY } from '../engine/helperContainer.js'
 import { defineStage } from '../pipeline/stage.js'
+import {
+  assertNoneMissing,
+  createNetwork,
+  missingNetworks,
+  type OnMissingNetwork,
+} from './destinationNetworks.js'
 import { requireSource } from './require.js'
+import { endpointConfig, targetConfig } from './targetConfig.js'
 
 /** Options of {@link createTarget}. */
 export interface CreateTargetOptions {
@@ -11,13 +16,17 @@ export interface CreateTargetOptions {
   readonly engine: EngineClient
   /** The target's name; the source's by default. */
   readonly name?: string
+  /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
+  readonly onMissingNetwork?: OnMissingNetwork
 }
 
 /**
- * Stage `create-target`: creates the container at the destination from the source's image
- * and configuration, with the restored volumes at the same paths and read-only flags, and
- * the source's restart policy. It is not started: {@link startTarget} does that, so that a
- * pipeline can put its own step between the two.
+ * Stage `create-target`: creates the container at the destination with the source's
+ * image and configuration (see {@link targetConfig}), the restored volumes at the same
+ * paths and read-only flags, the source's restart policy, and its networks by name,
+ * creating a missing user-defined network with the same settings unless told to fail.
+ * It is not started: {@link startTarget} does that, so that a pipeline can put its own
+ * step (restoring the layer, a check) between the two.
  *
  * ## Example
  * ```ts
@@ -29,46 +38,51 @@ export interface CreateTargetOptions {
  * )
  * ```
  *
- * @param options - engine and name.
+ * @param options - engine, name, network choice.
  * @return the stage operator.
+ * @throws TransshipError `NETWORK_MISSING` when a network is missing and the choice is `fail`.
  */
 export function createTarget(options: CreateTargetOptions) {
-  return defineStage('create-target', async (state, { undoable }) => {
+  return defineStage('create-target', async (state, { undoable, warn }) => {
     const { engine } = options
     const source = requireSource(state, 'create-target')
     const name = options.name ?? source.name
-    const config = source.config as Dockerode.ContainerCreateOptions
-    const hostConfig = source.hostConfig as Dockerode.HostConfig
+    const missing = await missingNetworks(engine, source.networks)
+    if (options.onMissingNetwork === 'fail') assertNoneMissing(engine, missing)
+    for (const network of missing) {
+      const id = await createNetwork(engine, network)
+      undoable(`remove network ${network.name} from ${engine.url}`, () =>
+        engine.call(`remove network ${network.name}`, (docker) => docker.getNetwork(id).remove()),
+      )
+      warn(
+        `network ${network.name} was missing on ${engine.url}: created with the source's settings`,
+      )
+    }
     const sameImage = await engine
       .call(`inspect image ${source.image}`, (docker) => docker.getImage(source.image).inspect())
       .then(
         (image) => image.Id === source.imageId,
         () => false,
       )
-    const mounts: Dockerode.MountSettings[] = state.volumes.map((volume) => ({
-      Type: 'volume',
-      Source: state.restoredVolumes[volume.name] ?? volume.name,
-      Target: volume.destination,
-      ReadOnly: volume.readOnly,
-      // The content came from the source: the image's files must not be copied in.
-      VolumeOptions: NO_COPY,
-    }))
-    const binds = state.skippedMounts
-      .filter((mount) => mount.type === 'bind' && mount.source)
-      .map((mount) => `${mount.source}:${mount.destination}${mount.readOnly ? ':ro' : ''}`)
-    const id = await engine.createContainer({
-      ...config,
+    const config = targetConfig({
+      source,
       name,
       // By ID when the destination's tag names another image.
-      Image: sameImage ? source.image : source.imageId,
-      HostConfig: {
-        RestartPolicy: source.restartPolicy as Dockerode.HostRestartPolicy,
-        Mounts: mounts,
-        Binds: binds,
-        ...(hostConfig.Tmpfs ? { Tmpfs: hostConfig.Tmpfs } : {}),
-      },
+      image: sameImage ? source.image : source.imageId,
+      volumes: state.volumes,
+      restoredVolumes: state.restoredVolumes,
+      skippedMounts: state.skippedMounts,
     })
+    for (const warning of config.warnings) warn(warning)
+    const id = await engine.createContainer(config.create)
     undoable(`remove container ${shortId(id)} from ${engine.url}`, () => engine.removeContainer(id))
+    for (const network of config.moreNetworks) {
+      await engine.call(`connect ${shortId(id)} to network ${network.name}`, (docker) =>
+        docker
+          .getNetwork(network.name)
+          .connect({ Container: id, EndpointConfig: endpointConfig(network) }),
+      )
+    }
     return { ...state, target: { engine: engine.url, id, name } }
   })
 }

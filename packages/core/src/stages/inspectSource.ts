@@ -4,6 +4,7 @@ import { TransshipError } from '../errors.js'
 import type { SkippedMount, SourceContainer, VolumeRecord } from '../manifest/schema.js'
 import { defineStage } from '../pipeline/stage.js'
 import { newBackupId } from './backupId.js'
+import { sourceNetworks } from './sourceNetworks.js'
 
 /** Options of {@link inspectSource}. */
 export interface InspectSourceOptions {
@@ -67,6 +68,7 @@ export function inspectSource(options: InspectSourceOptions) {
       },
       config: { ...inspect.Config },
       hostConfig: { ...inspect.HostConfig },
+      networks: await sourceNetworks(engine, inspect),
     }
 
     const volumes: VolumeRecord[] = []

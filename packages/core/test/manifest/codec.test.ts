@@ -23,6 +23,7 @@ const manifest: Manifest = {
     restartPolicy: { Name: 'always', MaximumRetryCount: 0 },
     config: { Image: 'redis:7' },
     hostConfig: {},
+    networks: [{ name: 'bridge', builtin: true, aliases: [] }],
   },
   volumes: [
     {
