@@ -56,6 +56,7 @@ write_env_file() {
     image_env
     sshd_env
     s3_env
+    volume_plugin_env
     echo "TESTENV_CRIU_VERSION=$(criu_version)"
   } >"$file"
 }

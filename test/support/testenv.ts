@@ -22,6 +22,7 @@ const KEYS = [
   'TESTENV_S3_ACCESS_KEY_ID',
   'TESTENV_S3_SECRET_ACCESS_KEY',
   'TESTENV_S3_REGION',
+  'TESTENV_VOLUME_PLUGIN',
 ] as const
 
 export type TestEnv = Readonly<Record<(typeof KEYS)[number], string>>
