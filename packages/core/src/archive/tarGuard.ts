@@ -30,8 +30,12 @@ export interface TarGuard extends Transform {
  * hard link to a name outside `root`; a symlink whose relative target leads outside `root`
  * (absolute targets are allowed: they resolve inside the container at run time); an entry
  * or hard-link target beneath an earlier symlink of the archive. Also refused: a malformed
- * or truncated archive, and GNU sparse entries. Whatever follows the end-of-archive marker
- * is passed on without being read.
+ * or truncated archive, and GNU sparse entries.
+ *
+ * The end-of-archive marker (and whatever follows it, up to 1 MiB, passed on without being
+ * read) is held back until the input has ended: a consumer never receives a complete
+ * archive from an input that then fails, such as a `verifyingStream` that finds a
+ * mismatch in its flush.
  *
  * ## Example
  * ```ts
@@ -93,21 +97,27 @@ class TarGuardStream extends Transform implements TarGuard {
       callback(this.#refusal(error))
       return
     }
-    for (const part of checked) {
-      this.#byteCount += part.length
-      this.push(part)
-    }
+    this.#forward(checked)
     callback()
   }
 
   override _flush(callback: TransformCallback) {
+    let trailer: Buffer[]
     try {
-      this.#scanner.end()
+      trailer = this.#scanner.end()
     } catch (error) {
       callback(this.#refusal(error))
       return
     }
+    this.#forward(trailer)
     callback()
+  }
+
+  #forward(parts: Buffer[]): void {
+    for (const part of parts) {
+      this.#byteCount += part.length
+      this.push(part)
+    }
   }
 
   #refusal(error: unknown): Error {

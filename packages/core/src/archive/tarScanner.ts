@@ -13,13 +13,18 @@ export interface TarEntry {
 
 // Go's limit on the data of PAX and GNU long-name headers.
 const MAX_META_SIZE = 1024 * 1024
+// The end-of-archive marker and what follows it are held in memory: GNU tar pads to a
+// 10 KiB record; the Docker engine adds nothing.
+const MAX_TRAILER_SIZE = 1024 * 1024
 // Types whose size field is ignored: they have no data (Go's isHeaderOnlyType).
 const HEADER_ONLY_TYPES = new Set(['1', '2', '3', '4', '5', '6'])
 
 /**
  * Follows a tar stream's framing chunk by chunk: parses each header (and the PAX and GNU
  * long-name data that amend the next one) and steps over file data without looking at it.
- * Reports each entry before any byte of its header is released for forwarding.
+ * Reports each entry before any byte of its header is released for forwarding. Holds back
+ * the end-of-archive marker until the stream has ended, so that a consumer never sees a
+ * complete archive from a stream that then fails.
  */
 export class TarScanner {
   readonly #onEntry: (entry: TarEntry) => void
@@ -36,6 +41,9 @@ export class TarScanner {
   #longName = ''
   #longLink = ''
   #zeroBlocks = 0
+  /** The end-of-archive marker and whatever follows it. */
+  #trailer: Buffer[] = []
+  #trailerLength = 0
   /** Stream offsets of the last header and of the next one, for messages. */
   #headerOffset = 0
   #offset = 0
@@ -62,11 +70,23 @@ export class TarScanner {
 
   #scan(chunk: Buffer): Buffer[] {
     const checked: Buffer[] = []
+    // Checked bytes go out now, up to the end-of-archive marker, and into the trailer after.
+    const release = (part: Buffer) => {
+      if (this.#zeroBlocks === 0) {
+        checked.push(part)
+        return
+      }
+      this.#trailerLength += part.length
+      if (this.#trailerLength > MAX_TRAILER_SIZE) {
+        throw new TarFormatError('more than 1 MiB follows the end-of-archive marker')
+      }
+      this.#trailer.push(part)
+    }
     let position = 0
-    let start = 0 // chunk[start, position) is checked and not yet in `checked`
+    let start = 0 // chunk[start, position) is checked and not yet released
     while (position < chunk.length) {
       if (this.#zeroBlocks === 2) {
-        // Whatever follows the end-of-archive marker (GNU tar pads to 10 KiB) is not read.
+        // Whatever follows the end-of-archive marker is not read.
         position = chunk.length
       } else if (this.#collect > 0) {
         const length = Math.min(this.#collect, chunk.length - position)
@@ -80,10 +100,15 @@ export class TarScanner {
         this.#skip -= length
         position += length
       } else if (this.#heldLength === 0 && chunk.length - position >= BLOCK_SIZE) {
-        this.#header(chunk.subarray(position, position + BLOCK_SIZE))
+        const block = chunk.subarray(position, position + BLOCK_SIZE)
+        if (this.#zeroBlocks === 0 && isZeroBlock(block)) {
+          if (position > start) release(chunk.subarray(start, position))
+          start = position
+        }
+        this.#header(block)
         position += BLOCK_SIZE
       } else {
-        if (position > start) checked.push(chunk.subarray(start, position))
+        if (position > start) release(chunk.subarray(start, position))
         const length = Math.min(BLOCK_SIZE - this.#heldLength, chunk.length - position)
         chunk.copy(this.#held, this.#heldLength, position, position + length)
         this.#heldLength += length
@@ -91,23 +116,24 @@ export class TarScanner {
         start = position
         if (this.#heldLength === BLOCK_SIZE) {
           this.#header(this.#held)
-          checked.push(this.#held)
+          release(this.#held)
           this.#held = Buffer.alloc(BLOCK_SIZE)
           this.#heldLength = 0
         }
       }
     }
-    if (position > start) checked.push(chunk.subarray(start, position))
+    if (position > start) release(chunk.subarray(start, position))
     return checked
   }
 
   /**
    * Checks that the stream ended where an archive may end.
    *
+   * @return the end-of-archive marker and whatever followed it, to forward last.
    * @throws TarFormatError when the archive is truncated or lacks its end-of-archive marker.
    */
-  end(): void {
-    if (this.#zeroBlocks === 2) return
+  end(): Buffer[] {
+    if (this.#zeroBlocks === 2) return this.#trailer
     if (this.#heldLength > 0) {
       throw new TarFormatError(`the archive is truncated in the header at byte ${this.#offset}`)
     }

@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { tarGuard } from '../../src/archive/tarGuard.js'
+import { verifyingStream } from '../../src/archive/verifyingStream.js'
 import {
   END_OF_ARCHIVE,
   type PackEntry,
@@ -44,6 +48,14 @@ async function refusal(archive: Buffer, chunkSize?: number): Promise<Error> {
   return error as Error
 }
 
+function chunksOf(data: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = []
+  for (let offset = 0; offset < data.length; offset += size) {
+    chunks.push(data.subarray(offset, offset + size))
+  }
+  return chunks
+}
+
 /** A legit archive with `entries` appended, built by tar-stream. */
 function withEntries(entries: PackEntry[]): Promise<Buffer> {
   return packTar([{ name: 'volume/', type: 'directory' }, ...entries])
@@ -69,6 +81,62 @@ describe('tarGuard on legit archives', () => {
   it('passes whatever follows the end-of-archive marker without reading it', async () => {
     const archive = Buffer.concat([await packTar(LEGIT), Buffer.from('not a header'.repeat(100))])
     expect((await through(guard(), archive, 100)).equals(archive)).toBe(true)
+  })
+
+  it('holds the end-of-archive marker back until the input has ended', async () => {
+    const archive = Buffer.concat([await packTar(LEGIT), Buffer.alloc(4096)])
+    const guarded = guard()
+    const forwarded: Buffer[] = []
+    guarded.on('data', (chunk: Buffer) => forwarded.push(chunk))
+    for (let offset = 0; offset < archive.length; offset += 1000) {
+      guarded.write(archive.subarray(offset, offset + 1000))
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    const beforeMarker = archive.length - END_OF_ARCHIVE.length - 4096
+    expect(Buffer.concat(forwarded).equals(archive.subarray(0, beforeMarker))).toBe(true)
+    await new Promise((resolve) => guarded.end(resolve))
+    expect(Buffer.concat(forwarded).equals(archive)).toBe(true)
+  })
+
+  it('never forwards the end-of-archive marker when verification fails at the end', async () => {
+    const archive = await packTar(LEGIT)
+    const expected = {
+      size: archive.length,
+      sha256: createHash('sha256').update(archive).digest('hex'),
+    }
+    const corrupt = Buffer.from(archive)
+    corrupt[1024 + 2] = (corrupt[1024 + 2] ?? 0) ^ 0x01 // in a.txt's content
+    const forwarded: Buffer[] = []
+    let ended = false
+    const upload = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        forwarded.push(chunk)
+        callback()
+      },
+      final(callback) {
+        ended = true
+        callback()
+      },
+    })
+    await expect(
+      pipeline(
+        Readable.from(chunksOf(corrupt, 1000)),
+        verifyingStream(expected, 'artifact a'),
+        guard(),
+        upload,
+      ),
+    ).rejects.toMatchObject({ code: 'INTEGRITY' })
+    expect(ended).toBe(false)
+    expect(Buffer.concat(forwarded).length).toBeLessThanOrEqual(
+      archive.length - END_OF_ARCHIVE.length,
+    )
+  })
+
+  it('refuses more than 1 MiB after the end-of-archive marker', async () => {
+    const archive = Buffer.concat([await packTar(LEGIT), Buffer.alloc(1024 * 1024 + 1)])
+    expect((await refusal(archive, 65536)).message).toContain(
+      'more than 1 MiB follows the end-of-archive marker',
+    )
   })
 
   it('ignores global PAX headers', async () => {
