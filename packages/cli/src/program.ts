@@ -3,6 +3,7 @@ import { Command } from 'commander'
 import { backupCommand } from './commands/backup.js'
 import { doctorCommand } from './commands/doctor.js'
 import { migrateCommand } from './commands/migrate.js'
+import { planCommand } from './commands/plan.js'
 import { restoreCommand } from './commands/restore.js'
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
@@ -18,6 +19,7 @@ export function createProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .addCommand(migrateCommand())
+    .addCommand(planCommand())
     .addCommand(backupCommand())
     .addCommand(restoreCommand())
     .addCommand(doctorCommand())

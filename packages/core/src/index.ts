@@ -58,6 +58,12 @@ export { summarize } from './pipeline/summarize.js'
 export { type BackupOptions, backup } from './pipelines/backup.js'
 export { type MigrateOptions, migrate } from './pipelines/migrate.js'
 export { type RestoreOptions, restore } from './pipelines/restore.js'
+export {
+  type MigrationPlan,
+  type PlannedVolume,
+  type PlanOptions,
+  planMigration,
+} from './plan/planMigration.js'
 export { connectSsh, type SshConnection } from './ssh/connect.js'
 export { hostKeyFingerprint } from './ssh/knownHosts.js'
 export { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './ssh/options.js'

@@ -1,0 +1,109 @@
+import {
+  connectEngine,
+  type MigrationPlan,
+  type OnConflict,
+  type OnMissingNetwork,
+  planMigration,
+} from '@transship/core'
+import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { formatBytes } from '../render/format.js'
+import { listOption, onConflictOption, onMissingNetworkOption } from './options.js'
+
+interface PlanFlags extends EngineFlags {
+  readonly from?: string
+  readonly to?: string
+  readonly volumes?: string[]
+  readonly onConflict: OnConflict
+  readonly onMissingNetwork: OnMissingNetwork
+  readonly name?: string
+  readonly image: boolean
+  readonly json?: boolean
+}
+
+/**
+ * `transship plan`: a dry run that prints what a migration would move, with sizes and
+ * warnings, and what would stop it. Changes nothing. Exit code 1 when something would.
+ *
+ * @return the subcommand.
+ */
+export function planCommand(): Command {
+  const command = new Command('plan')
+    .description(
+      'Dry run: print what a migration would move (volumes, layer, image) with sizes and ' +
+        'warnings, and what would stop it; changes nothing. Exit code 1 when something would.',
+    )
+    .argument('<container>', 'container name or id')
+    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .option('--to <engine>', 'destination engine URL (without it: the plan of a split backup)')
+    .addOption(
+      listOption(
+        '--volumes <list>',
+        'copy only these volumes, by name or mount path (comma-separated)',
+      ),
+    )
+    .addOption(onConflictOption())
+    .addOption(onMissingNetworkOption())
+    .option('--name <name>', "the container's name at the destination (default: the source's)")
+    .option('--no-image', 'the image never travels (a split backup)')
+    .option('--json', 'print the plan as one JSON object')
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (container: string, flags: PlanFlags) => {
+    const source = await connectEngine(flags.from, engineOptionsOf(flags))
+    const destination = flags.to ? await connectEngine(flags.to, engineOptionsOf(flags)) : undefined
+    try {
+      const plan = await planMigration({
+        source,
+        container,
+        onConflict: flags.onConflict,
+        onMissingNetwork: flags.onMissingNetwork,
+        includeImage: flags.image,
+        ...(destination ? { destination } : {}),
+        ...(flags.volumes ? { volumes: flags.volumes } : {}),
+        ...(flags.name ? { name: flags.name } : {}),
+      })
+      console.log(flags.json ? JSON.stringify(plan) : describePlan(plan))
+      if (plan.problems.length > 0) process.exitCode = 1
+    } finally {
+      await Promise.all([source.close(), destination?.close()])
+    }
+  })
+}
+
+/** The plan as people read it. */
+export function describePlan(plan: MigrationPlan): string {
+  const { container, layer, image } = plan
+  const lines = [
+    `plan: ${container.name} (${container.id.slice(0, 12)}, ${container.running ? 'running' : 'stopped'}) from ${plan.source}${plan.destination ? ` to ${plan.destination}` : ''}`,
+    '  volumes',
+  ]
+  for (const volume of plan.volumes) {
+    const name = volume.anonymous ? '(anonymous)' : volume.name
+    const size = volume.size === undefined ? '?' : formatBytes(volume.size)
+    lines.push(
+      `    ${name.padEnd(24)} ${volume.destination.padEnd(20)} ${volume.readOnly ? 'ro' : 'rw'}  ${volume.driver.padEnd(8)} ${size.padStart(10)}  ${volume.copied ? 'copied' : 're-created empty'}`,
+    )
+  }
+  if (plan.volumes.length === 0) lines.push('    none')
+  lines.push(
+    `  layer    ${layer.method}: ${layer.changes.added} added, ${layer.changes.changed} changed, ${layer.changes.deleted} deleted${layer.size === undefined ? '' : `, ${formatBytes(layer.size)}`}`,
+  )
+  const held =
+    image.layersAtDestination === undefined
+      ? ''
+      : ` (${image.layersAtDestination} of ${image.layers} layers already at the destination)`
+  lines.push(
+    `  image    ${image.reference} (${image.id.slice(7, 19)}), ${formatBytes(image.size)}: ${image.travels ? `travels${held}` : 'does not travel'}`,
+  )
+  if (plan.networksToCreate.length > 0)
+    lines.push(`  networks to create: ${plan.networksToCreate.join(', ')}`)
+  for (const [title, items] of [
+    ['warnings', plan.warnings],
+    ['problems (the migration would stop before touching anything)', plan.problems],
+  ] as const) {
+    if (items.length === 0) continue
+    lines.push(`  ${title}`)
+    for (const item of items) lines.push(`    - ${item}`)
+  }
+  return lines.join('\n')
+}
