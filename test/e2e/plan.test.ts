@@ -21,7 +21,6 @@ async function snapshot() {
   const volumesOnB = (await hostB.listVolumes()).Volumes?.filter((v) => v.Name === VOLUME) ?? []
   return {
     source: [source.State.Status, source.State.StartedAt, source.HostConfig.RestartPolicy?.Name],
-    helpers: helpers.flat().length,
     onB: onB.length + volumesOnB.length,
   }
 }
