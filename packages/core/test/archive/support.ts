@@ -1,6 +1,7 @@
 import { Readable, type Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type Header, pack } from 'tar-stream'
+import { expect } from 'vitest'
 
 /** The two zero blocks that end an archive. */
 export const END_OF_ARCHIVE = Buffer.alloc(1024)
@@ -17,8 +18,6 @@ export async function through(
   chunkSize = data.length,
   onOutput: (chunk: Buffer) => void = () => {},
 ): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize))
   const output: Buffer[] = []
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -27,8 +26,37 @@ export async function through(
       callback()
     },
   })
-  await pipeline(Readable.from(chunks), stream, sink)
+  await pipeline(Readable.from(chunksOf(data, chunkSize)), stream, sink)
   return Buffer.concat(output)
+}
+
+/** `data` cut into chunks of `size` bytes (the last one may be shorter). */
+export function chunksOf(data: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = []
+  for (let offset = 0; offset < data.length; offset += size) {
+    chunks.push(data.subarray(offset, offset + size))
+  }
+  return chunks
+}
+
+/**
+ * Runs `archive` through `guard`, expecting an `UNSAFE_ARCHIVE` refusal that names `describe`.
+ *
+ * @return the error, for its message to be checked.
+ */
+export async function refusal(
+  guard: Transform,
+  archive: Buffer,
+  describe: string,
+  chunkSize?: number,
+): Promise<Error> {
+  const error = await through(guard, archive, chunkSize).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  )
+  expect(error).toMatchObject({ name: 'TransshipError', code: 'UNSAFE_ARCHIVE' })
+  expect((error as Error).message).toContain(describe)
+  return error as Error
 }
 
 /** An archive member for {@link packTar}: a tar-stream header, and a file's content. */

@@ -14,10 +14,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tarGuard } from '../../src/archive/tarGuard.js'
-import { through } from './support.js'
+import { refusal, through } from './support.js'
 
 const describeIt = 'volume data in backup b1'
 const guard = () => tarGuard({ root: 'volume', describe: describeIt })
+const refuse = (archive: Buffer, chunkSize?: number) =>
+  refusal(guard(), archive, describeIt, chunkSize)
 const LONG_NAME = `sub/${'n'.repeat(150)}`
 const DEEP_DIR = `sub/deeper/${'d'.repeat(120)}`
 const DEEP_FILE = `${DEEP_DIR}/${'f'.repeat(140)}` // a path of more than 255 bytes
@@ -108,7 +110,7 @@ describe('tarGuard on archives written by GNU tar', () => {
       [`--format=${format}`, '--transform', `s,^volume/a.txt$,${climbing},`],
       ['volume/a.txt'],
     )
-    const error = await refusal(archive, 1)
+    const error = await refuse(archive, 1)
     expect(error.message).toContain(`entry "${climbing}" is outside "volume"`)
   })
 
@@ -121,7 +123,7 @@ describe('tarGuard on archives written by GNU tar', () => {
       [`--format=${format}`, '--transform', `s,^/z*$,${target},`],
       ['volume/long-target'],
     )
-    const error = await refusal(archive, 7)
+    const error = await refuse(archive, 7)
     expect(error.message).toContain(`"volume/long-target" is a symlink to "${target}"`)
   })
 
@@ -130,13 +132,13 @@ describe('tarGuard on archives written by GNU tar', () => {
       ['--format=gnu', '--transform', 's,^volume/a.txt$,../outside,RSh'],
       ['volume/a.txt', 'volume/hard'],
     )
-    const error = await refusal(archive)
+    const error = await refuse(archive)
     expect(error.message).toMatch(/entry "volume\/(hard|a.txt)" is a hard link to "..\/outside"/)
   })
 
   it('refuses an absolute name', async () => {
     const archive = gnuTar(['--format=posix'], [join(base, 'volume', 'a.txt')])
-    expect((await refusal(archive)).message).toContain('has an absolute name')
+    expect((await refuse(archive)).message).toContain('has an absolute name')
   })
 
   describe('sparse files', () => {
@@ -153,21 +155,11 @@ describe('tarGuard on archives written by GNU tar', () => {
         [`--format=${format}`, '--sparse', '--transform', 's,^,volume/,'],
         ['sparse'],
       )
-      expect((await refusal(archive)).message).toContain(message)
+      expect((await refuse(archive)).message).toContain(message)
     })
   })
 })
 
 function inVolume(path: string): string {
   return path.startsWith('volume/') ? path : `volume/${path}`
-}
-
-async function refusal(archive: Buffer, chunkSize?: number): Promise<Error> {
-  const error = await through(guard(), archive, chunkSize).then(
-    () => undefined,
-    (caught: unknown) => caught,
-  )
-  expect(error).toMatchObject({ name: 'TransshipError', code: 'UNSAFE_ARCHIVE' })
-  expect((error as Error).message).toContain(describeIt)
-  return error as Error
 }
