@@ -3,10 +3,19 @@
 # host's data and exec roots appear at /var/lib/docker and /run/docker, as on a real
 # machine. CRIU restores failed across engines whose data roots had different paths.
 # Each host also gets its own /etc/docker: the engine ID comes from /etc/docker/key.json.
+# Host C runs the vfs storage driver (no CRIU needed there): the container layer's
+# fallback, for engines without an overlay2 UpperDir, is tested against it.
 
-engine_socket() { if [ "$1" = a ]; then echo /run/docker.sock; else echo "$RUN/b/docker.sock"; fi; }
+engine_socket() { if [ "$1" = a ]; then echo /run/docker.sock; else echo "$RUN/$1/docker.sock"; fi; }
 engine_url() { echo "unix://$(engine_socket "$1")"; }
-engine_netns() { if [ "$1" = a ]; then echo "$NETNS_A"; else echo "$NETNS_B"; fi; }
+engine_netns() {
+  case "$1" in
+    a) echo "$NETNS_A" ;;
+    b) echo "$NETNS_B" ;;
+    c) echo "$NETNS_C" ;;
+  esac
+}
+engine_args() { if [ "$1" = c ]; then echo "--storage-driver vfs"; fi; } # extra dockerd flags
 engine_data_root() { echo "$STATE/$1/docker"; }
 engine_pidfile() { echo "$RUN/$1/dockerd.pid"; }
 engine_docker() { # engine_docker HOST ARGS...: the docker client, aimed at HOST's engine
@@ -39,11 +48,11 @@ engine_up() {
   setsid unshare --mount --propagation private -- sh -c '
     mount --bind "$1" /var/lib/docker && mount --bind "$2" /run/docker &&
     mount --bind "$5" /etc/docker &&
-    exec nsenter --net="$3" env PATH="$4" dockerd --experimental \
+    exec nsenter --net="$3" env PATH="$4" dockerd --experimental $8 \
       --config-file /etc/docker/daemon.json --pidfile "$6" -H "unix://$7" \
       --data-root /var/lib/docker --exec-root /run/docker' \
     sh "$data" "$exec" "$(netns_path "$(engine_netns "$host")")" "$(criu_bin_dir):$PATH" \
-    "$STATE/$host/etc" "$pidfile" "$sock" \
+    "$STATE/$host/etc" "$pidfile" "$sock" "$(engine_args "$host")" \
     >"$LOGS/dockerd-$host.log" 2>&1 </dev/null &
   wait_for 60 "engine $host ($(engine_url "$host"))" engine_docker "$host" info ||
     die "engine $host did not start, see $LOGS/dockerd-$host.log"
@@ -90,4 +99,7 @@ engine_env() {
   echo "TESTENV_HOST_B_DATA_ROOT=$(engine_data_root b)"
   echo "TESTENV_HOST_A_ADDR=$HOST_A_ADDR"
   echo "TESTENV_HOST_B_ADDR=$HOST_B_ADDR"
+  echo "TESTENV_HOST_C=$(engine_url c)"
+  echo "TESTENV_HOST_C_DATA_ROOT=$(engine_data_root c)"
+  echo "TESTENV_HOST_C_ADDR=$HOST_C_ADDR"
 }
