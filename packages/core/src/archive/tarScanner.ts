@@ -9,6 +9,15 @@ export interface TarEntry {
   readonly name: string
   /** The link target, raw bytes as latin1 characters. */
   readonly linkname: string
+  /** Its data's byte count: 0 for the types that have none (links, directories, FIFOs, …). */
+  readonly size: number
+  /**
+   * Stream offset of its first header block: the PAX or GNU long-name header that amends
+   * it, when there is one. The entry ends at `dataOffset + size`, rounded up to a block.
+   */
+  readonly offset: number
+  /** Stream offset of its data, right after its own header block. */
+  readonly dataOffset: number
 }
 
 // Go's limit on the data of PAX and GNU long-name headers.
@@ -40,6 +49,8 @@ export class TarScanner {
   #pax = new Map<string, string>()
   #longName = ''
   #longLink = ''
+  /** Stream offset of the first PAX or GNU long-name header amending the next entry. */
+  #metaOffset: number | undefined
   #zeroBlocks = 0
   /** The end-of-archive marker and whatever follows it. */
   #trailer: Buffer[] = []
@@ -164,6 +175,7 @@ export class TarScanner {
           throw new TarFormatError(`its ${header.size} bytes of extended header data are too many`)
         }
         this.#metaType = header.typeflag
+        this.#metaOffset ??= this.#headerOffset
         this.#collect = header.size
         this.#advance(header.size)
         if (header.size === 0) this.#applyMeta()
@@ -188,9 +200,18 @@ export class TarScanner {
     // A NUL type flag is a file, or a directory when the name ends with '/'.
     const legacyType = name.endsWith('/') ? '5' : '0'
     const type = header.typeflag === '\0' ? legacyType : header.typeflag
+    const offset = this.#metaOffset ?? this.#headerOffset
+    const dataSize = HEADER_ONLY_TYPES.has(type) ? 0 : size
     this.#forgetMeta()
-    this.#onEntry({ type, name, linkname })
-    this.#advance(HEADER_ONLY_TYPES.has(type) ? 0 : size)
+    this.#onEntry({
+      type,
+      name,
+      linkname,
+      size: dataSize,
+      offset,
+      dataOffset: this.#headerOffset + BLOCK_SIZE,
+    })
+    this.#advance(dataSize)
   }
 
   #paxSize(): number | undefined {
@@ -222,5 +243,6 @@ export class TarScanner {
     if (this.#pax.size > 0) this.#pax = new Map()
     this.#longName = ''
     this.#longLink = ''
+    this.#metaOffset = undefined
   }
 }
