@@ -2,9 +2,11 @@ import { createRequire } from 'node:module'
 import { Command } from 'commander'
 import { backupCommand } from './commands/backup.js'
 import { doctorCommand } from './commands/doctor.js'
+import { lsCommand } from './commands/ls.js'
 import { migrateCommand } from './commands/migrate.js'
 import { planCommand } from './commands/plan.js'
 import { restoreCommand } from './commands/restore.js'
+import { rmCommand } from './commands/rm.js'
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
@@ -22,6 +24,8 @@ export function createProgram(): Command {
     .addCommand(planCommand())
     .addCommand(backupCommand())
     .addCommand(restoreCommand())
+    .addCommand(lsCommand())
+    .addCommand(rmCommand())
     .addCommand(doctorCommand())
 }
 

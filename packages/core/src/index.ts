@@ -1,3 +1,4 @@
+export { deleteBackup, listBackups, type StoredBackup } from './backups/listBackups.js'
 export {
   connectEngine,
   EngineClient,

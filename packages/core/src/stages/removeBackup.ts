@@ -1,3 +1,4 @@
+import { deleteBackup } from '../backups/listBackups.js'
 import { defineStage, plainMessage } from '../pipeline/stage.js'
 import type { Transport } from '../transport/contract.js'
 import { requireSource } from './require.js'
@@ -27,8 +28,7 @@ export function removeBackup(options: RemoveBackupOptions) {
     const { backupId } = requireSource(state, 'remove-backup')
     const { transport } = options
     try {
-      await transport.remove(`${backupId}/manifest.json`, { signal })
-      await transport.remove(backupId, { signal })
+      await deleteBackup(transport, backupId, { signal })
       return { ...state, backupRemoved: true }
     } catch (error) {
       // The migration has succeeded by now: a leftover backup is not a reason to undo it.

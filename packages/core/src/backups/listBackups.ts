@@ -1,0 +1,93 @@
+import { text } from 'node:stream/consumers'
+import { parseManifest } from '../manifest/codec.js'
+import { MANIFEST_KEY } from '../manifest/schema.js'
+import { plainMessage } from '../pipeline/stage.js'
+import type { Transport } from '../transport/contract.js'
+
+/** A backup stored in a transport, as `transship ls` shows it. */
+export interface StoredBackup {
+  /** The backup's id: its key prefix. */
+  readonly id: string
+  /** `<transport URL>/<id>`, what `restore` and `rm` take. */
+  readonly url: string
+  /** Whether its manifest is there; an incomplete backup is never restored. */
+  readonly complete: boolean
+  /** The source container's name, from the manifest. */
+  readonly container?: string
+  /** When the backup began, from the manifest. */
+  readonly createdAt?: string
+  /** Bytes stored under its prefix. */
+  readonly bytes: number
+  /** Why its manifest could not be read, if it could not. */
+  readonly problem?: string
+}
+
+/**
+ * The backups stored in a transport: one per first key segment, with its container, size
+ * and date read from its manifest.
+ *
+ * ## Example
+ * ```ts
+ * for (const backup of await listBackups(transport)) console.log(backup.url, backup.container)
+ * ```
+ *
+ * @param transport - the transport.
+ * @param options - `signal` to abort.
+ * @return the backups, oldest first.
+ */
+export async function listBackups(
+  transport: Transport,
+  options: { signal?: AbortSignal } = {},
+): Promise<StoredBackup[]> {
+  const byId = new Map<string, { bytes: number; hasManifest: boolean }>()
+  for (const artifact of await transport.list('', options)) {
+    const [id, ...rest] = artifact.key.split('/')
+    if (!id || rest.length === 0) continue
+    const entry = byId.get(id) ?? { bytes: 0, hasManifest: false }
+    entry.bytes += artifact.size
+    entry.hasManifest ||= rest.join('/') === MANIFEST_KEY
+    byId.set(id, entry)
+  }
+  const backups: StoredBackup[] = []
+  for (const [id, { bytes, hasManifest }] of byId) {
+    const url = `${transport.url}/${id}`
+    if (!hasManifest) {
+      backups.push({ id, url, complete: false, bytes })
+      continue
+    }
+    try {
+      const manifest = parseManifest(
+        await text(await transport.get(`${id}/${MANIFEST_KEY}`, options)),
+        url,
+      )
+      backups.push({
+        id,
+        url,
+        complete: true,
+        container: manifest.source.name,
+        createdAt: manifest.createdAt,
+        bytes,
+      })
+    } catch (error) {
+      backups.push({ id, url, complete: false, bytes, problem: plainMessage(error) })
+    }
+  }
+  return backups.sort((a, b) => (a.createdAt ?? a.id).localeCompare(b.createdAt ?? b.id))
+}
+
+/**
+ * Deletes one backup: its manifest first, so that an interrupted removal never leaves
+ * something that looks whole, then everything under its prefix.
+ *
+ * @param transport - the transport.
+ * @param id - the backup's id.
+ * @param options - `signal` to abort.
+ */
+export async function deleteBackup(
+  transport: Transport,
+  id: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  await transport.remove(`${id}/${MANIFEST_KEY}`, options)
+  await transport.remove(id, options)
+}
