@@ -12,11 +12,6 @@ const VOLUME = 'transship-plan-data'
 /** What a plan must leave as it was: the source's state, and nothing of it on B. */
 async function snapshot() {
   const source = await hostA.getContainer(NAME).inspect()
-  const helpers = await Promise.all(
-    [hostA, hostB].map((d) =>
-      d.listContainers({ all: true, filters: { label: ['transship.helper'] } }),
-    ),
-  )
   const onB = await hostB.listContainers({ all: true, filters: { name: [NAME] } })
   const volumesOnB = (await hostB.listVolumes()).Volumes?.filter((v) => v.Name === VOLUME) ?? []
   return {

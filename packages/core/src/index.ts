@@ -1,3 +1,6 @@
+export { type ArtifactDigest, type HashingStream, hashingStream } from './archive/hashingStream.js'
+export { type TarGuard, type TarGuardOptions, tarGuard } from './archive/tarGuard.js'
+export { verifyingStream } from './archive/verifyingStream.js'
 export { deleteBackup, listBackups, type StoredBackup } from './backups/listBackups.js'
 export {
   connectEngine,

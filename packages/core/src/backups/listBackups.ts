@@ -33,7 +33,7 @@ export interface StoredBackup {
  *
  * @param transport - the transport.
  * @param options - `signal` to abort.
- * @return the backups, oldest first.
+ * @return the complete backups, oldest first, then the incomplete ones.
  */
 export async function listBackups(
   transport: Transport,
@@ -72,7 +72,10 @@ export async function listBackups(
       backups.push({ id, url, complete: false, bytes, problem: plainMessage(error) })
     }
   }
-  return backups.sort((a, b) => (a.createdAt ?? a.id).localeCompare(b.createdAt ?? b.id))
+  // Complete backups by date, then the incomplete ones (which have no date) by id.
+  const order = (backup: StoredBackup) =>
+    `${backup.createdAt ? 0 : 1}${backup.createdAt ?? backup.id}`
+  return backups.sort((a, b) => order(a).localeCompare(order(b)))
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
+import { TransshipError } from '../errors.js'
 import type { EngineClient } from './client.js'
 
 /**
@@ -45,5 +46,14 @@ export async function putArchive(
   } finally {
     options.signal?.removeEventListener('abort', onAbort)
     body.destroy()
+  }
+  // The engine may answer before the stream has failed its last check: never take that
+  // answer as success.
+  if (bodyError !== undefined) throw bodyError
+  if (!body.readableEnded) {
+    throw new TransshipError(
+      'ARCHIVE_INCOMPLETE',
+      `${options.action}: the engine answered before the archive ended`,
+    )
   }
 }
