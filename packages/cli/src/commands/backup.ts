@@ -3,7 +3,7 @@ import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
-import { listOption } from './options.js'
+import { fromOption, volumesOption } from './options.js'
 
 interface BackupFlags extends EngineFlags, OutputFlags {
   readonly from?: string
@@ -25,14 +25,9 @@ export function backupCommand(): Command {
         'The container stays stopped (restart policy no) unless --leave-running.',
     )
     .argument('<container>', 'container name or id')
-    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .addOption(fromOption())
     .requiredOption('--via <url>', 'where the backup goes: file:///dir')
-    .addOption(
-      listOption(
-        '--volumes <list>',
-        'copy only these volumes, by name or mount path (comma-separated)',
-      ),
-    )
+    .addOption(volumesOption())
     .option('--leave-running', 'start the container again once the copy is taken')
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
   for (const option of engineFlagOptions()) command.addOption(option)

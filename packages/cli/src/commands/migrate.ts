@@ -4,7 +4,7 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
-import { listOption, onConflictOption, onMissingNetworkOption } from './options.js'
+import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
 
 interface MigrateFlags extends EngineFlags, OutputFlags {
   readonly from?: string
@@ -32,26 +32,19 @@ export function migrateCommand(): Command {
         'failure it is put back as it was.',
     )
     .argument('<container>', 'container name or id')
-    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .addOption(fromOption())
     .requiredOption('--to <engine>', 'destination engine URL')
     .requiredOption('--via <url>', 'the route the archives take: file:///dir')
     .option(
       '--no-checkpoint',
       'cold migration: stop the container instead of checkpointing it (the only mode for now)',
     )
-    .addOption(
-      listOption(
-        '--volumes <list>',
-        'copy only these volumes, by name or mount path (comma-separated)',
-      ),
-    )
-    .addOption(onConflictOption())
-    .addOption(onMissingNetworkOption())
-    .option('--name <name>', "the container's name at the destination (default: the source's)")
+    .addOption(volumesOption())
     .option('--remove-source', 'remove the source container once the target runs')
     .option('--keep-backup', 'keep the staged backup once the target runs')
     .option('--json', 'print events as JSON lines')
-  for (const option of engineFlagOptions()) command.addOption(option)
+  for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
+    command.addOption(option)
   return command.action(async (container: string, flags: MigrateFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))

@@ -41,3 +41,28 @@ export function onMissingNetworkOption(): Option {
     .choices(NETWORK_CHOICES)
     .default('create')
 }
+
+/** `--from <engine>`: the source engine. */
+export function fromOption(): Option {
+  return new Option(
+    '--from <engine>',
+    'source engine URL (default: DOCKER_HOST, else the local socket)',
+  )
+}
+
+/** `--volumes a,/data`: the volumes whose content is copied. */
+export function volumesOption(): Option {
+  return listOption(
+    '--volumes <list>',
+    'copy only these volumes, by name or mount path (comma-separated)',
+  )
+}
+
+/** The choices about the destination that migrate, restore and plan share. */
+export function destinationChoiceOptions(): Option[] {
+  return [
+    onConflictOption(),
+    onMissingNetworkOption(),
+    new Option('--name <name>', "the container's name at the destination (default: the source's)"),
+  ]
+}

@@ -8,7 +8,7 @@ import {
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { formatBytes } from '../render/format.js'
-import { listOption, onConflictOption, onMissingNetworkOption } from './options.js'
+import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
 
 interface PlanFlags extends EngineFlags {
   readonly from?: string
@@ -34,20 +34,13 @@ export function planCommand(): Command {
         'warnings, and what would stop it; changes nothing. Exit code 1 when something would.',
     )
     .argument('<container>', 'container name or id')
-    .option('--from <engine>', 'source engine URL (default: DOCKER_HOST, else the local socket)')
+    .addOption(fromOption())
     .option('--to <engine>', 'destination engine URL (without it: the plan of a split backup)')
-    .addOption(
-      listOption(
-        '--volumes <list>',
-        'copy only these volumes, by name or mount path (comma-separated)',
-      ),
-    )
-    .addOption(onConflictOption())
-    .addOption(onMissingNetworkOption())
-    .option('--name <name>', "the container's name at the destination (default: the source's)")
+    .addOption(volumesOption())
     .option('--no-image', 'the image never travels (a split backup)')
     .option('--json', 'print the plan as one JSON object')
-  for (const option of engineFlagOptions()) command.addOption(option)
+  for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
+    command.addOption(option)
   return command.action(async (container: string, flags: PlanFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = flags.to ? await connectEngine(flags.to, engineOptionsOf(flags)) : undefined

@@ -4,7 +4,7 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
-import { onConflictOption, onMissingNetworkOption } from './options.js'
+import { destinationChoiceOptions } from './options.js'
 
 interface RestoreFlags extends EngineFlags, OutputFlags {
   readonly to?: string
@@ -24,11 +24,9 @@ export function restoreCommand(): Command {
     .description('Restore a backup at a destination engine and start the container there.')
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
     .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
-    .addOption(onConflictOption())
-    .addOption(onMissingNetworkOption())
-    .option('--name <name>', "the container's name at the destination (default: the source's)")
     .option('--json', 'print events as JSON lines')
-  for (const option of engineFlagOptions()) command.addOption(option)
+  for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
+    command.addOption(option)
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
     const { transportUrl, id } = splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))

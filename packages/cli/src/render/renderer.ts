@@ -1,5 +1,23 @@
-import type { MigrationEvent, SummaryEvent } from '@transship/core'
+import type {
+  MigrationEvent,
+  StageFinishedEvent,
+  StageStartedEvent,
+  SummaryEvent,
+  WarningEvent,
+} from '@transship/core'
 import { formatBytes, formatDuration } from './format.js'
+
+/** The line a stage event shows as, on a terminal or in a log. */
+export function stageLine(event: StageStartedEvent | StageFinishedEvent | WarningEvent): string {
+  switch (event.type) {
+    case 'stage-started':
+      return `${event.stage}...`
+    case 'stage-finished':
+      return `${event.stage}: done in ${formatDuration(event.durationMs)}`
+    case 'warning':
+      return `warning: ${event.message}`
+  }
+}
 
 /** Shows a pipeline's events to the user. */
 export interface Renderer {
@@ -40,13 +58,9 @@ export function plainRenderer(
     event(event) {
       switch (event.type) {
         case 'stage-started':
-          err.write(`${event.stage}...\n`)
-          break
         case 'stage-finished':
-          err.write(`${event.stage}: done in ${formatDuration(event.durationMs)}\n`)
-          break
         case 'warning':
-          err.write(`warning: ${event.message}\n`)
+          err.write(`${stageLine(event)}\n`)
           break
         case 'progress': {
           const now = Date.now()

@@ -1,7 +1,7 @@
 import type { MigrationEvent } from '@transship/core'
 import { MultiBar, type SingleBar } from 'cli-progress'
 import { formatBytes, formatDuration } from './format.js'
-import type { Renderer, SummaryLine } from './renderer.js'
+import { type Renderer, type SummaryLine, stageLine } from './renderer.js'
 
 /**
  * A live display on a terminal: a bar per artifact with bytes, rate and ETA (when the size
@@ -32,13 +32,9 @@ export function terminalRenderer(
     event(event: MigrationEvent) {
       switch (event.type) {
         case 'stage-started':
-          bars.log(`${event.stage}...\n`)
-          break
         case 'stage-finished':
-          bars.log(`${event.stage}: done in ${formatDuration(event.durationMs)}\n`)
-          break
         case 'warning':
-          bars.log(`warning: ${event.message}\n`)
+          bars.log(`${stageLine(event)}\n`)
           break
         case 'progress': {
           const key = `${event.stage}:${event.artifact}`
