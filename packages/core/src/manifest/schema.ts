@@ -14,11 +14,14 @@ const artifactKey = z
   .string()
   .regex(/^(?!.*(^|\/)\.{1,2}(\/|$))[^/\\\0][^\\\0]*$/, 'a relative path without . or ..')
 
-/** One stored piece of state: a volume's content, the container layer, the image. */
+/**
+ * One stored piece of state: a volume's content, the container layer, the image, the
+ * checkpoint of the running processes.
+ */
 export const ArtifactSchema = z.object({
   /** Key under the backup's prefix, e.g. `volumes/0.tar`. */
   key: artifactKey,
-  kind: z.enum(['volume', 'layer', 'image']),
+  kind: z.enum(['volume', 'layer', 'image', 'checkpoint']),
   /** Byte size as stored. */
   size: z.number().int().nonnegative(),
   sha256,
@@ -133,6 +136,41 @@ export const ImageSchema = z.object({
   omittedLayers: z.array(z.string()),
 })
 
+/** A name Docker accepts for a checkpoint, and a single directory name in an archive. */
+const checkpointName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a Docker checkpoint name')
+
+/**
+ * The running processes' state, checkpointed with CRIU through the engine: the container
+ * continues from it at the destination.
+ */
+export const CheckpointSchema = z.object({
+  /** The checkpoint's name at the source; the target's copy has the same name. */
+  name: checkpointName,
+  /** Key of the artifact holding the checkpoint directory (CRIU's image files). */
+  artifact: artifactKey,
+  /** When the processes were frozen: the checkpoint began. The downtime counts from here. */
+  frozenAt: z.iso.datetime(),
+  /** How long the checkpoint took, in milliseconds. */
+  durationMs: z.number().int().nonnegative(),
+  /**
+   * Whether CRIU saved established TCP connections (its `tcp-established` option was on at
+   * the source): the destination's CRIU must then be allowed them too. Known once the
+   * checkpoint was read.
+   */
+  tcpEstablished: z.boolean().optional(),
+  /**
+   * The source engine, for diagnosing a failed restore: CRIU restores only where the
+   * kernel and runtime can recreate what it saved. (Docker's API does not report CRIU's
+   * own version.)
+   */
+  engine: z.object({
+    serverVersion: z.string(),
+    apiVersion: z.string(),
+    kernelVersion: z.string(),
+    runcCommit: z.string().optional(),
+  }),
+})
+
 /** A warning: something not carried, or carried differently, and why. */
 export const WarningSchema = z.object({
   stage: z.string(),
@@ -158,11 +196,14 @@ export const ManifestSchema = z.looseObject({
   layer: LayerSchema.optional(),
   /** Absent when the image did not travel (the destination had it, or `--no-image`). */
   image: ImageSchema.optional(),
+  /** Absent for a cold backup (`--no-checkpoint`, or a source that was not running). */
+  checkpoint: CheckpointSchema.optional(),
 })
 
 export type Artifact = z.infer<typeof ArtifactSchema>
 export type LayerRecord = z.infer<typeof LayerSchema>
 export type ImageRecord = z.infer<typeof ImageSchema>
+export type CheckpointRecord = z.infer<typeof CheckpointSchema>
 export type VolumeRecord = z.infer<typeof VolumeSchema>
 export type SkippedMount = z.infer<typeof SkippedMountSchema>
 export type EngineRecord = z.infer<typeof EngineRecordSchema>

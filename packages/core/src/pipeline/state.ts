@@ -1,5 +1,6 @@
 import type {
   Artifact,
+  CheckpointRecord,
   ImageRecord,
   LayerRecord,
   Manifest,
@@ -24,6 +25,20 @@ export interface TargetRecord {
 }
 
 /**
+ * How long the container did not run: from the freeze (the checkpoint began) to the target
+ * running from the checkpoint, in milliseconds, and its parts, which add up to the total.
+ */
+export interface Downtime {
+  readonly totalMs: number
+  /** The checkpoint itself (CRIU's dump). */
+  readonly checkpointMs: number
+  /** From the checkpoint's end to the restore's start: copying, creating volumes and target. */
+  readonly transferMs: number
+  /** Putting the checkpoint in place and starting the target from it. */
+  readonly restoreMs: number
+}
+
+/**
  * What a migration knows so far. Stages never change a state: each returns a new one.
  * The backup half fills it from the source engine; the restore half from a manifest.
  */
@@ -42,6 +57,10 @@ export interface MigrationState {
   readonly layer?: LayerRecord
   /** The image, when it travels with the backup. */
   readonly image?: ImageRecord
+  /** The checkpoint of the running source, once taken (or read from the manifest). */
+  readonly checkpoint?: CheckpointRecord
+  /** Set once the target runs from the checkpoint. */
+  readonly downtime?: Downtime
   readonly warnings: readonly Warning[]
   /** The manifest, once written (backup) or read (restore). */
   readonly manifest?: Manifest

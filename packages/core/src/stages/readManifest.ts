@@ -70,6 +70,7 @@ export function readManifest(options: ReadManifestOptions) {
       artifacts: manifest.artifacts,
       ...(manifest.layer ? { layer: manifest.layer } : {}),
       ...(manifest.image ? { image: manifest.image } : {}),
+      ...(manifest.checkpoint ? { checkpoint: manifest.checkpoint } : {}),
       warnings: [...manifest.warnings, ...state.warnings],
       manifest,
       backupUrl: url,

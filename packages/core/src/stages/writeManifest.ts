@@ -49,6 +49,7 @@ export function writeManifest(options: WriteManifestOptions) {
       warnings: [...state.warnings],
       ...(state.layer ? { layer: state.layer } : {}),
       ...(state.image ? { image: state.image } : {}),
+      ...(state.checkpoint ? { checkpoint: state.checkpoint } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
     undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
