@@ -1,0 +1,83 @@
+import { Transform, type TransformCallback } from 'node:stream'
+import { TransshipError } from '../errors.js'
+import { TarEntryRules } from './tarEntryRules.js'
+import { TarFormatError } from './tarHeader.js'
+import { TarScanner } from './tarScanner.js'
+
+/** How the guard names the root in its messages. */
+const ROOT = '<root>'
+
+/**
+ * A pass-through stream like `tarGuard`, for an archive of a whole filesystem whose
+ * names are relative to its root (an image layer: `etc/passwd`, `usr/bin/`): it fails
+ * instead of forwarding an entry that would land outside the root when extracted, a hard
+ * link to a name outside it, a relative symlink that climbs out of it, or an entry beneath
+ * a symlink the archive made; also a malformed archive. The bytes go through unchanged;
+ * the end-of-archive marker only once the input has ended, as with `tarGuard`.
+ *
+ * ## Example
+ * ```ts
+ * await pipeline(await transport.get(key), rootTarGuard(`the layer in backup ${id}`), load)
+ * ```
+ *
+ * @param describe - what the archive is, for error messages.
+ * @return the stream.
+ * @throws TransshipError `UNSAFE_ARCHIVE` (as the stream's error) when the archive is
+ *   refused, naming the entry.
+ */
+export function rootTarGuard(describe: string): Transform {
+  const rules = new TarEntryRules(ROOT)
+  const scanner = new TarScanner((entry) => {
+    if (entry.name.startsWith('/')) {
+      throw new TransshipError(
+        'UNSAFE_ARCHIVE',
+        `refusing ${describe}: entry ${JSON.stringify(entry.name)} has an absolute name`,
+      )
+    }
+    const hardLink = entry.type === '1'
+    if (hardLink && entry.linkname.startsWith('/')) {
+      throw new TransshipError(
+        'UNSAFE_ARCHIVE',
+        `refusing ${describe}: entry ${JSON.stringify(entry.name)} is a hard link to an absolute name`,
+      )
+    }
+    const problem = rules.problemWith({
+      ...entry,
+      name: `${ROOT}/${entry.name}`,
+      linkname: hardLink ? `${ROOT}/${entry.linkname}` : entry.linkname,
+    })
+    if (problem !== undefined) {
+      throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${problem}`)
+    }
+  })
+  const refusal = (error: unknown): Error =>
+    error instanceof TarFormatError
+      ? new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${error.message}`, {
+          cause: error,
+        })
+      : (error as Error)
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      let checked: Buffer[]
+      try {
+        checked = scanner.scan(chunk)
+      } catch (error) {
+        callback(refusal(error))
+        return
+      }
+      for (const part of checked) this.push(part)
+      callback()
+    },
+    flush(callback: TransformCallback) {
+      let trailer: Buffer[]
+      try {
+        trailer = scanner.end()
+      } catch (error) {
+        callback(refusal(error))
+        return
+      }
+      for (const part of trailer) this.push(part)
+      callback()
+    },
+  })
+}
