@@ -1,0 +1,126 @@
+import { pipeline, type Readable } from 'node:stream'
+import createDebug from 'debug'
+import { hashingStream } from '../../archive/hashingStream.js'
+import type { EngineClient } from '../../engine/client.js'
+import { TransshipError } from '../../errors.js'
+import type { Artifact, ImageRecord } from '../../manifest/schema.js'
+import { meter } from '../../pipeline/meter.js'
+import { defineStage } from '../../pipeline/stage.js'
+import type { Transport } from '../../transport/contract.js'
+import { requireSource } from '../require.js'
+import { imageSaveFilter } from './imageSaveFilter.js'
+import { findImage, heldLayerCount, saveImage, shortImageId } from './images.js'
+
+const debug = createDebug('transship:image')
+
+/** The image's artifact key, under the backup's prefix. */
+export const IMAGE_ARTIFACT = 'image.tar'
+
+/** Options of {@link backupImage}. */
+export interface BackupImageOptions {
+  /** The source engine. */
+  readonly engine: EngineClient
+  /** Where the image goes. */
+  readonly transport: Transport
+  /**
+   * The destination engine, when known (a migration): the image travels only if it lacks
+   * it, and without the layers it holds. Unknown (a split backup): the whole image travels.
+   */
+  readonly destination?: EngineClient
+  /** `false` (`--no-image`): the image never travels; the destination must hold it. */
+  readonly include?: boolean
+}
+
+/**
+ * Stage `backup-image`: when the destination lacks the source container's image (compared
+ * by ID), streams it in `docker save` format into the transport as `image.tar`, hashing it
+ * on the way, and records it in the state with the tags it has at the source. When the
+ * destination holds the image's bottom layers (another image there starts with them), it
+ * sends a thin save without their data; `docker load` there skips the layers it holds.
+ * When the destination is not known, the whole image goes, unless `include` is `false`.
+ * When the destination holds the image, nothing travels and the state has no `image`.
+ *
+ * The save is made by ID, in one pass (see {@link imageSaveFilter} for how the layers to
+ * leave out are recognised before the save's manifest.json has arrived).
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(
+ *   inspectSource({ engine: a, container: 'web' }),
+ *   stopSource({ engine: a }),
+ *   backupImage({ engine: a, transport, destination: b }),
+ *   backupVolumes({ engine: a, transport }),
+ *   writeManifest({ transport }),
+ * )
+ * ```
+ *
+ * @param options - source engine, transport, destination engine if known, `include`.
+ * @return the stage operator.
+ * @throws TransshipError `IMAGE_SAVE_INVALID` when the save cannot be followed; the engine's
+ *   and the transport's errors.
+ */
+export function backupImage(options: BackupImageOptions) {
+  return defineStage('backup-image', async (state, context) => {
+    const { engine, transport, destination } = options
+    const { signal, progress, undoable, warn } = context
+    const source = requireSource(state, 'backup-image')
+    const id = source.imageId
+    if (destination && (await findImage(destination, id))) {
+      debug('%s already holds image %s: it does not travel', destination.url, shortImageId(id))
+      return state
+    }
+    if (options.include === false) {
+      warn(
+        `image ${source.image} (${id}) is not in the backup (--no-image): the destination must hold it`,
+      )
+      return state
+    }
+    const image = await findImage(engine, id)
+    if (!image) {
+      throw new TransshipError(
+        'IMAGE_MISSING',
+        `image ${source.image} (${id}) of container ${source.name} is no longer on ${engine.url}`,
+      )
+    }
+    const layers = image.RootFS?.Layers ?? []
+    const held = destination ? await heldLayerCount(destination, layers, signal) : 0
+    debug(
+      'image %s: %d layers, %d held by %s',
+      shortImageId(id),
+      layers.length,
+      held,
+      destination?.url ?? 'no known destination',
+    )
+
+    const key = `${source.backupId}/${IMAGE_ARTIFACT}`
+    const save = await saveImage(engine, id, signal)
+    const filter = imageSaveFilter({
+      layers,
+      omit: held,
+      describe: `docker save of image ${shortImageId(id)} on ${engine.url}`,
+    })
+    const hashing = hashingStream()
+    const body = pipeline(
+      save,
+      filter,
+      meter((bytes) => progress('image', bytes)),
+      hashing,
+      () => {},
+    )
+    undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+    try {
+      await transport.put(key, body, undefined, { signal })
+    } finally {
+      ;(save as Readable).destroy()
+    }
+    const { sha256, size } = await hashing.digest()
+    const record: ImageRecord = {
+      id,
+      tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
+      artifact: IMAGE_ARTIFACT,
+      omittedLayers: [...filter.omitted],
+    }
+    const artifact: Artifact = { key: IMAGE_ARTIFACT, kind: 'image', size, sha256, encoding: 'tar' }
+    return { ...state, image: record, artifacts: [...state.artifacts, artifact] }
+  })
+}
