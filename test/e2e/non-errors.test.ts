@@ -39,7 +39,7 @@ async function migrateToB(name: string): Promise<{ result: CliResult; events: Js
     '--json',
   ])
   expect(result.stderr, 'transship failed').not.toMatch(/^\[transship\]/m)
-  expect(result.code).toBe(0)
+  expect(result.code, result.stderr).toBe(0)
   expect(await readdir(staging)).toEqual([])
   return { result, events: linesOf(result.stdout).map((line) => JSON.parse(line) as JsonEvent) }
 }

@@ -40,7 +40,7 @@ async function modesUnder(dir: string): Promise<Record<string, string>> {
 
 function expectSuccess(result: CliResult): void {
   expect(result.stderr, 'transship failed').not.toMatch(/^\[transship\]/m)
-  expect(result.code).toBe(0)
+  expect(result.code, result.stderr).toBe(0)
 }
 
 afterAll(async () => {
