@@ -175,12 +175,8 @@ describe('the image travels when the destination lacks it', () => {
     )
     expect(result.error).toBeUndefined()
     const manifest = result.state?.manifest as Manifest
-    expect(manifest.image).toEqual({
-      id: imageId,
-      tags: [...TAGS].sort(),
-      artifact: 'image.tar',
-      omittedLayers: [],
-    })
+    expect(manifest.image).toMatchObject({ id: imageId, artifact: 'image.tar', omittedLayers: [] })
+    expect([...(manifest.image?.tags ?? [])].sort()).toEqual([...TAGS].sort())
     const artifact = manifest.artifacts.find((a) => a.kind === 'image')
     expect(artifact).toMatchObject({ key: 'image.tar', encoding: 'tar' })
     fullSize = await fullSaveSize()
