@@ -1,4 +1,4 @@
-import { pipeline, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream'
 import createDebug from 'debug'
 import { hashingStream } from '../../archive/hashingStream.js'
 import type { EngineClient } from '../../engine/client.js'
@@ -111,7 +111,7 @@ export function backupImage(options: BackupImageOptions) {
     try {
       await transport.put(key, body, undefined, { signal })
     } finally {
-      ;(save as Readable).destroy()
+      save.destroy()
     }
     const { sha256, size } = await hashing.digest()
     const record: ImageRecord = {

@@ -64,11 +64,11 @@ export function restoreImage(options: RestoreImageOptions) {
       debug('%s already holds image %s: not loaded', engine.url, shortImageId(image.id))
       return state
     }
-    const artifact = state.artifacts.find((a) => a.key === image.artifact)
+    const artifact = state.artifacts.find((a) => a.key === image.artifact && a.kind === 'image')
     if (!artifact) {
       throw new TransshipError(
         'MANIFEST_INVALID',
-        `the image names artifact ${image.artifact}, which the manifest does not list`,
+        `the image names artifact ${image.artifact}, which the manifest does not list as an image`,
       )
     }
     const { signal, progress, undoable } = context
