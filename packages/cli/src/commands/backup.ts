@@ -10,6 +10,7 @@ interface BackupFlags extends EngineFlags, OutputFlags {
   readonly via: string
   readonly volumes?: string[]
   readonly leaveRunning?: boolean
+  readonly image: boolean
 }
 
 /**
@@ -29,6 +30,7 @@ export function backupCommand(): Command {
     .requiredOption('--via <url>', 'where the backup goes: file:///dir')
     .addOption(volumesOption())
     .option('--leave-running', 'start the container again once the copy is taken')
+    .option('--no-image', 'leave the image out: the destination must hold it already')
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
@@ -44,6 +46,7 @@ export function backupCommand(): Command {
             signal,
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.leaveRunning ? { leaveRunning: true } : {}),
+            includeImage: flags.image,
           }),
         flags,
         (summary) => summary.backupUrl ?? '',

@@ -6,6 +6,7 @@ import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupVolumes } from '../stages/backupVolumes.js'
 import { restartSource } from '../stages/finishSource.js'
+import { backupImage } from '../stages/image/backupImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { stopSource } from '../stages/stopSource.js'
 import { writeManifest } from '../stages/writeManifest.js'
@@ -21,6 +22,8 @@ export interface BackupOptions {
   readonly transport: Transport
   /** Volumes to copy, by name or mount path; all by default. */
   readonly volumes?: readonly string[]
+  /** `false` (`--no-image`): the image does not travel; the destination must hold it. */
+  readonly includeImage?: boolean
   /** Start the source again once the copy is taken (it is left stopped by default). */
   readonly leaveRunning?: boolean
   /** Aborting it interrupts the backup, and the source is put back. */
@@ -28,8 +31,8 @@ export interface BackupOptions {
 }
 
 /**
- * The backup half on its own (`transship backup`): stops the source, stores its volumes
- * and then the manifest. The source stays stopped, with restart policy `no`, unless
+ * The backup half on its own (`transship backup`): stores the image (unless
+ * `includeImage: false`), stops the source, stores its volumes and then the manifest. The source stays stopped, with restart policy `no`, unless
  * `leaveRunning`; on failure it is put back as it was. The summary names the backup's URL.
  *
  * ## Example
@@ -50,6 +53,8 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
       container: options.container,
       ...(options.volumes ? { volumes: options.volumes } : {}),
     }),
+    // The destination is unknown: the whole image travels, unless excluded.
+    backupImage({ engine, transport, include: options.includeImage ?? true }),
     stopSource({ engine }),
     backupVolumes({ engine, transport }),
     writeManifest({ transport }),

@@ -10,6 +10,8 @@ import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { removeSource } from '../stages/finishSource.js'
+import { backupImage } from '../stages/image/backupImage.js'
+import { restoreImage } from '../stages/image/restoreImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { removeBackup } from '../stages/removeBackup.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
@@ -44,8 +46,9 @@ export interface MigrateOptions {
 
 /**
  * A whole cold migration (`transship migrate`): checks the destination before touching
- * anything, stops the source, backs it up through the transport, restores it at the
- * destination and starts the target. On any failure the destination's half-made state is
+ * anything, sends the image if the destination lacks it (only the layers it lacks), stops
+ * the source, backs it up through the transport, restores it at the destination and
+ * starts the target. On any failure the destination's half-made state is
  * removed and the source is put back as it was. After success the source stays stopped,
  * restart policy `no`, unless `removeSource`.
  *
@@ -74,7 +77,10 @@ export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
         container: options.container,
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
-      checkDestination({ engine: destination, ...choices }),
+      checkDestination({ engine: destination, sendImage: true, ...choices }),
+      // The image does not change: it travels before the source stops, out of the downtime.
+      backupImage({ engine: source, transport, destination }),
+      restoreImage({ engine: destination, transport }),
       stopSource({ engine: source }),
       backupVolumes({ engine: source, transport }),
       writeManifest({ transport }),

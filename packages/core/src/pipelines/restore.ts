@@ -8,6 +8,7 @@ import { checkDestination } from '../stages/checkDestination.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
+import { restoreImage } from '../stages/image/restoreImage.js'
 import { readManifest } from '../stages/readManifest.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
 import { startTarget } from '../stages/startTarget.js'
@@ -33,7 +34,8 @@ export interface RestoreOptions {
 
 /**
  * The restore half on its own (`transship restore`): reads and checks the manifest,
- * checks the destination, restores the volumes, creates and starts the target. On failure
+ * checks the destination, loads the image if the backup carries it and the destination
+ * lacks it, restores the volumes, creates and starts the target. On failure
  * everything it made is removed. The backup stays where it is.
  *
  * ## Example
@@ -57,6 +59,7 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
   }).pipe(
     readManifest({ transport, id: options.id }),
     checkDestination({ engine, ...choices }),
+    restoreImage({ engine, transport }),
     restoreVolumes({ engine, transport, ...choices }),
     createTarget({ engine, ...choices }),
     startTarget({ engine }),
