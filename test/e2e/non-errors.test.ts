@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { readdir } from 'node:fs/promises'
 import { afterAll, describe, expect, it } from 'vitest'
 import { removeLabelled } from '../support/cleanup.js'
 import { type CliResult, linesOf, transship } from '../support/cli.js'
 import { createIdleContainer, IDLE_COMMAND, mountAt } from '../support/containers.js'
 import { dockerAt, TEST_LABEL } from '../support/docker.js'
+import { StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 import { expectEveryKindOfContent, fillVolumes } from '../support/volumeContent.js'
 import { listVolume } from '../support/volumeListing.js'
@@ -20,12 +18,11 @@ const IMAGE = env.TESTENV_IMAGE_BUSYBOX
 const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/non-errors' }
 const PREFIX = `e2e-ok-${randomBytes(3).toString('hex')}`
 
-const stagingDirs: string[] = []
+const staging = new StagingDirs(PREFIX)
 
 /** `transship migrate NAME --from A --to B --via <fresh dir> --no-checkpoint --json`. */
 async function migrateToB(name: string): Promise<{ result: CliResult; events: JsonEvent[] }> {
-  const staging = await mkdtemp(join(tmpdir(), `${PREFIX}-staging-`))
-  stagingDirs.push(staging)
+  const { dir, url } = await staging.make()
   const result = await transship([
     'migrate',
     name,
@@ -34,13 +31,13 @@ async function migrateToB(name: string): Promise<{ result: CliResult; events: Js
     '--to',
     env.TESTENV_HOST_B,
     '--via',
-    pathToFileURL(staging).href,
+    url,
     '--no-checkpoint',
     '--json',
   ])
   expect(result.stderr, 'transship failed').not.toMatch(/^\[transship\]/m)
   expect(result.code, result.stderr).toBe(0)
-  expect(await readdir(staging)).toEqual([])
+  expect(await readdir(dir)).toEqual([])
   return { result, events: linesOf(result.stdout).map((line) => JSON.parse(line) as JsonEvent) }
 }
 
@@ -53,7 +50,7 @@ interface JsonEvent {
 
 afterAll(async () => {
   await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
-  await Promise.all(stagingDirs.map((dir) => rm(dir, { recursive: true, force: true })))
+  await staging.removeAll()
 })
 
 describe('not errors', () => {

@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import type Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeDeviceDir, removeDeviceDir, removeLabelled } from '../support/cleanup.js'
 import { type CliResult, lastStdoutLine, linesOf, transship } from '../support/cli.js'
 import { anonymousVolume, createIdleContainer, mountAt } from '../support/containers.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 import { expectEveryKindOfContent, fillVolumes } from '../support/volumeContent.js'
 import { type ListedEntry, listVolume } from '../support/volumeListing.js'
@@ -22,12 +21,7 @@ const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/volumes' }
 const PREFIX = `e2e-vol-${randomBytes(3).toString('hex')}`
 const ON_FAILURE = { Name: 'on-failure', MaximumRetryCount: 3 }
 
-const stagingDirs: string[] = []
-async function stagingDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `${PREFIX}-staging-`))
-  stagingDirs.push(dir)
-  return dir
-}
+const staging = new StagingDirs(PREFIX)
 
 /** Every file and directory under `dir`, relative, with its permission bits. */
 async function modesUnder(dir: string): Promise<Record<string, string>> {
@@ -49,7 +43,7 @@ afterAll(async () => {
     removeDeviceDir(A, IMAGE, `${PREFIX}-opts`),
     removeDeviceDir(B, IMAGE, `${PREFIX}-opts`),
   ])
-  await Promise.all(stagingDirs.map((dir) => rm(dir, { recursive: true, force: true })))
+  await staging.removeAll()
 })
 
 describe('migrate A → B: a container with a read-only volume, a volume with labels and driver options, and an anonymous volume', () => {
@@ -57,7 +51,7 @@ describe('migrate A → B: a container with a read-only volume, a volume with la
   const ro = `${PREFIX}-ro`
   const opts = `${PREFIX}-opts`
   const paths = { ro: '/srv/ro', opts: '/srv/opts', anon: '/srv/anon' }
-  let staging: string
+  let stagingDir: string
   let result: CliResult
   let anonymousOnA: string
   let optsOnA: Docker.VolumeInspectInfo
@@ -96,7 +90,8 @@ describe('migrate A → B: a container with a read-only volume, a volume with la
       before[key] = await listVolume(A, IMAGE, volume)
     }
 
-    staging = await stagingDir()
+    const { dir, url } = await staging.make()
+    stagingDir = dir
     result = await transship([
       'migrate',
       name,
@@ -105,7 +100,7 @@ describe('migrate A → B: a container with a read-only volume, a volume with la
       '--to',
       env.TESTENV_HOST_B,
       '--via',
-      pathToFileURL(staging).href,
+      url,
       '--no-checkpoint',
     ])
   })
@@ -179,7 +174,7 @@ describe('migrate A → B: a container with a read-only volume, a volume with la
 
   it('empties the staging directory once the target runs', async () => {
     expectSuccess(result)
-    expect(await readdir(staging)).toEqual([])
+    expect(await readdir(stagingDir)).toEqual([])
   })
 })
 
@@ -196,7 +191,7 @@ describe('migrate --keep-backup', () => {
     })
     await fillVolumes(A, IMAGE, [{ name: `${name}-data`, largeMiB: 1 }])
     await source.start()
-    const staging = await stagingDir()
+    const { dir, url } = await staging.make()
     const result = await transship([
       'migrate',
       name,
@@ -205,17 +200,15 @@ describe('migrate --keep-backup', () => {
       '--to',
       env.TESTENV_HOST_B,
       '--via',
-      pathToFileURL(staging).href,
+      url,
       '--no-checkpoint',
       '--keep-backup',
     ])
     expectSuccess(result)
-    const [backupId, ...others] = await readdir(staging)
+    const [backupId, ...others] = await readdir(dir)
     expect(others).toEqual([])
-    expect(lastStdoutLine(result)).toContain(
-      `backup kept at ${pathToFileURL(staging).href}/${backupId}`,
-    )
-    const modes = await modesUnder(staging)
+    expect(lastStdoutLine(result)).toContain(`backup kept at ${url}/${backupId}`)
+    const modes = await modesUnder(dir)
     expect(Object.keys(modes)).toEqual(
       expect.arrayContaining([
         `${backupId}`,
@@ -225,7 +218,7 @@ describe('migrate --keep-backup', () => {
       ]),
     )
     for (const [path, mode] of Object.entries(modes)) {
-      const isDirectory = (await stat(join(staging, path))).isDirectory()
+      const isDirectory = (await stat(join(dir, path))).isDirectory()
       expect(mode, path).toBe(isDirectory ? '700' : '600')
     }
   })
@@ -252,8 +245,7 @@ describe('the split form: backup on A, restore on B', () => {
   })
 
   it('backup --leave-running --json: the source runs again as it was; the last event carries the URL', async () => {
-    const staging = await stagingDir()
-    const via = pathToFileURL(staging).href
+    const { dir, url: via } = await staging.make()
     const result = await transship([
       'backup',
       name,
@@ -269,15 +261,14 @@ describe('the split form: backup on A, restore on B', () => {
     const last = events.at(-1)
     expect(last).toMatchObject({ type: 'summary', backupUrl: expect.stringMatching(`^${via}/`) })
     const backupId = String(last?.backupUrl).slice(via.length + 1)
-    expect(await readdir(join(staging, backupId))).toContain('manifest.json')
+    expect(await readdir(join(dir, backupId))).toContain('manifest.json')
     const inspect = await source.inspect()
     expect(inspect.State.Running).toBe(true)
     expect(inspect.HostConfig.RestartPolicy).toEqual(restartPolicy)
   })
 
   it('backup prints the URL last on stdout and leaves the source stopped; restore URL --to B brings it up there', async () => {
-    const staging = await stagingDir()
-    const via = pathToFileURL(staging).href
+    const { dir, url: via } = await staging.make()
     const backup = await transship(['backup', name, '--from', env.TESTENV_HOST_A, '--via', via])
     expectSuccess(backup)
     const url = lastStdoutLine(backup)
@@ -293,6 +284,6 @@ describe('the split form: backup on A, restore on B', () => {
     expect(target.HostConfig.RestartPolicy).toEqual(restartPolicy)
     expect(await listVolume(B, IMAGE, mountAt(target, '/data').Name as string)).toEqual(before)
     // restore leaves the backup where it is.
-    expect(await readdir(staging)).toEqual([url.slice(via.length + 1)])
+    expect(await readdir(dir)).toEqual([url.slice(via.length + 1)])
   })
 })
