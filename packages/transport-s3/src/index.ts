@@ -1,0 +1,5 @@
+export { DRIVER_NAME } from './errors.js'
+export { type S3UrlOptions, s3TransportFromUrl } from './fromUrl.js'
+export type { S3ClientOptions, S3StorageOptions, S3TransportOptions } from './options.js'
+export { createS3Transport, type S3PutOptions, type S3Transport } from './s3Transport.js'
+export { parseS3Url, type S3Location, s3Url } from './url.js'
