@@ -2,7 +2,19 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import createDebug from 'debug'
 import type Dockerode from 'dockerode'
 import { messageOf, TransshipError } from '../errors.js'
-import { connectEngine, type EngineClient, type EngineInfo, type EngineOptions } from './client.js'
+import {
+  explainCriuFailure,
+  readCriuLog,
+  TCP_ESTABLISHED_HELP,
+} from '../stages/checkpoint/criuLog.js'
+import { startFromCheckpoint } from '../stages/checkpoint/startFromCheckpoint.js'
+import {
+  connectEngine,
+  type EngineClient,
+  type EngineInfo,
+  type EngineOptions,
+  shortId,
+} from './client.js'
 
 const debug = createDebug('transship:engine')
 
@@ -22,8 +34,9 @@ export interface EngineCheck {
 /** Options of {@link diagnoseEngine}. */
 export interface DiagnoseOptions extends EngineOptions {
   /**
-   * Image for the throwaway container of the checkpoint check. By default the engine's
-   * local images are tried, busybox-like ones first, until one runs `sleep` or a shell loop.
+   * Image for the throwaway containers of the checkpoint checks. By default the engine's
+   * local images are tried, busybox-like ones first, until one runs a TCP listener
+   * (busybox `httpd` or `nc`), else `sleep` or a shell loop.
    */
   readonly image?: string
 }
@@ -34,18 +47,38 @@ export const DOCTOR_LABEL = 'transship.doctor'
 /** The checkpoint API appeared in API 1.25 (Docker 1.13). */
 const MIN_API_VERSION = '1.25'
 const CHECKPOINT_NAME = 'transship-doctor'
-const LONG_RUNNING_COMMANDS = [
-  ['sleep', '3600'],
-  ['sh', '-c', 'while :; do sleep 1; done'],
+/** A long-running command for a throwaway container, and whether it listens on TCP. */
+interface LongRunning {
+  readonly command: readonly string[]
+  readonly listener: boolean
+}
+/** TCP listeners first: CRIU 4.1 passes a plain process but fails on every TCP server. */
+const LONG_RUNNING_COMMANDS: readonly LongRunning[] = [
+  { command: ['busybox', 'httpd', '-f', '-p', '18080'], listener: true },
+  { command: ['busybox', 'nc', '-ll', '-p', '18080', '-e', 'cat'], listener: true },
+  { command: ['sleep', '3600'], listener: false },
+  { command: ['sh', '-c', 'while :; do sleep 1; done'], listener: false },
 ]
+/**
+ * An established TCP connection inside the container: a client connected to an echo
+ * server over the loopback, which prints `connected` once the server answered.
+ */
+const ESTABLISHED_COMMAND = [
+  'sh',
+  '-c',
+  'busybox nc -ll -p 18081 -e cat & sleep 1; (echo connected; exec sleep 3600) | busybox nc 127.0.0.1 18081',
+]
+const ESTABLISHED_TIMEOUT_MS = 5000
 const MAX_IMAGES_TRIED = 5
 const PREFERRED_IMAGES = /busybox|alpine|debian|ubuntu/
 
 /**
  * Checks whether an engine can take part in a migration: reachable, API version,
- * experimental mode, storage driver, root directory, and whether a checkpoint really works
- * there (a throwaway container, labelled `transship.doctor=true`, is checkpointed, restored
- * and removed).
+ * experimental mode, storage driver, root directory, whether a checkpoint really works
+ * there (a throwaway container running a TCP listener where the image allows, labelled
+ * `transship.doctor=true`, is checkpointed, restored and removed), and whether CRIU may
+ * checkpoint established TCP connections there (not required: `tcp-established` in runc's
+ * CRIU configuration file).
  *
  * ## Example
  * ```ts
@@ -78,6 +111,7 @@ export async function diagnoseEngine(
     } catch (error) {
       return [unreachable(error)]
     }
+    const checkpoint = await checkpointCheck(engine, info, options.image)
     return [
       {
         name: 'reachable',
@@ -89,7 +123,8 @@ export async function diagnoseEngine(
       experimentalCheck(info),
       storageDriverCheck(info),
       rootDirectoryCheck(info),
-      await checkpointCheck(engine, info, options.image),
+      checkpoint.check,
+      ...(checkpoint.image ? [await establishedTcpCheck(engine, checkpoint.image)] : []),
     ]
   } finally {
     await engine.close()
@@ -175,38 +210,142 @@ async function checkpointCheck(
   engine: EngineClient,
   info: EngineInfo,
   image: string | undefined,
-): Promise<EngineCheck> {
+): Promise<{ check: EngineCheck; image?: string }> {
   const name = 'checkpoint and restore'
   let container: ThrowawayContainer | undefined
   try {
     container = await startThrowawayContainer(engine, image)
-    await engine.createCheckpoint(container.id, CHECKPOINT_NAME, { exit: true })
-    await engine.startContainer(container.id, { checkpoint: CHECKPOINT_NAME })
-    // A restored process that dies at once would still show as started: look again later.
-    await sleep(500)
-    const { State } = await engine.inspectContainer(container.id)
-    if (!State.Running) {
-      throw new Error(
-        `the restored container is not running (status ${State.Status}, exit code ${State.ExitCode}${State.Error ? `, ${State.Error}` : ''})`,
-      )
-    }
+    await checkpointAndRestore(engine, container)
+    const what = container.listener
+      ? 'a TCP listener'
+      : 'no TCP listener: none would run from the images tried, and CRIU 4.1 passes this ' +
+        'check but fails on TCP servers; give an image with busybox (--image) to check that'
     return {
-      name,
-      ok: true,
-      required: true,
-      detail: `checkpointed and restored a container of ${container.description}`,
+      check: {
+        name,
+        ok: true,
+        required: true,
+        detail: `checkpointed and restored a container of ${container.description} (${what})`,
+      },
+      image: container.image,
     }
   } catch (error) {
     return {
-      name,
-      ok: false,
-      required: true,
-      detail: messageOf(error),
-      hint: checkpointHint(error, info),
+      check: {
+        name,
+        ok: false,
+        required: true,
+        detail: await failureDetail(engine, container?.image, error),
+        hint: checkpointHint(error, info),
+      },
     }
   } finally {
     if (container) await removeQuietly(engine, container.id)
   }
+}
+
+/** Checkpoints a running throwaway container, restores it, and checks that it still runs. */
+async function checkpointAndRestore(
+  engine: EngineClient,
+  container: ThrowawayContainer,
+): Promise<void> {
+  await engine.createCheckpoint(container.id, CHECKPOINT_NAME, { exit: true })
+  await startFromCheckpoint(engine, container.id, CHECKPOINT_NAME)
+  // A restored process that dies at once would still show as started: look again later.
+  await sleep(500)
+  const { State } = await engine.inspectContainer(container.id)
+  if (!State.Running) {
+    throw new Error(
+      `the restored container is not running (status ${State.Status}, exit code ${State.ExitCode}${State.Error ? `, ${State.Error}` : ''})`,
+    )
+  }
+}
+
+/** The engine's error, with what CRIU's log says when the engine names a log. */
+async function failureDetail(
+  engine: EngineClient,
+  image: string | undefined,
+  error: unknown,
+): Promise<string> {
+  const message = messageOf(error)
+  const { logPath } = explainCriuFailure(message, undefined)
+  if (!image || !logPath) return message
+  const diagnosis = explainCriuFailure(message, await readCriuLog(engine, image, logPath))
+  const version = diagnosis.version ? ` (CRIU ${diagnosis.version})` : ''
+  return `${message}: ${diagnosis.summary}${version}`
+}
+
+/**
+ * Whether CRIU checkpoints a container holding an established TCP connection (over its
+ * loopback) there, and restores it. Docker passes CRIU no option for that: only runc's
+ * CRIU configuration file can allow it.
+ */
+async function establishedTcpCheck(engine: EngineClient, image: string): Promise<EngineCheck> {
+  const name = 'established TCP connections'
+  let id: string | undefined
+  try {
+    id = await engine.createContainer({
+      Image: image,
+      Entrypoint: [],
+      Cmd: ESTABLISHED_COMMAND,
+      Labels: { [DOCTOR_LABEL]: 'true' },
+    })
+    await engine.startContainer(id)
+    if (!(await waitForConnection(engine, id))) {
+      return {
+        name,
+        ok: false,
+        required: false,
+        detail: `not checked: no connection could be opened in a container of ${image} (it needs busybox's sh and nc)`,
+        hint: 'give an image with busybox (--image) to check this',
+      }
+    }
+    const container = { id, image, description: image, listener: true }
+    try {
+      await checkpointAndRestore(engine, container)
+    } catch (error) {
+      const message = messageOf(error)
+      const { logPath } = explainCriuFailure(message, undefined)
+      const log = logPath ? await readCriuLog(engine, image, logPath) : undefined
+      const diagnosis = explainCriuFailure(message, log)
+      if (diagnosis.cause !== 'tcp-established') throw error
+      return {
+        name,
+        ok: false,
+        required: false,
+        detail:
+          'CRIU refuses them, as by default: a container with a connection open (even over ' +
+          'its loopback) cannot be checkpointed; `transship migrate --no-checkpoint` can still move it',
+        hint: TCP_ESTABLISHED_HELP,
+      }
+    }
+    return {
+      name,
+      ok: true,
+      required: false,
+      detail:
+        'checkpointed and restored a container with a connection over its loopback ' +
+        '(CRIU is told `tcp-established`); connections to peers outside a container still cannot move to another host',
+    }
+  } catch (error) {
+    return { name, ok: false, required: false, detail: messageOf(error) }
+  } finally {
+    if (id) await removeQuietly(engine, id)
+  }
+}
+
+/** Waits until the throwaway container's client printed `connected`. */
+async function waitForConnection(engine: EngineClient, id: string): Promise<boolean> {
+  const deadline = Date.now() + ESTABLISHED_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    const logs = await engine.call(`read the logs of ${shortId(id)}`, (docker) =>
+      docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }),
+    )
+    if (logs.toString('latin1').includes('connected')) return true
+    if (!(await engine.inspectContainer(id)).State.Running) return false
+    await sleep(200)
+  }
+  return false
 }
 
 function checkpointHint(error: unknown, info: EngineInfo): string {
@@ -222,8 +361,11 @@ function checkpointHint(error: unknown, info: EngineInfo): string {
 
 interface ThrowawayContainer {
   readonly id: string
+  readonly image: string
   /** Image and command, for messages. */
   readonly description: string
+  /** Whether it runs a TCP listener. */
+  readonly listener: boolean
 }
 
 /** Starts a labelled container running a long-lived process, trying images and commands. */
@@ -234,18 +376,22 @@ async function startThrowawayContainer(
   const images = image ? [image] : await candidateImages(engine)
   const failures: string[] = []
   for (const candidate of images) {
-    for (const command of LONG_RUNNING_COMMANDS) {
+    for (const { command, listener } of LONG_RUNNING_COMMANDS) {
       const description = `${candidate} running \`${command.join(' ')}\``
       let id: string | undefined
       try {
         id = await engine.createContainer({
           Image: candidate,
           Entrypoint: [],
-          Cmd: command,
+          Cmd: [...command],
           Labels: { [DOCTOR_LABEL]: 'true' },
         })
         await engine.startContainer(id)
-        if ((await engine.inspectContainer(id)).State.Running) return { id, description }
+        // A listener that cannot bind exits at once; look again a little later.
+        if (listener) await sleep(300)
+        if ((await engine.inspectContainer(id)).State.Running) {
+          return { id, image: candidate, description, listener }
+        }
         failures.push(`${description}: exited at once`)
       } catch (error) {
         failures.push(`${description}: ${messageOf(error)}`)
