@@ -7,6 +7,8 @@ import {
   connectEngine,
   createTarget,
   defineStage,
+  diagnoseEngine,
+  type EngineCheck,
   type EngineClient,
   inspectSource,
   type MigrationEvent,
@@ -24,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backupCheckpoint } from '../../packages/core/src/stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../../packages/core/src/stages/checkpoint/checkpointSource.js'
 import { restoreCheckpoint } from '../../packages/core/src/stages/checkpoint/restoreCheckpoint.js'
+import { startFromCheckpoint } from '../../packages/core/src/stages/checkpoint/startFromCheckpoint.js'
 import { createLocalTransport } from '../../packages/transport-local/src/index.js'
 import { removeLabelled } from '../support/cleanup.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
@@ -481,6 +484,42 @@ describe('a failed restore: the source continues from its checkpoint', () => {
   })
 })
 
+describe('starting from a checkpoint', () => {
+  it('falls back to the container’s own checkpoints directory where the engine refuses checkpoint-dir (Docker 20.10)', async () => {
+    const name = `${PREFIX}-checkpoint-dir`
+    const container = await B.createContainer({ name, Image: BUSYBOX, Cmd: IDLE, Labels: LABELS })
+    await container.start()
+    await container.createCheckpoint({ CheckpointID: 'direct', Exit: true })
+    const { DockerRootDir } = await engineB.info()
+    await startFromCheckpoint(engineB, container.id, 'direct', {
+      checkpointDir: `${DockerRootDir}/containers/${container.id}/checkpoints`,
+      passCheckpointDir: true,
+    })
+    expect((await container.inspect()).State.Running).toBe(true)
+  })
+})
+
+async function doctorCheck(url: string, name: string): Promise<EngineCheck | undefined> {
+  return (await diagnoseEngine(url)).find((check) => check.name === name)
+}
+
+describe('transship doctor', () => {
+  it('checks checkpoint and restore on a TCP listener', async () => {
+    expect(await doctorCheck(env.TESTENV_HOST_A, 'checkpoint and restore')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('(a TCP listener)'),
+    })
+  })
+
+  it('explains established TCP connections, and what works, without making them required', async () => {
+    const check = await doctorCheck(env.TESTENV_HOST_B, 'established TCP connections')
+    expect(check).toMatchObject({ ok: false, required: false })
+    expect(check?.detail).toContain('CRIU refuses them')
+    expect(check?.hint).toContain(`the line \`tcp-established\` in that file`)
+    expect(check?.hint).toContain(RUNC_CRIU_CONF)
+  })
+})
+
 describe(`established TCP connections with \`tcp-established\` in ${RUNC_CRIU_CONF}`, () => {
   let original: string | undefined
   let dirExisted = true
@@ -498,6 +537,12 @@ describe(`established TCP connections with \`tcp-established\` in ${RUNC_CRIU_CO
     // As it was: other tests must see the engines' hosts unchanged.
     await configureCriu(original)
     if (!dirExisted) await rmdir(CRIU_CONF_DIR).catch(() => {})
+  })
+
+  it('transship doctor passes its established TCP check', async () => {
+    expect(await doctorCheck(env.TESTENV_HOST_A, 'established TCP connections')).toMatchObject({
+      ok: true,
+    })
   })
 
   it('a client connected to a server inside the container stays connected on B', async () => {
