@@ -1,0 +1,137 @@
+import { pipeline, Readable } from 'node:stream'
+import type Dockerode from 'dockerode'
+import { hashingStream } from '../../archive/hashingStream.js'
+import type { EngineClient } from '../../engine/client.js'
+import { TransshipError } from '../../errors.js'
+import type { Artifact, LayerRecord } from '../../manifest/schema.js'
+import { meter } from '../../pipeline/meter.js'
+import { defineStage, type StageContext } from '../../pipeline/stage.js'
+import type { MigrationState } from '../../pipeline/state.js'
+import type { Transport } from '../../transport/contract.js'
+import { requireSource } from '../require.js'
+import { containerChanges, countChanges } from './containerChanges.js'
+import { ENGINE_FILES, ExcludedPaths } from './layerPaths.js'
+import { changedPathsLayer } from './readChanges.js'
+import { withUpperDirLayer } from './readUpperDir.js'
+
+/** The layer's artifact key, under the backup's prefix. */
+export const LAYER_ARTIFACT = 'layer.tar'
+/** What progress events call the layer. */
+export const LAYER_LABEL = 'container layer'
+
+/** Options of {@link backupLayer}. */
+export interface BackupLayerOptions {
+  /** The source engine. */
+  readonly engine: EngineClient
+  /** Where the artifact goes. */
+  readonly transport: Transport
+}
+
+/**
+ * Stage `backup-layer`: stores the source container's writable layer, what it added,
+ * changed and deleted on its image, as one artifact (`layer.tar`), hashed on its way into
+ * the transport. The artifact is a Docker image layer: names relative to the root,
+ * deletions as `.wh.` files. Mount points of volumes, bind and tmpfs mounts (with what is
+ * beneath them) and the files the engine manages (/etc/hosts, /etc/hostname,
+ * /etc/resolv.conf) are left out. Nothing runs inside the container, which must be stopped.
+ *
+ * On overlay2 (`method: 'overlay2'`), the layer is the container's UpperDir, read through a
+ * created, never-started helper container that bind-mounts it read-only. Elsewhere (other
+ * storage drivers, the containerd image store; `method: 'changes'`), each path
+ * `docker diff` lists is read through the container's archive API.
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(
+ *   inspectSource({ engine, container: 'web' }),
+ *   stopSource({ engine }),
+ *   backupLayer({ engine, transport }),
+ *   writeManifest({ transport }),
+ * )
+ * ```
+ *
+ * @param options - engine and transport.
+ * @return the stage operator.
+ * @throws TransshipError `SOURCE_RUNNING` when the source runs; `LAYER_UNREADABLE` when
+ *   the engine's archive is not what it should be.
+ */
+export function backupLayer(options: BackupLayerOptions) {
+  return defineStage('backup-layer', async (state, context) => {
+    const { engine, transport } = options
+    const { signal, warn } = context
+    const source = requireSource(state, 'backup-layer')
+    const inspect = await engine.inspectContainer(source.id)
+    if (inspect.State.Running || inspect.State.Paused) {
+      throw new TransshipError(
+        'SOURCE_RUNNING',
+        `backup-layer needs container ${source.name} on ${engine.url} stopped: put stopSource before it`,
+      )
+    }
+    const excluded = new ExcludedPaths(excludedPaths(state, inspect))
+    const changes = await containerChanges(engine, source.id, excluded, signal)
+    const upperDir = upperDirOf(inspect)
+    const method: LayerRecord['method'] = upperDir === undefined ? 'changes' : 'overlay2'
+    const describe = `the layer of container ${source.name} on ${engine.url}`
+    const read = { describe, changes, excluded, warn, signal }
+    const store = (layer: Readable) =>
+      storeLayer(transport, `${source.backupId}/${LAYER_ARTIFACT}`, layer, context)
+    let artifact: Artifact
+    if (upperDir === undefined) {
+      warn(
+        `the ${inspect.GraphDriver?.Name ?? 'unknown'} storage driver of ${engine.url} exposes no overlay2 UpperDir: ` +
+          `the layer was read path by path through the archive API, which keeps hard links only within a directory the container added`,
+      )
+      artifact = await store(
+        Readable.from(changedPathsLayer(engine, { container: source.id, ...read })),
+      )
+    } else {
+      artifact = await withUpperDirLayer(
+        engine,
+        { image: source.imageId, upperDir, ...read },
+        store,
+      )
+    }
+    const layer: LayerRecord = { method, artifact: LAYER_ARTIFACT, changes: countChanges(changes) }
+    return { ...state, layer, artifacts: [...state.artifacts, artifact] }
+  })
+}
+
+/** Mount points, from the state and from the engine, and the engine's files. */
+function excludedPaths(state: MigrationState, inspect: Dockerode.ContainerInspectInfo): string[] {
+  return [
+    ...ENGINE_FILES,
+    ...state.volumes.map((volume) => volume.destination),
+    ...state.skippedMounts.map((mount) => mount.destination),
+    ...inspect.Mounts.map((mount) => mount.Destination),
+    ...Object.keys(inspect.HostConfig.Tmpfs ?? {}),
+  ]
+}
+
+/** The container's overlay2 UpperDir, when its storage driver has one. */
+export function upperDirOf(inspect: Dockerode.ContainerInspectInfo): string | undefined {
+  const driver = inspect.GraphDriver as { Name?: string; Data?: { UpperDir?: string } | null }
+  return driver?.Name === 'overlay2' ? driver.Data?.UpperDir || undefined : undefined
+}
+
+async function storeLayer(
+  transport: Transport,
+  key: string,
+  layer: Readable,
+  { signal, progress, undoable }: StageContext,
+): Promise<Artifact> {
+  const hashing = hashingStream()
+  const body = pipeline(
+    layer,
+    meter((bytes) => progress(LAYER_LABEL, bytes)),
+    hashing,
+    () => {},
+  )
+  undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+  try {
+    await transport.put(key, body, undefined, { signal })
+  } finally {
+    layer.destroy()
+  }
+  const { sha256, size } = await hashing.digest()
+  return { key: LAYER_ARTIFACT, kind: 'layer', size, sha256, encoding: 'tar' }
+}

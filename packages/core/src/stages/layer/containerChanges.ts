@@ -1,0 +1,55 @@
+import { type EngineClient, shortId } from '../../engine/client.js'
+import type { LayerRecord } from '../../manifest/schema.js'
+import { byPath, type ExcludedPaths, layerPath } from './layerPaths.js'
+
+/** One path `docker diff` lists. */
+export interface LayerChange {
+  /** The path as the layer names it: relative, raw bytes as latin1 characters. */
+  readonly path: string
+  /** `A` added, `C` changed, `D` deleted. */
+  readonly kind: 'A' | 'C' | 'D'
+}
+
+/** The changes endpoint's kinds, by number. */
+const KINDS = ['C', 'A', 'D'] as const
+
+/**
+ * The paths a container added, changed and deleted on its image, as `docker diff` lists
+ * them (`GET /containers/{id}/changes`), without the excluded ones, ordered so that a
+ * directory comes before what it holds.
+ *
+ * @param engine - the engine.
+ * @param container - the container's id.
+ * @param excluded - mount points and engine files, left out with what is beneath them.
+ * @param signal - aborts the call.
+ * @return the changes.
+ */
+export async function containerChanges(
+  engine: EngineClient,
+  container: string,
+  excluded: ExcludedPaths,
+  signal: AbortSignal,
+): Promise<LayerChange[]> {
+  const listed = await engine.call(
+    `list the changes of container ${shortId(container)}`,
+    (docker) => docker.getContainer(container).changes({ abortSignal: signal }),
+  )
+  const changes: LayerChange[] = []
+  for (const { Path, Kind } of (listed ?? []) as { Path: string; Kind: number }[]) {
+    const path = layerPath(Path)
+    const kind = KINDS[Kind]
+    if (path !== '' && kind !== undefined && !excluded.covers(path)) changes.push({ path, kind })
+  }
+  return changes.sort((a, b) => byPath(a.path, b.path))
+}
+
+/**
+ * How many paths were added, changed and deleted, for the manifest.
+ *
+ * @param changes - the changes.
+ * @return the counts.
+ */
+export function countChanges(changes: readonly LayerChange[]): LayerRecord['changes'] {
+  const count = (kind: LayerChange['kind']) => changes.filter((c) => c.kind === kind).length
+  return { added: count('A'), changed: count('C'), deleted: count('D') }
+}

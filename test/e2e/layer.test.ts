@@ -1,0 +1,431 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type Docker from 'dockerode'
+import { extract } from 'tar-stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  backupVolumes,
+  connectEngine,
+  createTarget,
+  type EngineClient,
+  inspectSource,
+  type MigrationEvent,
+  type MigrationState,
+  readManifest,
+  restoreVolumes,
+  startMigration,
+  startTarget,
+  stopSource,
+  type Transport,
+  writeManifest,
+} from '../../packages/core/src/index.js'
+import { backupLayer } from '../../packages/core/src/stages/layer/backupLayer.js'
+import {
+  DERIVED_IMAGE_REPOSITORY,
+  restoreLayer,
+} from '../../packages/core/src/stages/layer/restoreLayer.js'
+import { createLocalTransport } from '../../packages/transport-local/src/index.js'
+import { removeLabelled } from '../support/cleanup.js'
+import { IDLE_COMMAND } from '../support/containers.js'
+import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { testEnv } from '../support/testenv.js'
+
+const env = testEnv()
+const ENGINES = { A: env.TESTENV_HOST_A, B: env.TESTENV_HOST_B, C: env.TESTENV_HOST_C }
+type Host = keyof typeof ENGINES
+const docker: Record<Host, Docker> = {
+  A: dockerAt(ENGINES.A),
+  B: dockerAt(ENGINES.B),
+  C: dockerAt(ENGINES.C),
+}
+const PREFIX = `e2e-layer-${randomBytes(3).toString('hex')}`
+/** On everything this file creates: cleanup by label. */
+const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/layer' }
+const BASE_IMAGE = `transship-test/layer-base:${PREFIX}`
+const GIB = 1024 ** 3
+const ZEROS_GIB_MD5 = 'cd573cfaace07e7949bc0c46028904ff'
+const LONG_DIR = `/opt/long/${'d'.repeat(120)}`
+const LONG_FILE = `${LONG_DIR}/${'f'.repeat(90)}`
+const UNICODE_FILE = '/opt/app/café ü'
+const MOUNTS = { volume: '/srv/vol', tmpfs: '/srv/tmp' }
+/** The files the engine writes into every container. */
+const ENGINE_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']
+/** What the engine makes in every container when it creates it: not compared. */
+const INIT_PATHS = /^\/(\.dockerenv|etc\/mtab|dev\/.*|proc\/.*|sys\/.*)$/
+
+/** The base image's own tree, on top of busybox. */
+const BASE_SCRIPT = `set -e
+mkdir -p /opt/app /opt/gone/deep /opt/replaced-dir /opt/recreated/sub /opt/owned /srv
+echo config > /opt/app/config; echo data > /opt/app/data; echo deep > /opt/gone/deep/file
+echo r > /opt/replaced-dir/r; echo old1 > /opt/recreated/old1; echo old2 > /opt/recreated/old2
+echo old3 > /opt/recreated/sub/old3; echo owned > /opt/owned/file; chmod 755 /opt/owned
+echo original > /opt/file-changed; echo doomed > /opt/file-deleted; echo plain > /opt/file-to-dir`
+
+/** What the migrated container does to its image: every case of the layer. */
+const CHANGES_SCRIPT = `set -e
+echo added > /opt/app/added
+echo more >> /opt/file-changed
+rm /opt/file-deleted
+rm /opt/file-to-dir; mkdir /opt/file-to-dir; echo inside > /opt/file-to-dir/inside
+rm -rf /opt/gone
+rm -rf /opt/replaced-dir; echo now-a-file > /opt/replaced-dir
+rm -rf /opt/recreated; mkdir -p /opt/recreated/sub; echo new > /opt/recreated/new
+echo new3 > /opt/recreated/sub/new3
+chmod 700 /opt/owned; chown 1000:1000 /opt/owned
+mkdir /opt/links; echo hard > /opt/links/h1; ln /opt/links/h1 /opt/links/h2; ln /opt/links/h1 /opt/app/h3
+ln -s ../app/config /opt/links/rel; ln -s /opt/app/config /opt/links/abs
+mkdir -p ${LONG_DIR}; echo long > ${LONG_FILE}
+echo unicode > '${UNICODE_FILE}'
+echo in-volume > ${MOUNTS.volume}/file; echo in-tmpfs > ${MOUNTS.tmpfs}/file
+dd if=/dev/zero of=/opt/big bs=1M count=1024 2>/dev/null
+sync`
+
+/** What the target must show, command by command (run in it with `sh -c`). */
+const EXPECTED: [string, string][] = [
+  ['cat /opt/app/added', 'added'],
+  ['cat /opt/file-changed', 'original\nmore'],
+  ['test ! -e /opt/file-deleted && echo gone', 'gone'],
+  ['cat /opt/file-to-dir/inside', 'inside'],
+  ['test ! -e /opt/gone && echo gone', 'gone'],
+  ['test -f /opt/replaced-dir && cat /opt/replaced-dir', 'now-a-file'],
+  ['ls -A /opt/recreated', 'new\nsub'],
+  ['ls -A /opt/recreated/sub', 'new3'],
+  ["stat -c '%a %u %g' /opt/owned", '700 1000 1000'],
+  ['readlink /opt/links/rel; readlink /opt/links/abs', '../app/config\n/opt/app/config'],
+  ['cat /opt/links/rel', 'config'],
+  ['stat -c %i /opt/links/h1 /opt/links/h2 | uniq | wc -l', '1'],
+  [`cat ${LONG_FILE}`, 'long'],
+  [`cat '${UNICODE_FILE}'`, 'unicode'],
+  [`cat ${MOUNTS.volume}/file`, 'in-volume'],
+  [`ls -A ${MOUNTS.tmpfs}`, ''],
+  ['stat -c %s /opt/big', String(GIB)],
+  ['md5sum /opt/big | cut -d " " -f 1', ZEROS_GIB_MD5],
+]
+
+const engines: Partial<Record<Host, EngineClient>> = {}
+let staging: string
+let transport: Transport
+
+/** What a pipeline did: its last state, warnings, and each stage's duration. */
+interface Run {
+  readonly state: MigrationState
+  readonly warnings: string[]
+  readonly durations: Record<string, number>
+}
+
+async function run(events: ReturnType<typeof startMigration>): Promise<Run> {
+  const all = await new Promise<MigrationEvent[]>((resolve, reject) => {
+    const seen: MigrationEvent[] = []
+    events.subscribe({
+      next: (event) => seen.push(event),
+      error: reject,
+      complete: () => resolve(seen),
+    })
+  })
+  const states = all.flatMap((event) => (event.type === 'state' ? [event.state] : []))
+  return {
+    state: states.at(-1) as MigrationState,
+    warnings: all.flatMap((event) => (event.type === 'warning' ? [event.message] : [])),
+    durations: Object.fromEntries(
+      all.flatMap((event) =>
+        event.type === 'stage-finished' ? [[event.stage, event.durationMs]] : [],
+      ),
+    ),
+  }
+}
+
+/** Makes the source container on `host` (which holds the base image), with every change. */
+async function makeSource(host: Host, name: string): Promise<Docker.Container> {
+  const container = await docker[host].createContainer({
+    name,
+    Image: BASE_IMAGE,
+    Cmd: [...IDLE_COMMAND],
+    Labels: LABELS,
+    HostConfig: {
+      Mounts: [
+        {
+          Type: 'volume',
+          Source: `${name}-vol`,
+          Target: MOUNTS.volume,
+          VolumeOptions: { Labels: LABELS },
+        } as unknown as Docker.MountSettings,
+      ],
+      Tmpfs: { [MOUNTS.tmpfs]: '' },
+    },
+  })
+  await container.start()
+  const result = await execIn(container, ['sh', '-c', CHANGES_SCRIPT])
+  expect(result.stderr).toBe('')
+  expect(result.exitCode).toBe(0)
+  return container
+}
+
+/** The backup half, with the layer: inspect, stop, volumes, layer, manifest. */
+function backupHalf(engine: EngineClient, container: string): Promise<Run> {
+  return run(
+    startMigration().pipe(
+      inspectSource({ engine, container }),
+      stopSource({ engine }),
+      backupVolumes({ engine, transport }),
+      backupLayer({ engine, transport }),
+      writeManifest({ transport }),
+    ),
+  )
+}
+
+/** The restore half, with the layer written between create and start. */
+function restoreHalf(engine: EngineClient, id: string): Promise<Run> {
+  return run(
+    startMigration({ id }).pipe(
+      readManifest({ transport, id }),
+      restoreVolumes({ engine, transport }),
+      createTarget({ engine }),
+      restoreLayer({ engine, transport }),
+      startTarget({ engine }),
+    ),
+  )
+}
+
+/** `docker diff`, sorted, without mount points and the engine's files. */
+async function diffOf(host: Host, id: string): Promise<string[]> {
+  const changes = (await docker[host].getContainer(id).changes()) as
+    | { Path: string; Kind: number }[]
+    | null
+  const skipped = (path: string) =>
+    ENGINE_FILES.includes(path) ||
+    Object.values(MOUNTS).some((mount) => path === mount || path.startsWith(`${mount}/`))
+  return (changes ?? [])
+    .filter((change) => !skipped(change.Path))
+    .map((change) => `${'CAD'[change.Kind]} ${change.Path}`)
+    .sort()
+}
+
+/** A container's whole filesystem (`docker export`): each member's type, mode, owner, content. */
+interface Listing {
+  readonly members: Map<string, string>
+  /** Hard links, `name -> target`. */
+  readonly links: Map<string, string>
+}
+
+async function listingOf(host: Host, id: string): Promise<Listing> {
+  const members = new Map<string, string>()
+  const links = new Map<string, string>()
+  const reader = extract()
+  const archive = (await docker[host].getContainer(id).export()) as NodeJS.ReadableStream
+  const done = (async () => {
+    for await (const entry of reader) {
+      const { name, type, mode, uid, gid, size, linkname, mtime } = entry.header
+      const hash = createHash('sha256')
+      for await (const chunk of entry) hash.update(chunk as Buffer)
+      const path = `/${name.replace(/\/$/, '')}`
+      if (ENGINE_FILES.includes(path) || INIT_PATHS.test(path)) continue
+      if (type === 'link') {
+        links.set(path, `/${linkname}`)
+        members.set(path, members.get(`/${linkname}`) ?? `link to missing ${linkname}`)
+        continue
+      }
+      const time = type === 'directory' ? '' : ` ${mtime?.getTime()}`
+      const content = type === 'file' ? ` ${size} ${hash.digest('hex')}` : ''
+      const target = type === 'symlink' ? ` -> ${linkname}` : ''
+      members.set(path, `${type} ${mode?.toString(8)} ${uid}:${gid}${time}${content}${target}`)
+    }
+  })()
+  archive.pipe(reader)
+  await done
+  return { members, links }
+}
+
+/** The sets of paths that are hard links of one another, each sorted. */
+function linkGroups(listing: Listing): string[][] {
+  const groups = new Map<string, string[]>()
+  for (const [path, target] of listing.links) {
+    groups.set(target, [...(groups.get(target) ?? [target]), path])
+  }
+  return [...groups.values()].map((group) => group.sort()).sort()
+}
+
+/** Differences between two listings, as readable lines (empty when equal). */
+function differences(expected: Listing, actual: Listing): string[] {
+  const lines: string[] = []
+  for (const [path, member] of expected.members) {
+    const other = actual.members.get(path)
+    if (other !== member) lines.push(`${path}: ${member} ≠ ${other ?? 'missing'}`)
+  }
+  for (const path of actual.members.keys()) {
+    if (!expected.members.has(path)) lines.push(`${path}: unexpected ${actual.members.get(path)}`)
+  }
+  return lines
+}
+
+async function expectTargetContent(host: Host, id: string): Promise<void> {
+  const target = docker[host].getContainer(id)
+  expect((await target.inspect()).State.Running).toBe(true)
+  for (const [command, output] of EXPECTED) {
+    const result = await execIn(target, ['sh', '-c', command])
+    expect({ command, output: result.stdout.trim() }).toEqual({ command, output })
+  }
+}
+
+/** Reads `docker export` of a container to its end, for the reference speed. */
+async function exportSeconds(host: Host, id: string): Promise<number> {
+  const started = performance.now()
+  const archive = (await docker[host].getContainer(id).export()) as NodeJS.ReadableStream
+  await pipeline(archive, new Writable({ write: (_chunk, _encoding, callback) => callback() }))
+  return (performance.now() - started) / 1000
+}
+
+async function copyImage(from: Host, to: Host, image: string): Promise<void> {
+  const saved = (await docker[from].getImage(image).get()) as NodeJS.ReadableStream
+  const answer = (await docker[to].loadImage(saved, { quiet: true })) as NodeJS.ReadableStream
+  for await (const _ of answer) {
+    // drain the engine's messages
+  }
+}
+
+beforeAll(async () => {
+  for (const host of Object.keys(ENGINES) as Host[]) {
+    engines[host] = await connectEngine(ENGINES[host])
+  }
+  staging = await mkdtemp(join(tmpdir(), `${PREFIX}-staging-`))
+  transport = createLocalTransport({ base: staging })
+  // The base image: busybox with a known tree, made on A and loaded on B and C.
+  const builder = await docker.A.createContainer({
+    Image: env.TESTENV_IMAGE_BUSYBOX,
+    Cmd: ['sh', '-c', BASE_SCRIPT],
+    Labels: LABELS,
+  })
+  await builder.start()
+  expect(await builder.wait()).toMatchObject({ StatusCode: 0 })
+  await builder.commit({ repo: 'transship-test/layer-base', tag: PREFIX })
+  await builder.remove()
+  await copyImage('A', 'B', BASE_IMAGE)
+  await copyImage('A', 'C', BASE_IMAGE)
+}, 300_000)
+
+afterAll(async () => {
+  await Promise.all(
+    (Object.keys(ENGINES) as Host[]).map((host) => removeLabelled(docker[host], LABELS)),
+  )
+  for (const host of Object.keys(ENGINES) as Host[]) {
+    const images = await docker[host].listImages({
+      filters: { reference: [BASE_IMAGE, `${DERIVED_IMAGE_REPOSITORY}:${PREFIX}*`] },
+    })
+    for (const image of images) {
+      await docker[host]
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => {})
+    }
+    await engines[host]?.close()
+  }
+  await rm(staging, { recursive: true, force: true })
+}, 300_000)
+
+describe('the layer of an overlay2 container (A), with every kind of change and 1 GiB', () => {
+  const name = `${PREFIX}-a`
+  let backup: Run
+  let sourceDiff: string[]
+  let sourceListing: Listing
+
+  beforeAll(async () => {
+    await makeSource('A', name)
+    backup = await backupHalf(engines.A as EngineClient, name)
+    sourceDiff = await diffOf('A', name)
+    sourceListing = await listingOf('A', name)
+  }, 600_000)
+
+  it('is backed up as one artifact, read from the UpperDir', () => {
+    const { layer, artifacts, manifest } = backup.state
+    expect(layer).toMatchObject({ method: 'overlay2', artifact: 'layer.tar' })
+    expect(manifest?.layer).toEqual(layer)
+    const artifact = artifacts.find((a) => a.kind === 'layer')
+    expect(artifact).toMatchObject({ key: 'layer.tar', encoding: 'tar' })
+    expect(artifact?.size).toBeGreaterThan(GIB)
+    const counts = layer?.changes
+    expect(counts?.deleted).toBeGreaterThanOrEqual(5)
+    expect((counts?.added ?? 0) + (counts?.changed ?? 0)).toBeGreaterThan(15)
+    expect(backup.warnings.filter((w) => w.includes('layer'))).toEqual([])
+    // The source's diff lists the hidden entries of the re-created directory as deleted.
+    expect(sourceDiff).toContain('D /opt/recreated/old1')
+    expect(sourceDiff).toContain('D /opt/recreated/sub/old3')
+  })
+
+  it('A → B (overlay2): the target lists the same changes and holds the same files', async () => {
+    const restored = await restoreHalf(engines.B as EngineClient, backup.state.id as string)
+    const target = restored.state.target?.id as string
+    expect(await diffOf('B', target)).toEqual(sourceDiff)
+    const targetListing = await listingOf('B', target)
+    expect(differences(sourceListing, targetListing)).toEqual([])
+    expect(linkGroups(targetListing)).toEqual(linkGroups(sourceListing))
+    expect(linkGroups(sourceListing)).toEqual([['/opt/app/h3', '/opt/links/h1', '/opt/links/h2']])
+    await expectTargetContent('B', target)
+    expect((await docker.B.getContainer(target).inspect()).Image).toBe(
+      (await docker.A.getContainer(name).inspect()).Image,
+    )
+    const seconds = (restored.durations['restore-layer'] ?? 0) / 1000
+    const backupSeconds = (backup.durations['backup-layer'] ?? 0) / 1000
+    const reference = await exportSeconds('A', name)
+    console.info(
+      `layer with 1 GiB, A → B: backup-layer ${backupSeconds.toFixed(2)} s, restore-layer ${seconds.toFixed(2)} s, ` +
+        `docker export of the source ${reference.toFixed(2)} s: ratio ${((backupSeconds + seconds) / reference).toFixed(2)}`,
+    )
+  })
+
+  it('A → C (vfs): the layer goes into a derived image, and the target holds the same files', async () => {
+    const restored = await restoreHalf(engines.C as EngineClient, backup.state.id as string)
+    const target = restored.state.target?.id as string
+    const targetListing = await listingOf('C', target)
+    expect(differences(sourceListing, targetListing)).toEqual([])
+    expect(linkGroups(targetListing)).toEqual(linkGroups(sourceListing))
+    await expectTargetContent('C', target)
+    const inspect = await docker.C.getContainer(target).inspect()
+    expect(inspect.Name).toBe(`/${name}`)
+    expect(inspect.Config.Image).toMatch(/^sha256:/)
+    const derived = await docker.C.getImage(inspect.Image).inspect()
+    expect(derived.RepoTags).toEqual([`${DERIVED_IMAGE_REPOSITORY}:${backup.state.id}`])
+    expect(restored.warnings.some((w) => w.includes('has no overlay2 UpperDir'))).toBe(true)
+    // The layer's changes are in the image: the target's own layer holds none of them.
+    expect((await diffOf('C', target)).filter((line) => line.includes(' /opt'))).toEqual([])
+    // The container createTarget made was replaced: one container of that name remains.
+    const named = await docker.C.listContainers({ all: true, filters: { name: [name] } })
+    expect(named.map((c) => c.Id)).toEqual([target])
+  })
+})
+
+describe('the layer of a vfs container (C), read through docker diff and the archive API', () => {
+  const name = `${PREFIX}-c`
+  let backup: Run
+  let sourceDiff: string[]
+  let sourceListing: Listing
+
+  beforeAll(async () => {
+    await makeSource('C', name)
+    backup = await backupHalf(engines.C as EngineClient, name)
+    sourceDiff = await diffOf('C', name)
+    sourceListing = await listingOf('C', name)
+  }, 600_000)
+
+  it('is backed up with method changes, and a warning', () => {
+    expect(backup.state.layer).toMatchObject({ method: 'changes', artifact: 'layer.tar' })
+    expect(backup.warnings.some((w) => w.includes('read path by path'))).toBe(true)
+    expect(sourceDiff).toContain('D /opt/recreated/old1')
+  })
+
+  it('C → B (overlay2): the target lists the same changes and holds the same files', async () => {
+    const restored = await restoreHalf(engines.B as EngineClient, backup.state.id as string)
+    const target = restored.state.target?.id as string
+    expect(await diffOf('B', target)).toEqual(sourceDiff)
+    const targetListing = await listingOf('B', target)
+    expect(differences(sourceListing, targetListing)).toEqual([])
+    // A hard link across directories the changes method reads apart arrives as a copy
+    // (the backup's warning says so); within the added directory it holds.
+    expect(linkGroups(sourceListing)).toEqual([['/opt/app/h3', '/opt/links/h1', '/opt/links/h2']])
+    expect(linkGroups(targetListing)).toEqual([['/opt/links/h1', '/opt/links/h2']])
+    await expectTargetContent('B', target)
+  })
+})
