@@ -8,6 +8,11 @@ export interface LayerChange {
   readonly path: string
   /** `A` added, `C` changed, `D` deleted. */
   readonly kind: 'A' | 'C' | 'D'
+  /**
+   * Whether the engine could report the name: it sends names as UTF-8 text, and a name
+   * that is not valid UTF-8 arrives with U+FFFD in place of its bytes, naming no file.
+   */
+  readonly reported: boolean
 }
 
 /** The changes endpoint's kinds, by number. */
@@ -38,7 +43,9 @@ export async function containerChanges(
   for (const { Path, Kind } of (listed ?? []) as { Path: string; Kind: number }[]) {
     const path = layerPath(Path)
     const kind = KINDS[Kind]
-    if (path !== '' && kind !== undefined && !excluded.covers(path)) changes.push({ path, kind })
+    if (path !== '' && kind !== undefined && !excluded.covers(path)) {
+      changes.push({ path, kind, reported: !Path.includes('\uFFFD') })
+    }
   }
   return changes.sort((a, b) => byPath(a.path, b.path))
 }

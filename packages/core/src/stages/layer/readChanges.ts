@@ -47,8 +47,15 @@ export async function* changedPathsLayer(
   const whole = new Set<string>()
   const deleted: string[] = []
   for (const change of options.changes) {
-    if (change.kind === 'D') deleted.push(change.path)
-    else if (!within(whole, change.path)) {
+    // What an added directory holds came with it, whatever its name.
+    if (change.kind !== 'D' && within(whole, change.path)) continue
+    if (!change.reported) {
+      options.warn(
+        `${shown(change.path)} is not carried (${change.kind}): its name is not valid UTF-8, which docker diff cannot report`,
+      )
+    } else if (change.kind === 'D') {
+      deleted.push(change.path)
+    } else {
       if (change.kind === 'A') whole.add(change.path)
       yield* readPath(engine, options, change.path, change.kind === 'A')
     }

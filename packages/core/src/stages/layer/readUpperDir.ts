@@ -1,5 +1,11 @@
 import { pipeline, type Readable } from 'node:stream'
-import { type TarEdit, type TarEditEntry, tarEditStream } from '../../archive/tarEditor.js'
+import {
+  type TarEdit,
+  type TarEditEntry,
+  type TarEditor,
+  type TarEditorOptions,
+  tarEditStream,
+} from '../../archive/tarEditor.js'
 import { encodeTarHeader } from '../../archive/tarWriter.js'
 import type { EngineClient } from '../../engine/client.js'
 import { withHelperContainer } from '../../engine/helperContainer.js'
@@ -67,11 +73,7 @@ export async function withUpperDirLayer<T>(
       const archive = await engine.call(`read ${options.describe}`, () =>
         helper.getArchive({ path: LAYER_MOUNT, abortSignal: signal }),
       )
-      const conversion = new UpperDirConversion(options)
-      const edit = tarEditStream(
-        { edit: (entry) => conversion.edit(entry), append: () => conversion.append() },
-        options.describe,
-      )
+      const edit = tarEditStream(upperDirConversion(options), options.describe)
       try {
         return await use(pipeline(archive, edit, () => {}))
       } finally {
@@ -81,9 +83,23 @@ export async function withUpperDirLayer<T>(
   )
 }
 
+/**
+ * The edit that turns the engine's archive of an UpperDir (mounted at {@link LAYER_MOUNT})
+ * into an image layer; see {@link withUpperDirLayer}.
+ *
+ * @param options - the changes, exclusions, and where warnings go.
+ * @return the edit and the members to append, for a {@link TarEditor}.
+ */
+export function upperDirConversion(
+  options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>,
+): TarEditorOptions {
+  const conversion = new UpperDirConversion(options)
+  return { edit: (entry) => conversion.edit(entry), append: () => conversion.append() }
+}
+
 /** The edit of an UpperDir archive into an image layer, member by member. */
 class UpperDirConversion {
-  readonly #options: UpperDirLayerOptions
+  readonly #options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>
   /** Paths `docker diff` lists as deleted, until the layer shows how it deletes them. */
   readonly #deleted: Set<string>
   /** Directories of the layer: a whiteout may only go into one of them. */
@@ -92,10 +108,17 @@ class UpperDirConversion {
   readonly #dropped = new Set<string>()
   /** Whiteouts of the UpperDir. */
   readonly #whiteouts = new Set<string>()
+  /** Deleted paths whose names the engine could not report. */
+  readonly #unreported: string[] = []
 
-  constructor(options: UpperDirLayerOptions) {
+  constructor(options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>) {
     this.#options = options
-    this.#deleted = new Set(options.changes.filter((c) => c.kind === 'D').map((c) => c.path))
+    this.#deleted = new Set()
+    for (const change of options.changes) {
+      if (change.kind !== 'D') continue
+      if (change.reported) this.#deleted.add(change.path)
+      else this.#unreported.push(change.path)
+    }
   }
 
   edit(entry: TarEditEntry): TarEdit {
@@ -157,6 +180,12 @@ class UpperDirConversion {
   }
 
   append(): Buffer[] {
+    if (this.#unreported.length > 0) {
+      this.#options.warn(
+        `docker diff reports ${this.#unreported.length} deleted path(s) whose names are not valid UTF-8 (${this.#unreported.map(shown).join(', ')}): ` +
+          'those the layer does not delete itself (entries hidden by a re-created directory) may show through again',
+      )
+    }
     const whiteouts: Buffer[] = []
     const mtime = Math.floor(Date.now() / 1000)
     for (const path of this.#deleted) {

@@ -1,5 +1,11 @@
 import { pipeline, type Readable } from 'node:stream'
-import { type TarEdit, type TarEditEntry, tarEditStream } from '../../archive/tarEditor.js'
+import {
+  type TarEdit,
+  type TarEditEntry,
+  type TarEditor,
+  type TarEditorOptions,
+  tarEditStream,
+} from '../../archive/tarEditor.js'
 import { tarGuard } from '../../archive/tarGuard.js'
 import { encodeTarHeader } from '../../archive/tarWriter.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
@@ -53,10 +59,9 @@ export async function writeUpperDir(
       signal,
     },
     async (helper) => {
-      const conversion = new ToUpperDir(describe)
       const body = pipeline(
         layer,
-        tarEditStream({ edit: (entry) => conversion.edit(entry) }, describe),
+        tarEditStream(toUpperDir(describe), describe),
         tarGuard({ root: ROOT, describe }),
         () => {},
       )
@@ -67,6 +72,18 @@ export async function writeUpperDir(
       })
     },
   )
+}
+
+/**
+ * The edit that turns an image layer into an UpperDir's content, rooted at the helper's
+ * mount ({@link LAYER_MOUNT}); see {@link writeUpperDir}.
+ *
+ * @param describe - what the layer is, for messages.
+ * @return the edit, for a {@link TarEditor}.
+ */
+export function toUpperDir(describe: string): TarEditorOptions {
+  const conversion = new ToUpperDir(describe)
+  return { edit: (entry) => conversion.edit(entry) }
 }
 
 /** The edit of an image layer into an UpperDir's content, rooted at the helper's mount. */
