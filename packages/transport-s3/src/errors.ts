@@ -63,6 +63,11 @@ export function ioError(
   )
 }
 
+/** `url` with any `user:password@` replaced by `REDACTED@`, for messages. */
+export function redactUserinfo(url: string): string {
+  return url.replace(/^([a-z0-9+.-]+:\/\/)[^/?#]*@/i, '$1REDACTED@')
+}
+
 /** A `TRANSPORT_OPTIONS_INVALID` error. */
 export function optionsError(message: string, cause?: unknown): TransshipError {
   return new TransshipError('TRANSPORT_OPTIONS_INVALID', `[${DRIVER_NAME}] ${message}`, { cause })

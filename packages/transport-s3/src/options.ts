@@ -11,7 +11,7 @@ import {
   NODE_REGION_CONFIG_OPTIONS,
 } from '@smithy/core/config'
 import { assertSafePrefix, messageOf } from '@transship/core'
-import { optionsError } from './errors.js'
+import { optionsError, redactUserinfo } from './errors.js'
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './partPlan.js'
 
 const MiB = 1024 * 1024
@@ -205,19 +205,20 @@ export function clientConfig(
   const endpoint = options.endpoint ?? endpointFromEnvironment(env)
   let hostname: string | undefined
   if (endpoint !== undefined) {
+    const shown = JSON.stringify(redactUserinfo(endpoint))
+    if (shown !== JSON.stringify(endpoint)) {
+      throw optionsError(
+        `invalid endpoint ${shown}: credentials do not belong in its URL (use the SDK provider chain)`,
+      )
+    }
     let parsed: URL
     try {
       parsed = new URL(endpoint)
     } catch (error) {
-      throw optionsError(`invalid endpoint ${JSON.stringify(endpoint)}: ${messageOf(error)}`, error)
+      throw optionsError(`invalid endpoint ${shown}: ${messageOf(error)}`)
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw optionsError(`invalid endpoint ${JSON.stringify(endpoint)}: expected an http(s) URL`)
-    }
-    if (parsed.username !== '' || parsed.password !== '') {
-      throw optionsError(
-        'invalid endpoint: credentials do not belong in its URL (use the SDK provider chain)',
-      )
+      throw optionsError(`invalid endpoint ${shown}: expected an http(s) URL`)
     }
     hostname = parsed.hostname
   }

@@ -48,7 +48,7 @@ export interface Uploaded {
  * whole body is read and matches `expected`.
  *
  * The body is cut into parts as it is read, never read further than the free part buffers
- * allow (`parallelism` of them). A body that ends within the first part goes up as one
+ * allow (`parallelism` of them). A body that fits in the first part goes up as one
  * PutObject, sent only after it is verified. A longer one goes up as a multipart upload:
  * parts are sent while the body is read, and the sha256 is known once the last part is
  * read, before that part is sent. A mismatch then aborts the upload instead of completing
@@ -96,6 +96,13 @@ export async function uploadObject(
         throw integrityError(target, `more than the expected ${expected.size} bytes`)
       }
       for (let offset = 0; offset < bytes.length; ) {
+        if (part !== undefined && filled === part.length) {
+          // A full part goes once more bytes follow: a body of exactly one part is then
+          // still a single PutObject, and the last part is sent only once verified.
+          multipart ??= new MultipartUpload(target, stop)
+          multipart.send(part, part, buffers)
+          part = undefined
+        }
         if (part === undefined) {
           const number = (multipart?.partCount ?? 0) + 1
           if (number > MAX_PARTS) {
@@ -111,11 +118,6 @@ export async function uploadObject(
         part.set(bytes.subarray(offset, offset + copied), filled)
         offset += copied
         filled += copied
-        if (filled === part.length) {
-          multipart ??= new MultipartUpload(target, stop)
-          multipart.send(part, part, buffers)
-          part = undefined
-        }
       }
     }
     const sha256 = hash.digest('hex')
@@ -128,7 +130,7 @@ export async function uploadObject(
       debug('put %s: %d bytes in one PutObject', target.location, size)
       return { size, sha256, parts: 0, peakBufferBytes: buffers.peakBytes }
     }
-    if (part !== undefined && filled > 0) multipart.send(part.subarray(0, filled), part, buffers)
+    if (part !== undefined) multipart.send(part.subarray(0, filled), part, buffers)
     const parts = await multipart.complete()
     debug('put %s: %d bytes in %d parts', target.location, size, parts)
     return { size, sha256, parts, peakBufferBytes: buffers.peakBytes }

@@ -1,5 +1,5 @@
 import { assertSafePrefix, messageOf, TransshipError } from '@transship/core'
-import { DRIVER_NAME } from './errors.js'
+import { DRIVER_NAME, redactUserinfo } from './errors.js'
 
 /** A bucket and a key prefix, as an `s3://` URL names them. */
 export interface S3Location {
@@ -27,23 +27,25 @@ export function s3Url(bucket: string, prefix: string): string {
  *   credentials, a port, a query or fragment, a prefix with `.`, `..` or empty segments.
  */
 export function parseS3Url(url: string): S3Location {
+  // Credentials in the URL are refused, and never repeated in the message.
+  const shown = redactUserinfo(url)
   const invalid = (why: string, cause?: unknown) =>
     new TransshipError(
       'TRANSPORT_URL_INVALID',
-      `[${DRIVER_NAME}] invalid URL ${JSON.stringify(url)}: ${why}`,
+      `[${DRIVER_NAME}] invalid URL ${JSON.stringify(shown)}: ${why}`,
       { cause },
     )
   if (!/^s3:\/\//i.test(url)) throw invalid('expected an s3:// URL, such as s3://bucket/prefix')
+  if (shown !== url) {
+    throw invalid(
+      'credentials do not belong in the URL: they come from the environment, a profile or a role',
+    )
+  }
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch (error) {
     throw invalid(messageOf(error), error)
-  }
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw invalid(
-      'credentials do not belong in the URL: they come from the environment, a profile or a role',
-    )
   }
   if (parsed.port !== '') {
     throw invalid('the bucket takes no port: give the endpoint separately (AWS_ENDPOINT_URL_S3)')
