@@ -276,7 +276,7 @@ describe('changedPathsLayer: the changes docker diff lists, read path by path', 
     expect(read).toEqual({
       '/etc': 'part',
       '/etc/added': 'whole',
-      '/opt': 'whole',
+      '/opt': 'part',
       '/opt/new': 'whole',
     })
     expect(warnings).toEqual([
