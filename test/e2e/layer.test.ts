@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type Docker from 'dockerode'
-import { extract } from 'tar-stream'
+import { extract, pack } from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   backupVolumes,
@@ -18,6 +18,8 @@ import {
   type MigrationState,
   readManifest,
   restoreVolumes,
+  rollbackOnFailure,
+  serializeManifest,
   startMigration,
   startTarget,
   stopSource,
@@ -427,5 +429,123 @@ describe('the layer of a vfs container (C), read through docker diff and the arc
     expect(linkGroups(sourceListing)).toEqual([['/opt/app/h3', '/opt/links/h1', '/opt/links/h2']])
     expect(linkGroups(targetListing)).toEqual([['/opt/links/h1', '/opt/links/h2']])
     await expectTargetContent('B', target)
+  })
+})
+
+/** A tar archive of `members` (tar-stream). */
+async function tarOf(members: { name: string; content?: string }[]): Promise<Buffer> {
+  const packer = pack()
+  const chunks: Buffer[] = []
+  const collected = (async () => {
+    for await (const chunk of packer) chunks.push(chunk as Buffer)
+  })()
+  for (const { name, content } of members) {
+    packer.entry(content === undefined ? { name, type: 'directory' } : { name }, content ?? '')
+  }
+  packer.finalize()
+  await collected
+  return Buffer.concat(chunks)
+}
+
+describe('a layer that fails its checks changes nothing', () => {
+  let base: MigrationState
+
+  beforeAll(async () => {
+    const name = `${PREFIX}-small`
+    await makeSmallSource(name)
+    base = (await backupHalf(engines.A as EngineClient, name)).state
+  }, 120_000)
+
+  async function makeSmallSource(name: string): Promise<void> {
+    const container = await docker.A.createContainer({
+      name,
+      Image: BASE_IMAGE,
+      Cmd: [...IDLE_COMMAND],
+      Labels: LABELS,
+    })
+    await container.start()
+    expect((await execIn(container, ['sh', '-c', 'echo x > /opt/x'])).exitCode).toBe(0)
+  }
+
+  /**
+   * A backup like `base` under a new id whose layer is `layer`; the manifest gives the
+   * size and sha256 of `listed` (the layer itself by default).
+   */
+  async function stage(tag: string, layer: Buffer, listed = layer): Promise<string> {
+    const manifest = base.manifest as NonNullable<MigrationState['manifest']>
+    const id = `${manifest.id}-${tag}`
+    const sha256 = createHash('sha256').update(listed).digest('hex')
+    await mkdir(join(staging, id))
+    await writeFile(join(staging, id, 'layer.tar'), layer)
+    const artifact = {
+      key: 'layer.tar',
+      kind: 'layer' as const,
+      size: listed.length,
+      sha256,
+      encoding: 'tar' as const,
+    }
+    await writeFile(
+      join(staging, id, 'manifest.json'),
+      serializeManifest({
+        ...manifest,
+        id,
+        source: { ...manifest.source, name: `${PREFIX}-${tag}` },
+        artifacts: [artifact],
+        layer: {
+          method: 'overlay2',
+          artifact: 'layer.tar',
+          changes: { added: 1, changed: 0, deleted: 0 },
+        },
+      }),
+    )
+    return id
+  }
+
+  function restoreWith(engine: EngineClient, id: string, rollback: boolean): Promise<Run> {
+    const stages = startMigration({ id }).pipe(
+      readManifest({ transport, id }),
+      createTarget({ engine }),
+      restoreLayer({ engine, transport }),
+    )
+    return run(rollback ? stages.pipe(rollbackOnFailure()) : stages)
+  }
+
+  it('on C, corrupt bytes: INTEGRITY; no derived image is left, the target stays as created', async () => {
+    const good = await tarOf([{ name: 'opt/' }, { name: 'opt/y', content: 'y' }])
+    const corrupt = Buffer.from(good)
+    corrupt[1024] = 0x7a // the content of opt/y
+    const id = await stage('corrupt-c', corrupt, good)
+    const failure = await restoreWith(engines.C as EngineClient, id, false).catch((e: unknown) => e)
+    expect(failure).toMatchObject({ code: 'INTEGRITY' })
+    const state = (failure as { state: MigrationState }).state
+    const target = state.target?.id as string
+    expect((await docker.C.getContainer(target).inspect()).Image).toBe(
+      (await docker.C.getImage(BASE_IMAGE).inspect()).Id,
+    )
+    const derived = await docker.C.listImages({
+      filters: { reference: [`${DERIVED_IMAGE_REPOSITORY}:${id}`] },
+    })
+    expect(derived).toEqual([])
+  })
+
+  it('on C and on B, a member that escapes the root: UNSAFE_ARCHIVE, and rollback removes the target', async () => {
+    const escaping = await tarOf([
+      { name: '../escaped', content: 'out' },
+      { name: 'opt/z', content: 'z' },
+    ])
+    for (const host of ['C', 'B'] as const) {
+      const id = await stage(`escape-${host.toLowerCase()}`, escaping)
+      const failure = await restoreWith(engines[host] as EngineClient, id, true).catch(
+        (e: unknown) => e,
+      )
+      expect(failure).toMatchObject({ code: 'UNSAFE_ARCHIVE' })
+      expect((failure as Error).message).toContain('"../escaped"')
+      expect((failure as Error).message).not.toContain('Could NOT undo')
+      const named = await docker[host].listContainers({
+        all: true,
+        filters: { name: [`${PREFIX}-escape-${host.toLowerCase()}`] },
+      })
+      expect(named).toEqual([])
+    }
   })
 })

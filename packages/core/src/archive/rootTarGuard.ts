@@ -47,7 +47,9 @@ export function rootTarGuard(describe: string): Transform {
       linkname: hardLink ? `${ROOT}/${entry.linkname}` : entry.linkname,
     })
     if (problem !== undefined) {
-      throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${problem}`)
+      // Names as the archive spells them, without the root the rules were given.
+      const named = problem.replaceAll(`"${ROOT}/`, '"').replaceAll(`"${ROOT}"`, 'the root')
+      throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${named}`)
     }
   })
   const refusal = (error: unknown): Error =>

@@ -99,6 +99,7 @@ export function restoreLayer(options: RestoreLayerOptions) {
         await transport.get(key, { signal: context.signal }),
         meter((bytes) => context.progress(LAYER_LABEL, bytes, artifact.size)),
         verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
+        rootTarGuard(describe),
         () => {},
       )
     const upperDir = upperDirOf(inspect)
@@ -116,7 +117,7 @@ export function restoreLayer(options: RestoreLayerOptions) {
     return withDerivedImage(options, state, target, artifact, inspect.Image, context, {
       describe,
       driver,
-      open: async () => pipeline(await open(), rootTarGuard(describe), () => {}),
+      open,
     })
   })
 }
