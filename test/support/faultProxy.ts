@@ -33,6 +33,8 @@ export interface ProxiedRequest {
   readonly headers: IncomingHttpHeaders
   /** The fault applied to it, if any. */
   readonly fault?: Fault['kind']
+  /** The status it was answered with, once answered (by the server or by a fault). */
+  readonly status?: number
 }
 
 /** What the proxy does to a request instead of passing it through untouched. */
@@ -145,7 +147,13 @@ export class FaultProxy {
     )
     if (active) active.remaining -= 1
     const fault = active?.rule.fault
-    this.requests.push(fault ? { ...described, fault: fault.kind } : described)
+    const record: { -readonly [K in keyof ProxiedRequest]: ProxiedRequest[K] } = fault
+      ? { ...described, fault: fault.kind }
+      : { ...described }
+    this.requests.push(record)
+    res.on('finish', () => {
+      record.status = res.statusCode
+    })
     req.on('error', () => {})
     res.on('error', () => {})
     switch (fault?.kind) {

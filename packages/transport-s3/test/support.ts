@@ -5,9 +5,7 @@ import { testS3 } from '../../../test/support/s3.js'
 import { createS3Transport, type S3Transport, type S3TransportOptions } from '../src/index.js'
 
 /** What a test may set on top of the test server's endpoint, bucket and credentials. */
-export type TestTransportOptions = Partial<
-  Omit<Extract<S3TransportOptions, { client?: undefined }>, 'bucket'>
->
+export type TestTransportOptions = Partial<Extract<S3TransportOptions, { client?: undefined }>>
 
 const made: S3Transport[] = []
 afterEach(async () => {
@@ -20,9 +18,13 @@ afterEach(async () => {
 /**
  * A transport on the test S3 server under a prefix of its own (`<what>-<uuid>`), with the
  * test credentials; `options` may set another endpoint (the fault proxy) and anything else.
- * Closed, and everything under its prefix removed, after the test.
+ * Closed, and everything under its prefix removed, after the test (unless `keep`).
  */
-export function testTransport(what: string, options: TestTransportOptions = {}): S3Transport {
+export function testTransport(
+  what: string,
+  options: TestTransportOptions = {},
+  { keep = false } = {},
+): S3Transport {
   const s3 = testS3()
   const transport = createS3Transport({
     endpoint: s3.endpoint,
@@ -33,7 +35,7 @@ export function testTransport(what: string, options: TestTransportOptions = {}):
     onWarning: () => {},
     ...options,
   })
-  made.push(transport)
+  if (!keep) made.push(transport)
   return transport
 }
 
