@@ -26,7 +26,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backupCheckpoint } from '../../packages/core/src/stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../../packages/core/src/stages/checkpoint/checkpointSource.js'
 import { restoreCheckpoint } from '../../packages/core/src/stages/checkpoint/restoreCheckpoint.js'
-import { startFromCheckpoint } from '../../packages/core/src/stages/checkpoint/startFromCheckpoint.js'
+import {
+  addCheckpointMarker,
+  startFromCheckpoint,
+} from '../../packages/core/src/stages/checkpoint/startFromCheckpoint.js'
 import { createLocalTransport } from '../../packages/transport-local/src/index.js'
 import { removeLabelled } from '../support/cleanup.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
@@ -44,6 +47,8 @@ const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/checkpoint' }
 const PREFIX = `e2e-cp-${randomBytes(3).toString('hex')}`
 const ON_FAILURE = { Name: 'on-failure', MaximumRetryCount: 3 }
 const NO_RESTART = { Name: 'no', MaximumRetryCount: 0 }
+/** Containers start and count slower on a busy machine. */
+const POLL = { timeout: 15_000, interval: 200 }
 /** Where runc has CRIU read its configuration, for dumps and restores alike. */
 const CRIU_CONF_DIR = '/etc/criu'
 const RUNC_CRIU_CONF = `${CRIU_CONF_DIR}/runc.conf`
@@ -207,6 +212,9 @@ const COUNTER = [
   'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >> /data/counts; echo $i; usleep 100000; done',
 ]
 
+/** A counter whose count lives only in the shell's memory. */
+const COUNTER_ONLY = ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i; usleep 100000; done']
+
 /** Runs until removed. */
 const IDLE = ['sh', '-c', 'while :; do usleep 100000; done']
 
@@ -219,7 +227,7 @@ describe('memory-only state continues on B', () => {
       cmd: COUNTER,
       volumes: { [`${name}-data`]: '/data' },
     })
-    await expect.poll(async () => (await loggedNumbers(source)).length).toBeGreaterThan(5)
+    await expect.poll(async () => (await loggedNumbers(source)).length, POLL).toBeGreaterThan(5)
 
     const run = await migrateRunning(name)
     const state = expectSuccess(run)
@@ -234,7 +242,7 @@ describe('memory-only state continues on B', () => {
     // B's log holds only what the target printed: the count goes on from A's last number.
     const target = B.getContainer(name)
     const last = frozen.at(-1) as number
-    await expect.poll(async () => (await loggedNumbers(target)).length).toBeGreaterThan(3)
+    await expect.poll(async () => (await loggedNumbers(target)).length, POLL).toBeGreaterThan(3)
     expectConsecutive(await loggedNumbers(target), last + 1)
     // The volume was copied after the freeze: every number once, none missing, on from A.
     expectConsecutive(numbersIn(await exec(target, ['cat', '/data/counts'])))
@@ -283,7 +291,7 @@ describe('memory-only state continues on B', () => {
     const name = `${PREFIX}-redis`
     const source = await runOnA({ name, image: REDIS })
     await expect
-      .poll(() => execIn(source, ['redis-cli', 'ping']).then((r) => r.stdout.trim()))
+      .poll(() => execIn(source, ['redis-cli', 'ping']).then((r) => r.stdout.trim()), POLL)
       .toBe('PONG')
     // No RDB and no AOF: the keys exist only in the server's memory.
     expect(await exec(source, ['redis-cli', 'config', 'get', 'save'])).toBe('save')
@@ -318,11 +326,15 @@ describe('memory-only state continues on B', () => {
       tty: true,
       cmd: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i; usleep 100000; done'],
     })
-    await expect.poll(async () => (await loggedNumbers(source, true)).length).toBeGreaterThan(3)
+    await expect
+      .poll(async () => (await loggedNumbers(source, true)).length, POLL)
+      .toBeGreaterThan(3)
     expectSuccess(await migrateRunning(name))
     const last = (await loggedNumbers(source, true)).at(-1) as number
     const target = B.getContainer(name)
-    await expect.poll(async () => (await loggedNumbers(target, true)).length).toBeGreaterThan(3)
+    await expect
+      .poll(async () => (await loggedNumbers(target, true)).length, POLL)
+      .toBeGreaterThan(3)
     expectConsecutive(await loggedNumbers(target, true), last + 1)
   })
 })
@@ -340,14 +352,14 @@ describe('open files', () => {
         'exec 3</etc/passwd 4>>/data/held; i=0; while :; do i=$((i+1)); echo $i >&4; usleep 100000; done',
       ],
     })
-    await expect.poll(() => exec(source, ['wc', '-l', '/data/held'])).not.toMatch(/^0 /)
+    await expect.poll(() => exec(source, ['wc', '-l', '/data/held']), POLL).not.toMatch(/^0 /)
     expectSuccess(await migrateRunning(name))
     const target = B.getContainer(name)
     expect(await exec(target, ['readlink', '/proc/1/fd/3'])).toBe('/etc/passwd')
     expect(await exec(target, ['readlink', '/proc/1/fd/4'])).toBe('/data/held')
     const before = numbersIn(await exec(target, ['cat', '/data/held'])).length
     await expect
-      .poll(async () => numbersIn(await exec(target, ['cat', '/data/held'])).length)
+      .poll(async () => numbersIn(await exec(target, ['cat', '/data/held'])).length, POLL)
       .toBeGreaterThan(before)
     expectConsecutive(numbersIn(await exec(target, ['cat', '/data/held'])))
   })
@@ -378,6 +390,7 @@ async function startSubscriber(name: string): Promise<Docker.Container> {
   await expect
     .poll(
       async () => (await exec(container, ['redis-cli', 'pubsub', 'numsub', 'news'])).split('\n')[1],
+      POLL,
     )
     .toBe('1')
   return container
@@ -445,7 +458,7 @@ describe('a failed restore: the source continues from its checkpoint', () => {
         'exec 4>>/data/held; i=0; while :; do i=$((i+1)); echo $i >&4; echo $i; usleep 100000; done',
       ],
     })
-    await expect.poll(async () => (await loggedNumbers(source)).length).toBeGreaterThan(3)
+    await expect.poll(async () => (await loggedNumbers(source)).length, POLL).toBeGreaterThan(3)
     // The file the process holds open disappears from the restored volume: CRIU cannot
     // reopen it at B.
     const removeHeldFile = defineStage('sabotage', async (state) => {
@@ -474,7 +487,9 @@ describe('a failed restore: the source continues from its checkpoint', () => {
     expect(inspect.State.Running).toBe(true)
     expect(inspect.HostConfig.RestartPolicy).toMatchObject(ON_FAILURE)
     const before = (await loggedNumbers(source)).length
-    await expect.poll(async () => (await loggedNumbers(source)).length).toBeGreaterThan(before)
+    await expect
+      .poll(async () => (await loggedNumbers(source)).length, POLL)
+      .toBeGreaterThan(before)
     expectConsecutive(await loggedNumbers(source))
     expectConsecutive(numbersIn(await exec(source, ['cat', '/data/held'])))
     // The stale checkpoint is gone from A.
@@ -496,6 +511,28 @@ describe('starting from a checkpoint', () => {
       passCheckpointDir: true,
     })
     expect((await container.inspect()).State.Running).toBe(true)
+  })
+
+  it('restores a checkpoint with a marker file added (what a start does after "already exists" twice)', async () => {
+    const name = `${PREFIX}-marker`
+    const container = await B.createContainer({
+      name,
+      Image: BUSYBOX,
+      Cmd: COUNTER_ONLY,
+      Labels: LABELS,
+    })
+    await container.start()
+    await expect.poll(async () => (await loggedNumbers(container)).length, POLL).toBeGreaterThan(3)
+    await container.createCheckpoint({ CheckpointID: 'marked', Exit: true })
+    const last = (await loggedNumbers(container)).at(-1) as number
+    const { DockerRootDir } = await engineB.info()
+    const checkpointDir = `${DockerRootDir}/containers/${container.id}/checkpoints`
+    await addCheckpointMarker(engineB, BUSYBOX, checkpointDir, 'marked')
+    await startFromCheckpoint(engineB, container.id, 'marked', { checkpointDir })
+    await expect
+      .poll(async () => (await loggedNumbers(container)).length, POLL)
+      .toBeGreaterThan(last + 2)
+    expectConsecutive(await loggedNumbers(container))
   })
 })
 
@@ -555,7 +592,7 @@ describe(`established TCP connections with \`tcp-established\` in ${RUNC_CRIU_CO
     // The restored subscriber's connection is the one it opened on A.
     expect(await exec(target, ['redis-cli', 'publish', 'news', `moved ${PREFIX}`])).toBe('1')
     await expect
-      .poll(async () => demultiplexStdout((await target.logs({ stdout: true })) as Buffer))
+      .poll(async () => demultiplexStdout((await target.logs({ stdout: true })) as Buffer), POLL)
       .toContain(`moved ${PREFIX}`)
   })
 })

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import createDebug from 'debug'
 import type Dockerode from 'dockerode'
 import { messageOf, TransshipError } from '../errors.js'
+import { checkpointsDirOf } from '../stages/checkpoint/checkpointFiles.js'
 import {
   explainCriuFailure,
   readCriuLog,
@@ -124,7 +125,7 @@ export async function diagnoseEngine(
       storageDriverCheck(info),
       rootDirectoryCheck(info),
       checkpoint.check,
-      ...(checkpoint.image ? [await establishedTcpCheck(engine, checkpoint.image)] : []),
+      ...(checkpoint.image ? [await establishedTcpCheck(engine, info, checkpoint.image)] : []),
     ]
   } finally {
     await engine.close()
@@ -215,7 +216,7 @@ async function checkpointCheck(
   let container: ThrowawayContainer | undefined
   try {
     container = await startThrowawayContainer(engine, image)
-    await checkpointAndRestore(engine, container)
+    await checkpointAndRestore(engine, info, container)
     const what = container.listener
       ? 'a TCP listener'
       : 'no TCP listener: none would run from the images tried, and CRIU 4.1 passes this ' +
@@ -247,10 +248,14 @@ async function checkpointCheck(
 /** Checkpoints a running throwaway container, restores it, and checks that it still runs. */
 async function checkpointAndRestore(
   engine: EngineClient,
+  info: EngineInfo,
   container: ThrowawayContainer,
 ): Promise<void> {
   await engine.createCheckpoint(container.id, CHECKPOINT_NAME, { exit: true })
-  await startFromCheckpoint(engine, container.id, CHECKPOINT_NAME)
+  await startFromCheckpoint(engine, container.id, CHECKPOINT_NAME, {
+    checkpointDir: checkpointsDirOf(info, container.id),
+    helperImage: container.image,
+  })
   // A restored process that dies at once would still show as started: look again later.
   await sleep(500)
   const { State } = await engine.inspectContainer(container.id)
@@ -280,7 +285,11 @@ async function failureDetail(
  * loopback) there, and restores it. Docker passes CRIU no option for that: only runc's
  * CRIU configuration file can allow it.
  */
-async function establishedTcpCheck(engine: EngineClient, image: string): Promise<EngineCheck> {
+async function establishedTcpCheck(
+  engine: EngineClient,
+  info: EngineInfo,
+  image: string,
+): Promise<EngineCheck> {
   const name = 'established TCP connections'
   let id: string | undefined
   try {
@@ -302,7 +311,7 @@ async function establishedTcpCheck(engine: EngineClient, image: string): Promise
     }
     const container = { id, image, description: image, listener: true }
     try {
-      await checkpointAndRestore(engine, container)
+      await checkpointAndRestore(engine, info, container)
     } catch (error) {
       const message = messageOf(error)
       const { logPath } = explainCriuFailure(message, undefined)

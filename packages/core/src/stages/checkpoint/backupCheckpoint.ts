@@ -52,7 +52,7 @@ export function backupCheckpoint(options: BackupCheckpointOptions) {
     const { checkpoint } = state
     if (!checkpoint) return state
     const key = `${source.backupId}/${checkpoint.artifact}`
-    const directory = await checkpointsDirOf(engine, source.id)
+    const directory = checkpointsDirOf(await engine.info(), source.id)
     let tcpEstablished = false
     const artifact = await withHelperContainer(
       engine,

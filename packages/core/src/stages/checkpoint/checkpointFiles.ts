@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode'
-import type { EngineClient } from '../../engine/client.js'
+import type { EngineInfo } from '../../engine/client.js'
 
 /** Where a helper container mounts a container's checkpoints directory. */
 export const CHECKPOINTS_MOUNT = '/checkpoints'
@@ -26,13 +26,12 @@ export function checkpointNameFor(backupId: string): string {
  * view of its host: `<DockerRootDir>/containers/<id>/checkpoints`. Docker creates it with
  * the container.
  *
- * @param engine - the engine.
+ * @param info - the engine's `GET /info`.
  * @param containerId - the container's full id.
  * @return the path.
  */
-export async function checkpointsDirOf(engine: EngineClient, containerId: string): Promise<string> {
-  const { DockerRootDir } = await engine.info()
-  return `${DockerRootDir}/containers/${containerId}/checkpoints`
+export function checkpointsDirOf(info: EngineInfo, containerId: string): string {
+  return `${info.DockerRootDir}/containers/${containerId}/checkpoints`
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   NO_CHECKPOINT_FLAG,
 } from './checkpointFiles.js'
 import { explainCriuFailure, readCriuLog, TCP_ESTABLISHED_HELP } from './criuLog.js'
-import { startFromCheckpoint } from './startFromCheckpoint.js'
+import { startFromCheckpoint, takesCheckpointDir } from './startFromCheckpoint.js'
 
 /** Options of {@link restoreCheckpoint}. */
 export interface RestoreCheckpointOptions {
@@ -92,14 +92,15 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
         `the checkpoint names artifact ${checkpoint.artifact}, which the backup does not list`,
       )
     }
-    if (!(await engine.info()).ExperimentalBuild) {
+    const [info, version] = await Promise.all([engine.info(), engine.version()])
+    if (!info.ExperimentalBuild) {
       throw new TransshipError(
         'CHECKPOINT_UNAVAILABLE',
         `cannot start ${target.name} from its checkpoint: engine ${engine.url} is not in ` +
           'experimental mode, which Docker’s checkpoint API needs (see `transship doctor`)',
       )
     }
-    const directory = await checkpointsDirOf(engine, target.id)
+    const directory = checkpointsDirOf(info, target.id)
     const helperImage = await pickHelperImage(engine, [source.imageId, source.image])
     await putCheckpoint(options.transport, engine, helperImage, source, checkpoint, artifact, {
       directory,
@@ -107,7 +108,11 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
       context,
     })
     try {
-      await startFromCheckpoint(engine, target.id, checkpoint.name, { checkpointDir: directory })
+      await startFromCheckpoint(engine, target.id, checkpoint.name, {
+        checkpointDir: directory,
+        passCheckpointDir: takesCheckpointDir(version.ApiVersion),
+        helperImage,
+      })
     } catch (error) {
       throw await restoreFailure(engine, helperImage, target, checkpoint, error, context.signal)
     }

@@ -2,6 +2,7 @@ import createDebug from 'debug'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import type { SourceContainer } from '../../manifest/schema.js'
+import { checkpointsDirOf } from './checkpointFiles.js'
 import { startFromCheckpoint } from './startFromCheckpoint.js'
 
 const debug = createDebug('transship:checkpoint')
@@ -30,7 +31,10 @@ export async function resumeSource(
   let why = `no checkpoint ${checkpoint} of it was saved`
   if (await hasCheckpoint(engine, source.id, checkpoint)) {
     try {
-      await startFromCheckpoint(engine, source.id, checkpoint)
+      await startFromCheckpoint(engine, source.id, checkpoint, {
+        checkpointDir: checkpointsDirOf(await engine.info(), source.id),
+        helperImage: source.imageId,
+      })
       await removeCheckpointQuietly(engine, source.id, checkpoint)
       return
     } catch (error) {
