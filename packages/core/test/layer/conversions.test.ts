@@ -233,10 +233,74 @@ describe('changedPathsLayer: the changes docker diff lists, read path by path', 
           })
           return stream
         },
+        export: async () => {
+          read.export = 'whole'
+          return Readable.from(chunksOf(await packTar(EXPORT), 300))
+        },
       }),
     }
     return { call: (_action: string, run: (d: unknown) => unknown) => run(docker) } as never
   }
+
+  /** The whole filesystem, as `docker export` gives it. */
+  const EXPORT: PackEntry[] = [
+    { name: '.dockerenv', content: '' },
+    { name: 'bin/', type: 'directory' },
+    { name: 'bin/busybox', content: 'the image' },
+    { name: 'etc/', type: 'directory', mode: 0o700 },
+    { name: 'etc/added', content: 'added' },
+    { name: 'etc/passwd', content: 'unchanged' },
+    { name: 'opt/', type: 'directory' },
+    { name: 'opt/bb', type: 'link', linkname: 'bin/busybox' },
+    { name: 'opt/new/', type: 'directory' },
+    { name: 'opt/new/a', content: 'a' },
+    { name: 'opt/new/b', type: 'link', linkname: 'opt/new/a' },
+    { name: 'opt/new/caf\u00e9', content: 'not UTF-8 on the engine' },
+    { name: 'opt/new/mnt/', type: 'directory' },
+    { name: 'opt/other', type: 'link', linkname: 'opt/new/a' },
+  ]
+
+  it('reads the changed paths from the export, keeping hard links; one to the image is read apart', async () => {
+    const read: Record<string, 'whole' | 'part'> = {}
+    FILES['/opt/bb'] = [{ name: 'bb', content: 'the image' }]
+    const warnings: string[] = []
+    const chunks: Buffer[] = []
+    for await (const chunk of changedPathsLayer(fakeEngine(read), {
+      container: 'c1',
+      describe: 'the layer',
+      changes: changes(
+        'C /etc',
+        'A /etc/added',
+        'D /etc/group',
+        'C /opt',
+        'A /opt/bb',
+        'A /opt/new',
+        'A /opt/new/a',
+        'A /opt/new/b',
+        'A /opt/new/caf\uFFFD',
+        'A /opt/other',
+      ),
+      excluded: new ExcludedPaths(['/opt/new/mnt']),
+      warn: (message) => warnings.push(message),
+      signal: new AbortController().signal,
+      imageSize: 10,
+    })) {
+      chunks.push(chunk)
+    }
+    expect(await summary(Buffer.concat(chunks))).toEqual([
+      'directory etc/',
+      'file etc/added',
+      'directory opt/',
+      'directory opt/new/',
+      'file opt/new/a',
+      'link opt/new/b -> opt/new/a',
+      'file opt/new/caf\u00e9',
+      'link opt/other -> opt/new/a',
+      'file opt/bb',
+      'file etc/.wh.group 600',
+    ])
+    expect(warnings).toEqual([])
+  })
 
   it('concatenates the paths rooted at /, with whiteouts, reading a changed directory’s header only', async () => {
     const read: Record<string, 'whole' | 'part'> = {}
@@ -259,6 +323,7 @@ describe('changedPathsLayer: the changes docker diff lists, read path by path', 
       excluded: new ExcludedPaths(['/opt/new/mnt']),
       warn: (message) => warnings.push(message),
       signal: new AbortController().signal,
+      read: 'paths',
     })) {
       chunks.push(chunk)
     }
@@ -281,6 +346,7 @@ describe('changedPathsLayer: the changes docker diff lists, read path by path', 
     })
     expect(warnings).toEqual([
       expect.stringContaining('is not carried (A): its name is not valid UTF-8'),
+      'the layer was read path by path (4 requests): hard links hold only within a directory the container added',
     ])
   })
 })

@@ -11,7 +11,7 @@ import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
 import { containerChanges, countChanges } from './containerChanges.js'
 import { ENGINE_FILES, ExcludedPaths } from './layerPaths.js'
-import { changedPathsLayer } from './readChanges.js'
+import { type ChangesRead, changedPathsLayer } from './readChanges.js'
 import { withUpperDirLayer } from './readUpperDir.js'
 
 /** The layer's artifact key, under the backup's prefix. */
@@ -25,6 +25,15 @@ export interface BackupLayerOptions {
   readonly engine: EngineClient
   /** Where the artifact goes. */
   readonly transport: Transport
+  /**
+   * Where the storage driver has no overlay2 UpperDir, how the changes `docker diff`
+   * lists are read: `paths`, each through the archive API (a request per added directory
+   * or changed path; hard links hold only within an added directory); `export`, the whole
+   * filesystem once, keeping what changed (hard links hold; the image's files are read
+   * too); `auto` (default), whichever should be faster for the number of requests and the
+   * image's size.
+   */
+  readonly changesRead?: ChangesRead
 }
 
 /**
@@ -77,13 +86,20 @@ export function backupLayer(options: BackupLayerOptions) {
       storeLayer(transport, `${source.backupId}/${LAYER_ARTIFACT}`, layer, context)
     let artifact: Artifact
     if (upperDir === undefined) {
+      const image = await engine.call(`inspect image ${source.imageId}`, (docker) =>
+        docker.getImage(source.imageId).inspect(),
+      )
+      const layer = changedPathsLayer(engine, {
+        container: source.id,
+        ...read,
+        read: options.changesRead ?? 'auto',
+        imageSize: image.Size,
+      })
       warn(
         `the ${inspect.GraphDriver?.Name ?? 'unknown'} storage driver of ${engine.url} exposes no overlay2 UpperDir: ` +
-          `the layer was read path by path through the archive API, which keeps hard links only within a directory the container added`,
+          'the layer was read from what docker diff lists, through the archive API',
       )
-      artifact = await store(
-        Readable.from(changedPathsLayer(engine, { container: source.id, ...read })),
-      )
+      artifact = await store(Readable.from(layer))
     } else {
       artifact = await withUpperDirLayer(
         engine,
