@@ -2,6 +2,9 @@ import createDebug from 'debug'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import type { SourceContainer } from '../../manifest/schema.js'
+import { defineStage } from '../../pipeline/stage.js'
+import { requireSource } from '../require.js'
+import { restoreSource } from '../restoreSource.js'
 import { checkpointsDirOf } from './checkpointFiles.js'
 import { startFromCheckpoint } from './startFromCheckpoint.js'
 
@@ -76,4 +79,42 @@ async function removeCheckpointQuietly(
   } catch (error) {
     debug('%s: checkpoint %s left behind: %s', engine.url, checkpoint, messageOf(error))
   }
+}
+
+/** Options of {@link resumeFromCheckpoint}. */
+export interface ResumeFromCheckpointOptions {
+  /** The source engine. */
+  readonly engine: EngineClient
+}
+
+/**
+ * Stage `resume-source`: once the backup is taken, starts the source again from the
+ * checkpoint `checkpointSource` took, so that its processes continue where they were
+ * frozen (`backup --leave-running` with a checkpoint), with its restart policy back. A
+ * state without a checkpoint gets what `restartSource` does: a plain start, if it ran.
+ *
+ * ## Example
+ * ```ts
+ * startMigration().pipe(
+ *   inspectSource({ engine, container: 'web' }),
+ *   checkpointSource({ engine }),
+ *   backupCheckpoint({ engine, transport }),
+ *   backupVolumes({ engine, transport }),
+ *   writeManifest({ transport }),
+ *   resumeFromCheckpoint({ engine }),
+ * )
+ * ```
+ *
+ * @param options - the source engine.
+ * @return the stage operator.
+ * @throws TransshipError `SOURCE_STARTED_PLAINLY` when the source runs again, but afresh.
+ */
+export function resumeFromCheckpoint(options: ResumeFromCheckpointOptions) {
+  return defineStage('resume-source', async (state) => {
+    const source = requireSource(state, 'resume-source')
+    const { checkpoint } = state
+    if (checkpoint) await resumeSource(options.engine, source, checkpoint.name)
+    else await restoreSource(options.engine, source)
+    return state
+  })
 }
