@@ -6,12 +6,13 @@
  * Add a benchmark as its own module exporting a {@link Benchmark}, and list it below.
  */
 import { testEnv } from '../test/support/testenv.js'
+import { checkpointBenchmark } from './checkpoint.js'
 import type { Benchmark } from './lib/benchmark.js'
 import { Cleanup } from './lib/cleanup.js'
 import { readSettings } from './lib/settings.js'
 import { volumesBenchmark } from './volumes/index.js'
 
-const BENCHMARKS: readonly Benchmark[] = [volumesBenchmark]
+const BENCHMARKS: readonly Benchmark[] = [volumesBenchmark, checkpointBenchmark]
 
 function usage(): string {
   const names = BENCHMARKS.map((b) => `  ${b.name.padEnd(10)} ${b.description}`)

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import { posix } from 'node:path'
+import { PassThrough, type Readable } from 'node:stream'
+import type { Client, ClientChannel } from 'ssh2'
+import { RemoteError } from './errors.js'
+import type { RemoteFile, RemoteFs, RemoteStat } from './remoteFs.js'
+import { commandError, mustRun, openChannel, outcome, quote, run } from './shell.js'
+
+/** How {@link execFs} writes files. */
+export interface ExecFsOptions {
+  /** Sync each written file before it is renamed into place (`sync FILE`, else `sync`). */
+  readonly fsync: boolean
+}
+
+const NOT_THERE = /No such file or directory|Not a directory/
+
+/** S_IFMT bits of a raw mode. */
+const S_IFMT = 0o170000
+const S_IFREG = 0o100000
+const S_IFDIR = 0o040000
+
+/**
+ * The remote file operations for servers without SFTP, as commands run over exec in the
+ * user's login shell (which must be a POSIX shell): `cat` streams data in and out, `find`
+ * and `stat -c` list (GNU coreutils or BusyBox), `mv` renames, `rm` removes. Every command
+ * runs with `LC_ALL=C`, so that its error messages can be told apart.
+ *
+ * @param client - an authenticated SSH client.
+ * @param options - whether to sync written files.
+ */
+export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
+  const sh = (script: string) => `LC_ALL=C; export LC_ALL; ${script}`
+
+  const stat = async (path: string): Promise<RemoteStat | undefined> => {
+    const result = await run(client, sh(`exec stat -L -c '%f %s %Y' -- ${quote(path)}`))
+    if (result.code !== 0) {
+      if (result.code === 1 && NOT_THERE.test(result.stderr)) return undefined
+      throw commandError(result)
+    }
+    const [mode, size, mtime] = result.stdout.trim().split(' ')
+    const type = Number.parseInt(mode ?? '', 16) & S_IFMT
+    if (!/^[0-9a-f]+ \d+ \d+$/.test(result.stdout.trim())) {
+      throw new RemoteError(`unexpected output of stat: ${JSON.stringify(result.stdout)}`)
+    }
+    const kind = type === S_IFREG ? 'file' : type === S_IFDIR ? 'directory' : 'other'
+    return { kind, size: Number(size), modified: new Date(Number(mtime) * 1000) }
+  }
+
+  return {
+    protocol: 'exec',
+
+    home: async () => (await mustRun(client, 'pwd')).trim(),
+
+    stat,
+
+    async listFiles(directory) {
+      const result = await run(
+        client,
+        sh(`exec find -L ${quote(directory)} -type f -exec stat -L -c '%s %Y %n' {} +`),
+      )
+      if (result.code !== 0) {
+        const missing = result.stdout === '' && NOT_THERE.test(result.stderr)
+        if (missing && !(await stat(directory))) return []
+        throw commandError(result)
+      }
+      const found: RemoteFile[] = []
+      for (const line of result.stdout.split('\n')) {
+        if (line === '') continue
+        const match = /^(\d+) (\d+) (.*)$/.exec(line)
+        const path = match?.[3]
+        if (!match || path === undefined || !path.startsWith(`${directory}/`)) {
+          throw new RemoteError(`unexpected line in the listing of ${directory}: ${line}`)
+        }
+        found.push({
+          path: path.slice(directory.length + 1),
+          size: Number(match[1]),
+          modified: new Date(Number(match[2]) * 1000),
+        })
+      }
+      return found
+    },
+
+    async writeFile(path, body) {
+      const sync = options.fsync ? ` && { sync -- ${quote(path)} 2>/dev/null || sync; }` : ''
+      const channel = await openChannel(
+        client,
+        sh(
+          `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && ` +
+            `cat > ${quote(path)}${sync} && exec wc -c < ${quote(path)}`,
+        ),
+      )
+      const result = outcome(channel, true)
+      const hash = createHash('sha256')
+      let sent = 0
+      try {
+        sent = await feed(body, channel, hash)
+      } catch (error) {
+        // Let the command end on what it has: the caller removes the file afterwards.
+        channel.end()
+        const ended = await result
+        throw ended.code === 0 || ended.code === undefined ? error : commandError(ended)
+      }
+      const ended = await result
+      if (ended.code !== 0) throw commandError(ended)
+      const size = Number(ended.stdout.trim())
+      if (size !== sent) {
+        throw new RemoteError(`the file holds ${size} bytes after ${sent} were written`)
+      }
+      return { size, sha256: hash.digest('hex') }
+    },
+
+    async rename(from, to) {
+      await mustRun(client, sh(`exec mv -f -- ${quote(from)} ${quote(to)}`))
+    },
+
+    async unlink(path) {
+      await mustRun(client, sh(`exec rm -f -- ${quote(path)}`))
+    },
+
+    async read(path, failure) {
+      const info = await stat(path)
+      if (info?.kind !== 'file') return undefined
+      const channel = await openChannel(client, sh(`exec cat -- ${quote(path)}`))
+      channel.end()
+      return verifiedOutput(channel, info.size, path, failure)
+    },
+
+    async removeTree(path, stopAt) {
+      const parent = posix.dirname(path)
+      const prune = parent.startsWith(`${stopAt}/`)
+        ? `cd -- ${quote(stopAt)} && rmdir -p -- ${quote(parent.slice(stopAt.length + 1))} 2>/dev/null; `
+        : ''
+      await mustRun(client, sh(`rm -rf -- ${quote(path)} || exit; ${prune}exit 0`))
+    },
+
+    close() {},
+  }
+}
+
+/**
+ * Writes `body` to the command's input, hashing it, with backpressure; ends the input.
+ *
+ * @return the byte count.
+ * @throws the body's error, or a RemoteError when the command stops reading.
+ */
+async function feed(
+  body: AsyncIterable<Uint8Array | string>,
+  channel: ClientChannel,
+  hash: ReturnType<typeof createHash>,
+): Promise<number> {
+  let closed = false
+  const whenClosed = once(channel, 'close').then(() => {
+    closed = true
+  })
+  let size = 0
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    if (bytes.length === 0) continue
+    if (closed) throw new RemoteError('the remote command stopped reading its input')
+    hash.update(bytes)
+    size += bytes.length
+    if (!channel.write(bytes)) await Promise.race([once(channel, 'drain'), whenClosed])
+  }
+  if (closed) throw new RemoteError('the remote command stopped reading its input')
+  channel.end()
+  return size
+}
+
+/**
+ * The command's output as a byte stream that ends only when the command exited with 0
+ * after sending exactly `size` bytes, and fails otherwise. Backpressure reaches the
+ * channel, whose window then holds the server back.
+ */
+function verifiedOutput(
+  channel: ClientChannel,
+  size: number,
+  path: string,
+  failure: (error: unknown) => Error,
+): Readable {
+  const output = new PassThrough()
+  const result = outcome(channel, false)
+  let received = 0
+  channel.on('data', (chunk: Buffer) => {
+    received += chunk.length
+    if (!output.write(chunk)) channel.pause()
+  })
+  output.on('drain', () => channel.resume())
+  result.then((ended) => {
+    if (output.destroyed) return
+    if (ended.code !== 0) output.destroy(failure(commandError(ended)))
+    else if (received !== size) {
+      output.destroy(
+        failure(
+          new RemoteError(
+            `${path} gave ${received} bytes instead of ${size}: it changed while it was read`,
+          ),
+        ),
+      )
+    } else output.end()
+  })
+  output.once('close', () => {
+    if (!channel.destroyed) channel.close()
+  })
+  return output
+}

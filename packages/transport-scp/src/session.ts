@@ -1,0 +1,160 @@
+import { posix } from 'node:path'
+import { connectSsh, type SshOptions } from '@transship/core'
+import createDebug from 'debug'
+import type { Client, SFTPWrapper } from 'ssh2'
+import { DRIVER_NAME, RemoteError } from './errors.js'
+import { execFs } from './execFs.js'
+import type { RemoteFs } from './remoteFs.js'
+import { Sftp } from './sftp.js'
+import { sftpFs } from './sftpFs.js'
+
+const debug = createDebug(`transship:${DRIVER_NAME}`)
+
+/** Which way the transport talks to the server. */
+export type Protocol = 'auto' | 'sftp' | 'exec'
+
+/** How files move, for every connection of a transport. */
+export interface TransferSettings {
+  readonly protocol: Protocol
+  readonly chunkSize: number
+  readonly depth: number
+  readonly fsync: boolean
+}
+
+/** An open connection with its file operations and the resolved base path. */
+export interface Session {
+  readonly fs: RemoteFs
+  /** The base path, absolute. */
+  readonly base: string
+  /** Who the connection goes to, for messages: `alias (user@host:port)`. */
+  readonly target: string
+}
+
+/** Where connections come from: the transport's own, or a client the caller owns. */
+export type ClientSource =
+  | { readonly kind: 'owned'; readonly ssh: SshOptions }
+  | { readonly kind: 'borrowed'; readonly client: Client; readonly target: string }
+
+/**
+ * Opens the connection on first use, and again after it dropped (for connections of its
+ * own), and finds out whether the server speaks SFTP. Temporary files that a dropped
+ * connection left behind are removed once a new one is open.
+ */
+export class Sessions {
+  readonly #source: ClientSource
+  readonly #path: string
+  readonly #settings: TransferSettings
+  #current: Promise<Session> | undefined
+  #closeCurrent: (() => Promise<void>) | undefined
+  #closed = false
+  readonly #orphans = new Set<string>()
+
+  /**
+   * @param source - where the SSH client comes from.
+   * @param path - the base path as given: absolute, or relative to the home directory
+   *   (`x`, `~/x`, `~`).
+   * @param settings - protocol and transfer settings.
+   */
+  constructor(source: ClientSource, path: string, settings: TransferSettings) {
+    this.#source = source
+    this.#path = path
+    this.#settings = settings
+  }
+
+  /** The open session, opening one when there is none. */
+  session(): Promise<Session> {
+    if (this.#closed) return Promise.reject(new RemoteError('the transport is closed'))
+    if (this.#current === undefined) {
+      const opening = this.#open()
+      this.#current = opening
+      opening.catch(() => {
+        if (this.#current === opening) this.#current = undefined
+      })
+    }
+    return this.#current
+  }
+
+  /**
+   * Remembers a temporary file that could not be removed (the connection had dropped),
+   * to remove it through the next connection.
+   */
+  orphaned(path: string): void {
+    this.#orphans.add(path)
+  }
+
+  /** Closes the connection when it is the transport's own; no session opens afterwards. */
+  async close(): Promise<void> {
+    this.#closed = true
+    const current = this.#current
+    this.#current = undefined
+    const session = await current?.catch(() => undefined)
+    session?.fs.close()
+    await this.#closeCurrent?.()
+  }
+
+  async #open(): Promise<Session> {
+    const { client, target, close } = await this.#connect()
+    try {
+      const fs = await openFs(client, this.#settings, target)
+      const base = await this.#resolveBase(fs)
+      const session = { fs, base, target }
+      this.#closeCurrent = close
+      await this.#removeOrphans(session)
+      return session
+    } catch (error) {
+      await close()
+      throw error
+    }
+  }
+
+  async #connect(): Promise<{ client: Client; target: string; close: () => Promise<void> }> {
+    const source = this.#source
+    if (source.kind === 'borrowed') {
+      // Nagle's algorithm would hold back every request/response exchange.
+      source.client.setNoDelay(true)
+      return { client: source.client, target: source.target, close: async () => {} }
+    }
+    const connection = await connectSsh(source.ssh)
+    connection.client.once('close', () => {
+      debug('%s: connection closed', connection.target)
+      this.#current = undefined
+    })
+    return { client: connection.client, target: connection.target, close: connection.close }
+  }
+
+  async #resolveBase(fs: RemoteFs): Promise<string> {
+    const path = this.#path
+    if (path.startsWith('/')) return posix.normalize(path).replace(/(.)\/$/, '$1')
+    const relative = path === '~' ? '' : path.replace(/^~\//, '')
+    return posix.join(await fs.home(), relative).replace(/(.)\/$/, '$1')
+  }
+
+  async #removeOrphans(session: Session): Promise<void> {
+    for (const path of [...this.#orphans]) {
+      this.#orphans.delete(path)
+      await session.fs.unlink(path).then(
+        () => debug('%s: removed %s, left by a dropped connection', session.target, path),
+        (error: unknown) => debug('%s: cannot remove %s: %s', session.target, path, error),
+      )
+    }
+  }
+}
+
+/** SFTP when the server offers it (and `protocol` allows it), else commands over exec. */
+async function openFs(client: Client, settings: TransferSettings, target: string) {
+  if (settings.protocol === 'exec') return execFs(client, settings)
+  let wrapper: SFTPWrapper
+  try {
+    wrapper = await new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((error, sftp) => (error ? reject(error) : resolve(sftp))),
+    )
+  } catch (error) {
+    if (!/subsystem/i.test(String(error))) throw error
+    if (settings.protocol === 'sftp') {
+      throw new RemoteError('the server offers no SFTP subsystem', { cause: error })
+    }
+    debug('%s: no SFTP (%s): using commands over exec', target, error)
+    return execFs(client, settings)
+  }
+  return sftpFs(new Sftp(wrapper), settings)
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto'
+import type { Sftp } from './sftp.js'
+
+/** How many bytes went out, and their sha256. */
+export interface SentBytes {
+  readonly size: number
+  readonly sha256: string
+}
+
+/** How {@link writePipelined} splits and pipelines a stream. */
+export interface PipelineShape {
+  /** Bytes per SFTP write request. */
+  readonly chunkSize: number
+  /** Write requests in flight at once. */
+  readonly depth: number
+}
+
+/**
+ * Writes a stream to an open SFTP file handle from offset 0, keeping up to `depth` write
+ * requests of `chunkSize` bytes in flight: a plain SFTP stream waits for each request's
+ * answer before it sends the next, and crawls. The body is read only while fewer than
+ * `depth` requests are pending, so a slow server holds the body back. String chunks are
+ * written as their UTF-8 bytes.
+ *
+ * @param sftp - the SFTP session the handle belongs to.
+ * @param handle - a handle open for writing.
+ * @param body - the bytes to write.
+ * @param shape - request size and count.
+ * @return the byte count and sha256 of what was written, once every request succeeded.
+ * @throws the body's error, or the first failed request's SFTP error (after the requests
+ *   in flight have settled).
+ */
+export async function writePipelined(
+  sftp: Sftp,
+  handle: Buffer,
+  body: AsyncIterable<Uint8Array | string>,
+  { chunkSize, depth }: PipelineShape,
+): Promise<SentBytes> {
+  const hash = createHash('sha256')
+  let offset = 0
+  let inFlight = 0
+  let failure: { error: unknown } | undefined
+  let wake: (() => void) | undefined
+
+  const settled = () => {
+    const waiting = wake
+    wake = undefined
+    waiting?.()
+  }
+  /** Waits until at most `limit` requests are pending, and throws the first failure. */
+  const drainTo = async (limit: number) => {
+    while (inFlight > limit && failure === undefined) {
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+    }
+    if (failure !== undefined) throw failure.error
+  }
+  /** Waits until no request is pending, failed or not. */
+  const idle = async () => {
+    while (inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+    }
+  }
+  const send = async (data: Buffer) => {
+    await drainTo(depth - 1)
+    const position = offset
+    offset += data.length
+    inFlight += 1
+    sftp.wrapper.write(handle, data, 0, data.length, position, (error) => {
+      inFlight -= 1
+      if (error && failure === undefined) failure = { error }
+      settled()
+    })
+  }
+
+  const pending: Buffer[] = []
+  let pendingLength = 0
+  try {
+    for await (const chunk of body) {
+      const bytes =
+        typeof chunk === 'string'
+          ? Buffer.from(chunk)
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      if (bytes.length === 0) continue
+      hash.update(bytes)
+      pending.push(bytes)
+      pendingLength += bytes.length
+      while (pendingLength >= chunkSize) {
+        const joined = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending)
+        pending.length = 0
+        let start = 0
+        for (; joined.length - start >= chunkSize; start += chunkSize) {
+          await send(joined.subarray(start, start + chunkSize))
+        }
+        if (start < joined.length) pending.push(joined.subarray(start))
+        pendingLength = joined.length - start
+      }
+      if (failure !== undefined) throw failure.error
+    }
+    if (pendingLength > 0) await send(Buffer.concat(pending))
+    await drainTo(0)
+  } catch (error) {
+    // Let the requests in flight settle: the handle is closed next, and must be idle.
+    await idle()
+    throw error
+  }
+  return { size: offset, sha256: hash.digest('hex') }
+}
