@@ -10,9 +10,10 @@ import { checkpointBenchmark } from './checkpoint.js'
 import type { Benchmark } from './lib/benchmark.js'
 import { Cleanup } from './lib/cleanup.js'
 import { readSettings } from './lib/settings.js'
+import { s3Benchmark } from './s3.js'
 import { volumesBenchmark } from './volumes/index.js'
 
-const BENCHMARKS: readonly Benchmark[] = [volumesBenchmark, checkpointBenchmark]
+const BENCHMARKS: readonly Benchmark[] = [volumesBenchmark, checkpointBenchmark, s3Benchmark]
 
 function usage(): string {
   const names = BENCHMARKS.map((b) => `  ${b.name.padEnd(10)} ${b.description}`)
