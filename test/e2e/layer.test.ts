@@ -384,6 +384,9 @@ describe('the layer of an overlay2 container (A), with every kind of change and 
 
   it('A → C (vfs): the layer goes into a derived image, and the target holds the same files', async () => {
     const restored = await restoreHalf(engines.C as EngineClient, backup.state.id as string)
+    console.info(
+      `layer with 1 GiB, A → C (derived image): restore-layer ${((restored.durations['restore-layer'] ?? 0) / 1000).toFixed(2)} s`,
+    )
     const target = restored.state.target?.id as string
     const targetListing = await listingOf('C', target)
     expect(differences(sourceListing, targetListing)).toEqual([])
@@ -424,6 +427,10 @@ describe('the layer of a vfs container (C), read through docker diff and the arc
 
   it('C → B (overlay2), read from the export: the same changes, the same files, the same hard links', async () => {
     const restored = await restoreHalf(engines.B as EngineClient, backup.state.id as string)
+    console.info(
+      `layer with 1 GiB, C → B: backup-layer (from the export) ${((backup.durations['backup-layer'] ?? 0) / 1000).toFixed(2)} s, ` +
+        `restore-layer ${((restored.durations['restore-layer'] ?? 0) / 1000).toFixed(2)} s`,
+    )
     const target = restored.state.target?.id as string
     expect(await diffOf('B', target)).toEqual(sourceDiff)
     const targetListing = await listingOf('B', target)
@@ -435,6 +442,9 @@ describe('the layer of a vfs container (C), read through docker diff and the arc
 
   it('C → C, read path by path: the same files; a hard link across directories arrives as a copy, with a warning', async () => {
     const paths = await backupHalf(engines.C as EngineClient, name, 'paths')
+    console.info(
+      `layer with 1 GiB on C, path by path: backup-layer ${((paths.durations['backup-layer'] ?? 0) / 1000).toFixed(2)} s`,
+    )
     expect(paths.warnings).toContainEqual(expect.stringContaining('read path by path'))
     const restored = await run(
       startMigration({ id: paths.state.id as string }).pipe(

@@ -34,7 +34,7 @@ export interface WriteUpperDirOptions {
  * Writes a layer (a Docker image layer, checked upstream) into a created, never-started
  * overlay2 container's UpperDir, bind-mounted into a created, never-started helper
  * container, with `PUT /containers/{id}/archive`. On the way, `.wh.` files become overlayfs
- * whiteouts (0:0 character devices), a `.wh..wh..opq` the opaque mark of its directory (an
+ * whiteouts (0:0 character devices), a `.wh..wh..opq` the opaque mark of its directory (a
  * `trusted.overlay.opaque` extended attribute, which the engine's extraction sets), and
  * every member is checked to stay inside the UpperDir.
  *
@@ -50,28 +50,32 @@ export async function writeUpperDir(
 ): Promise<void> {
   const { signal, describe } = options
   const mounts = [{ Type: 'bind' as const, Source: options.upperDir, Target: LAYER_MOUNT }]
-  await withHelperContainer(
-    engine,
-    {
-      image: options.image,
-      purpose: `write the layer of ${shortId(options.target)}`,
-      mounts,
-      signal,
-    },
-    async (helper) => {
-      const body = pipeline(
-        layer,
-        tarEditStream(toUpperDir(describe), describe),
-        tarGuard({ root: ROOT, describe }),
-        () => {},
-      )
-      await putArchive(engine, helper, body, {
-        path: '/',
-        action: `write the layer of container ${shortId(options.target)}`,
+  try {
+    await withHelperContainer(
+      engine,
+      {
+        image: options.image,
+        purpose: `write the layer of ${shortId(options.target)}`,
+        mounts,
         signal,
-      })
-    },
-  )
+      },
+      async (helper) => {
+        const body = pipeline(
+          layer,
+          tarEditStream(toUpperDir(describe), describe),
+          tarGuard({ root: ROOT, describe }),
+          () => {},
+        )
+        await putArchive(engine, helper, body, {
+          path: '/',
+          action: `write the layer of container ${shortId(options.target)}`,
+          signal,
+        })
+      },
+    )
+  } finally {
+    layer.destroy()
+  }
 }
 
 /**
