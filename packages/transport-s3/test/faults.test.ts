@@ -232,6 +232,17 @@ describe('slow and stalled answers', () => {
     expect(proxy.requestsOf('GetObject')).toHaveLength(2)
   })
 
+  it('resumes a download read only after its connection went idle too long', async () => {
+    const { faulty, direct } = transports('idle-get', { idleTimeout: 500 })
+    // Larger than what the sockets on the way buffer: the transfer stops, and times out.
+    const artifact = await randomArtifact(48 * MiB, 'idle-get')
+    await direct.put('a', artifact.stream())
+    const stream = await faulty.get('a')
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(await drainToHash(stream)).toMatchObject({ sha256: artifact.sha256 })
+    expect(proxy.requestsOf('GetObject')).toHaveLength(2)
+  })
+
   it('gives up on a listing whose answer never comes: TRANSPORT_IO, bounded in time', async () => {
     const { faulty } = transports('stalled-list', { idleTimeout: 500, maxAttempts: 2 })
     inject('ListObjectsV2', { kind: 'hold', until: new Promise(() => {}) })
