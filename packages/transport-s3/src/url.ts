@@ -11,6 +11,15 @@ export interface S3Location {
 /**
  * The `s3://bucket/prefix` URL of a bucket and prefix, each prefix segment
  * percent-encoded: what {@link parseS3Url} reads back.
+ *
+ * ## Example
+ * ```ts
+ * s3Url('backups', 'transship/web 1') // 's3://backups/transship/web%201'
+ * ```
+ *
+ * @param bucket - the bucket.
+ * @param prefix - a `/`-separated prefix without leading or trailing `/`; `''` for none.
+ * @return the URL, without a trailing `/`.
  */
 export function s3Url(bucket: string, prefix: string): string {
   const path = prefix === '' ? '' : `/${prefix.split('/').map(encodeURIComponent).join('/')}`
@@ -20,6 +29,11 @@ export function s3Url(bucket: string, prefix: string): string {
 /**
  * Reads `s3://bucket`, `s3://bucket/` or `s3://bucket/some/prefix` (percent-encoded, as URLs
  * are; a trailing `/` is dropped).
+ *
+ * ## Example
+ * ```ts
+ * parseS3Url('s3://backups/transship/web-1') // { bucket: 'backups', prefix: 'transship/web-1' }
+ * ```
  *
  * @param url - the URL.
  * @return the bucket and prefix.
