@@ -31,6 +31,8 @@ import {
   addCheckpointMarker,
   startFromCheckpoint,
 } from '../../packages/core/src/stages/checkpoint/startFromCheckpoint.js'
+import { backupLayer } from '../../packages/core/src/stages/layer/backupLayer.js'
+import { restoreLayer } from '../../packages/core/src/stages/layer/restoreLayer.js'
 import { createLocalTransport } from '../../packages/transport-local/src/index.js'
 import { removeLabelled } from '../support/cleanup.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
@@ -80,25 +82,36 @@ interface Run {
   error?: unknown
 }
 
+/** How {@link migrateRunning} composes its pipeline. */
+interface MigrateChoices {
+  /** Carry the container layer too (backupLayer, restoreLayer). */
+  readonly layer?: boolean
+  /** A stage run just before restoreCheckpoint. */
+  readonly sabotage?: Operator
+}
+
 /**
  * Migrates a running container from A to B with a checkpoint, through a pipeline composed
- * from the core's stages; `sabotage` runs between createTarget and restoreCheckpoint.
+ * from the core's stages.
  */
-async function migrateRunning(container: string, sabotage?: Operator): Promise<Run> {
+async function migrateRunning(container: string, choices: MigrateChoices = {}): Promise<Run> {
   const { dir } = await staging.make()
   const transport = createLocalTransport({ base: dir })
   const id = `${PREFIX}-${++runs}`
   const result: Run = { id, dir, events: [] }
+  const { layer = false, sabotage } = choices
   const stages: Operator[] = [
     inspectSource({ engine: engineA, container }),
     checkDestination({ engine: engineB }),
     checkpointSource({ engine: engineA, destination: engineB }),
     backupCheckpoint({ engine: engineA, transport }),
     backupVolumes({ engine: engineA, transport }),
+    ...(layer ? [backupLayer({ engine: engineA, transport })] : []),
     writeManifest({ transport }),
     readManifest({ transport, id }),
     restoreVolumes({ engine: engineB, transport }),
     createTarget({ engine: engineB }),
+    ...(layer ? [restoreLayer({ engine: engineB, transport })] : []),
     ...(sabotage ? [sabotage] : []),
     restoreCheckpoint({ engine: engineB, transport }),
     rollbackOnFailure(),
@@ -206,11 +219,14 @@ async function containerOn(
     })
 }
 
-/** A counter whose count lives only in the shell's memory, also appended to a volume. */
+/**
+ * A counter whose count lives only in the shell's memory, also appended to a volume and to
+ * a file of its layer.
+ */
 const COUNTER = [
   'sh',
   '-c',
-  'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >> /data/counts; echo $i; usleep 100000; done',
+  'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >> /data/counts; echo $i >> /var/counts; echo $i; usleep 100000; done',
 ]
 
 /** A counter whose count lives only in the shell's memory. */
@@ -220,7 +236,7 @@ const COUNTER_ONLY = ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i; usleep 
 const IDLE = ['sh', '-c', 'while :; do usleep 100000; done']
 
 describe('memory-only state continues on B', () => {
-  it('a counter in a shell: its count goes on from where it was frozen, and its volume writes match', async () => {
+  it('a counter in a shell: its count goes on from where it was frozen, and its volume and layer writes match', async () => {
     const name = `${PREFIX}-counter`
     const source = await runOnA({
       name,
@@ -230,7 +246,7 @@ describe('memory-only state continues on B', () => {
     })
     await expect.poll(async () => (await loggedNumbers(source)).length, POLL).toBeGreaterThan(5)
 
-    const run = await migrateRunning(name)
+    const run = await migrateRunning(name, { layer: true })
     const state = expectSuccess(run)
 
     // The source stopped at the freeze, and stays so: restart policy no.
@@ -245,8 +261,9 @@ describe('memory-only state continues on B', () => {
     const last = frozen.at(-1) as number
     await expect.poll(async () => (await loggedNumbers(target)).length, POLL).toBeGreaterThan(3)
     expectConsecutive(await loggedNumbers(target), last + 1)
-    // The volume was copied after the freeze: every number once, none missing, on from A.
+    // Volume and layer were copied after the freeze: every number once, none missing.
     expectConsecutive(numbersIn(await exec(target, ['cat', '/data/counts'])))
+    expectConsecutive(numbersIn(await exec(target, ['cat', '/var/counts'])))
     const inspect = await target.inspect()
     expect(inspect.State.Running).toBe(true)
     expect(inspect.HostConfig.RestartPolicy).toMatchObject(ON_FAILURE)
@@ -261,7 +278,7 @@ describe('memory-only state continues on B', () => {
       tcpEstablished: false,
       engine: { apiVersion: '1.41' },
     })
-    expect(manifest.artifacts.map((a) => a.kind).sort()).toEqual(['checkpoint', 'volume'])
+    expect(manifest.artifacts.map((a) => a.kind).sort()).toEqual(['checkpoint', 'layer', 'volume'])
     const { downtime } = state
     expect(downtime).toBeDefined()
     if (downtime) {
@@ -279,10 +296,12 @@ describe('memory-only state continues on B', () => {
       'checkpoint',
       'backup-checkpoint',
       'backup-volumes',
+      'backup-layer',
       'write-manifest',
       'read-manifest',
       'restore-volumes',
       'create-target',
+      'restore-layer',
       'restore-checkpoint',
     ])
     expect(run.events.some((e) => e.type === 'progress' && e.artifact === 'checkpoint')).toBe(true)
@@ -341,7 +360,7 @@ describe('memory-only state continues on B', () => {
 })
 
 describe('open files', () => {
-  it('a process holding a file of its image and a file of its volume open continues on B', async () => {
+  it('a process holding files of its image, its volume and its layer open continues on B', async () => {
     const name = `${PREFIX}-open`
     const source = await runOnA({
       name,
@@ -350,19 +369,21 @@ describe('open files', () => {
       cmd: [
         'sh',
         '-c',
-        'exec 3</etc/passwd 4>>/data/held; i=0; while :; do i=$((i+1)); echo $i >&4; usleep 100000; done',
+        'mkdir -p /var/work; exec 3</etc/passwd 4>>/data/held 5>>/var/work/held; i=0; while :; do i=$((i+1)); echo $i >&4; echo $i >&5; usleep 100000; done',
       ],
     })
     await expect.poll(() => exec(source, ['wc', '-l', '/data/held']), POLL).not.toMatch(/^0 /)
-    expectSuccess(await migrateRunning(name))
+    expectSuccess(await migrateRunning(name, { layer: true }))
     const target = B.getContainer(name)
     expect(await exec(target, ['readlink', '/proc/1/fd/3'])).toBe('/etc/passwd')
     expect(await exec(target, ['readlink', '/proc/1/fd/4'])).toBe('/data/held')
+    expect(await exec(target, ['readlink', '/proc/1/fd/5'])).toBe('/var/work/held')
     const before = numbersIn(await exec(target, ['cat', '/data/held'])).length
     await expect
       .poll(async () => numbersIn(await exec(target, ['cat', '/data/held'])).length, POLL)
       .toBeGreaterThan(before)
     expectConsecutive(numbersIn(await exec(target, ['cat', '/data/held'])))
+    expectConsecutive(numbersIn(await exec(target, ['cat', '/var/work/held'])))
   })
 })
 
@@ -540,7 +561,7 @@ describe('a failed restore: the source continues from its checkpoint', () => {
       })
       return state
     })
-    const run = await migrateRunning(name, removeHeldFile)
+    const run = await migrateRunning(name, { sabotage: removeHeldFile })
     const error = expectFailure(run, 'RESTORE_FAILED')
     expect(error.message).toContain(
       `could not start ${name} on ${env.TESTENV_HOST_B} from checkpoint`,
