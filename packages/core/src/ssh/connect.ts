@@ -4,6 +4,7 @@ import ssh2, {
   type AlgorithmList,
   type AnyAuthMethod,
   type Client,
+  type ClientChannel,
   type ParsedKey,
   type ServerHostKeyAlgorithm,
 } from 'ssh2'
@@ -17,7 +18,12 @@ import {
   knownKeyTypes,
   parseKnownHosts,
 } from './knownHosts.js'
-import { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './options.js'
+import {
+  type JumpHost,
+  type ResolvedSshOptions,
+  resolveSshOptions,
+  type SshOptions,
+} from './options.js'
 
 const debug = createDebug('transship:ssh')
 
@@ -33,6 +39,9 @@ export interface SshConnection {
   close(): Promise<void>
 }
 
+/** How many jump hosts a connection may go through, against ProxyJump loops. */
+const MAX_JUMPS = 8
+
 /** ssh2's host key algorithms for each `known_hosts` key type. */
 const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
   'ssh-ed25519': ['ssh-ed25519'],
@@ -43,10 +52,11 @@ const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
 }
 
 /**
- * Opens one SSH connection: resolves the host through the SSH config file, verifies the
- * server's host key against `known_hosts`, authenticates with the agent and the identity
- * files, and turns off Nagle's algorithm (ssh2 leaves it on, which slows every
- * request/response exchange over the connection).
+ * Opens one SSH connection: resolves the host through the SSH config file, goes through
+ * its jump hosts (`ProxyJump`, each one connected to as this function does, with its own
+ * config section), verifies the server's host key against `known_hosts`, authenticates
+ * with the agent and the identity files, and turns off Nagle's algorithm (ssh2 leaves it
+ * on, which slows every request/response exchange over the connection).
  *
  * ## Example
  * ```ts
@@ -62,46 +72,86 @@ const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
  * @return the open connection.
  * @throws TransshipError `SSH_HOST_KEY_UNKNOWN`, `SSH_HOST_KEY_CHANGED` or
  *   `SSH_HOST_KEY_REVOKED` (with the offered key's SHA256 fingerprint), `SSH_KEY_INVALID`
- *   (an identity file cannot be read or decrypted), `SSH_AUTH_FAILED`, `SSH_CONNECT_FAILED`;
- *   every message names the host.
+ *   (an identity file cannot be read or decrypted), `SSH_AUTH_FAILED`, `SSH_CONNECT_FAILED`
+ *   (also when a jump host cannot reach the next hop), `SSH_CONFIG_INVALID` (a ProxyJump
+ *   that cannot be read or loops); every message names the host, and the jump hosts.
  */
 export async function connectSsh(options: SshOptions): Promise<SshConnection> {
+  return connectThrough(options, 0)
+}
+
+async function connectThrough(options: SshOptions, jumps: number): Promise<SshConnection> {
   const resolved = resolveSshOptions(options)
-  const target = targetOf(resolved)
+  let target = targetOf(resolved)
   const knownHosts = resolved.strictHostKeyChecking ? readKnownHosts(resolved) : []
   const auth = authMethodsOf(resolved, target)
   const hostKeyCheck: { error?: TransshipError } = {}
-  const client = new ssh2.Client()
 
+  let jump: SshConnection | undefined
+  let sock: ClientChannel | undefined
+  if (resolved.proxyJump !== undefined) {
+    if (jumps >= MAX_JUMPS) {
+      throw new TransshipError(
+        'SSH_CONFIG_INVALID',
+        `ssh ${target}: more than ${MAX_JUMPS} jump hosts: does a ProxyJump loop?`,
+      )
+    }
+    jump = await connectThrough(jumpHostOptions(options, resolved.proxyJump), jumps + 1)
+    target = `${target} via ${jump.target}`
+    try {
+      sock = await forwardThrough(jump, resolved, target)
+    } catch (error) {
+      await jump.close()
+      throw error
+    }
+  }
+
+  const client = new ssh2.Client()
   debug('%s: connecting', target)
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error & { level?: string }) => {
-      client.off('ready', onReady)
-      reject(hostKeyCheck.error ?? connectError(target, auth.tried, error))
-    }
-    const onReady = () => {
-      client.off('error', onError)
-      resolve()
-    }
-    client.once('error', onError)
-    client.once('ready', onReady)
-    client.connect({
-      host: resolved.hostName,
-      port: resolved.port,
-      username: resolved.username,
-      authHandler: auth.methods,
-      hostVerifier: (key: Buffer) => {
-        hostKeyCheck.error = verifyHostKey(resolved, target, knownHosts, key)
-        return hostKeyCheck.error === undefined
-      },
-      algorithms: { serverHostKey: preferredHostKeyAlgorithms(resolved, knownHosts) },
-      // One connection carries a whole migration: notice a dead peer.
-      keepaliveInterval: 15_000,
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error & { level?: string }) => {
+        client.off('ready', onReady)
+        reject(hostKeyCheck.error ?? connectError(target, auth.tried, error))
+      }
+      const onReady = () => {
+        client.off('error', onError)
+        resolve()
+      }
+      client.once('error', onError)
+      client.once('ready', onReady)
+      client.connect({
+        host: resolved.hostName,
+        port: resolved.port,
+        username: resolved.username,
+        authHandler: auth.methods,
+        hostVerifier: (key: Buffer) => {
+          hostKeyCheck.error = verifyHostKey(resolved, target, knownHosts, key)
+          return hostKeyCheck.error === undefined
+        },
+        algorithms: {
+          ...resolved.algorithms,
+          serverHostKey: preferredHostKeyAlgorithms(resolved, knownHosts),
+        },
+        // One connection carries a whole migration: notice a dead peer.
+        keepaliveInterval: 15_000,
+        ...(sock === undefined ? {} : { sock }),
+        ...(resolved.connectTimeout === undefined ? {} : { readyTimeout: resolved.connectTimeout }),
+      })
     })
-  })
+  } catch (error) {
+    // ssh2 may report more errors of the failed attempt (after a timeout, the lost
+    // connection): they are logged, not left unhandled.
+    client.on('error', (later) => debug('%s: %s', target, later.message))
+    client.end()
+    await jump?.close()
+    throw error
+  }
   client.setNoDelay(true)
   client.on('error', (error) => debug('%s: %s', target, error.message))
   const closed = new Promise<void>((resolve) => client.once('close', resolve))
+  // The jump host's connection serves this one only.
+  if (jump) closed.then(() => jump.close())
   debug('%s: connected', target)
 
   return {
@@ -111,9 +161,69 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
     close: async () => {
       client.end()
       await closed
+      await jump?.close()
       debug('%s: closed', target)
     },
   }
+}
+
+/**
+ * How to connect to the last jump host of a chain: through the ones before it, else as
+ * its own config section says (which may name jump hosts of its own, as with OpenSSH).
+ * The config file, agent, passphrase, host key checking, timeout and algorithms carry
+ * over; identity files and known_hosts come from the jump host's config section.
+ */
+function jumpHostOptions(options: SshOptions, chain: readonly JumpHost[]): SshOptions {
+  const last = chain.at(-1) as JumpHost
+  const before = chain.slice(0, -1)
+  return {
+    host: last.host,
+    ...(last.port === undefined ? {} : { port: last.port }),
+    ...(last.username === undefined ? {} : { username: last.username }),
+    ...(before.length === 0 ? {} : { proxyJump: before.map(jumpSpec) }),
+    ...pick(options, [
+      'configPath',
+      'agent',
+      'passphrase',
+      'strictHostKeyChecking',
+      'connectTimeout',
+      'algorithms',
+    ]),
+  }
+}
+
+function jumpSpec(jump: JumpHost): string {
+  const host = jump.host.includes(':') ? `[${jump.host}]` : jump.host
+  return `${jump.username === undefined ? '' : `${jump.username}@`}${host}${jump.port === undefined ? '' : `:${jump.port}`}`
+}
+
+function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Partial<T> {
+  const picked: Partial<T> = {}
+  for (const key of keys) if (object[key] !== undefined) picked[key] = object[key]
+  return picked
+}
+
+/** A channel from the jump host to the server's SSH port, to run the connection over. */
+function forwardThrough(
+  jump: SshConnection,
+  resolved: ResolvedSshOptions,
+  target: string,
+): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    jump.client.forwardOut('127.0.0.1', 0, resolved.hostName, resolved.port, (error, channel) => {
+      if (!error) {
+        resolve(channel)
+        return
+      }
+      reject(
+        new TransshipError(
+          'SSH_CONNECT_FAILED',
+          `ssh ${target}: the jump host cannot reach ${resolved.hostName}:${resolved.port}: ${error.message}`,
+          { cause: error },
+        ),
+      )
+    })
+  })
 }
 
 function targetOf(options: ResolvedSshOptions): string {

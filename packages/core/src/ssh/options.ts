@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import SSHConfig from 'ssh-config'
+import type { Algorithms } from 'ssh2'
 import { messageOf, TransshipError } from '../errors.js'
 
 /** How to reach and authenticate to an SSH server. */
@@ -34,6 +35,30 @@ export interface SshOptions {
   readonly strictHostKeyChecking?: boolean
   /** The OpenSSH client config file to resolve `host` in; `~/.ssh/config` by default. */
   readonly configPath?: string
+  /**
+   * Jump hosts to reach the server through, as OpenSSH's `ProxyJump`: `[user@]host[:port]`
+   * each (aliases of the config file allowed), comma-separated or as a list, the first
+   * reached first. By default the config file's `ProxyJump`; `'none'` or `[]` for none.
+   */
+  readonly proxyJump?: string | readonly string[]
+  /**
+   * Milliseconds to wait for the connection and handshake; by default the config file's
+   * `ConnectTimeout` (in seconds there), else 20 s.
+   */
+  readonly connectTimeout?: number
+  /**
+   * ssh2 algorithm preferences (ciphers, key exchange, MACs) instead of ssh2's defaults;
+   * host key algorithms are chosen from `known_hosts` whatever this says.
+   */
+  readonly algorithms?: Algorithms
+}
+
+/** A jump host of {@link SshOptions.proxyJump}. */
+export interface JumpHost {
+  /** Host name, address or config alias. */
+  readonly host: string
+  readonly port?: number
+  readonly username?: string
 }
 
 /** A private key file to offer, and whether it must exist. */
@@ -56,6 +81,13 @@ export interface ResolvedSshOptions {
   readonly agent: string | undefined
   readonly knownHostsPaths: readonly string[]
   readonly strictHostKeyChecking: boolean
+  /** The config file given explicitly, which jump hosts are resolved in too. */
+  readonly configPath?: string
+  /** Jump hosts, the first reached first; absent when the server is reached directly. */
+  readonly proxyJump?: readonly JumpHost[]
+  /** Milliseconds for the connection and handshake; absent for ssh2's default (20 s). */
+  readonly connectTimeout?: number
+  readonly algorithms?: Algorithms
 }
 
 /** Where the local user's files are; tests give their own. */
@@ -69,7 +101,8 @@ const DEFAULT_IDENTITY_FILES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
 
 /**
  * Applies the OpenSSH client config (`HostName`, `User`, `Port`, `IdentityFile`,
- * `UserKnownHostsFile` of the matching `Host` sections) and the defaults to SSH options.
+ * `UserKnownHostsFile`, `ProxyJump`, `ConnectTimeout` of the matching `Host` sections) and
+ * the defaults to SSH options.
  * Explicit options win over the config file, which wins over the defaults.
  *
  * ## Example
@@ -103,6 +136,11 @@ export function resolveSshOptions(
   }
   const expand = (path: string) => expandHome(expandTokens(path, tokens), user.homeDir)
 
+  const proxyJump = parseProxyJump(options.proxyJump ?? first(config.proxyjump), options.host)
+  const timeoutSeconds = numberOf(first(config.connecttimeout))
+  const connectTimeout =
+    options.connectTimeout ?? (timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000)
+
   return {
     host: options.host,
     hostName,
@@ -115,7 +153,53 @@ export function resolveSshOptions(
       ? [options.knownHostsPath]
       : configKnownHosts(listOf(config.userknownhostsfile).map(expand), user),
     strictHostKeyChecking: options.strictHostKeyChecking ?? true,
+    // Only what is set: callers compare resolved options without the unset ones.
+    ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+    ...(proxyJump.length === 0 ? {} : { proxyJump }),
+    ...(connectTimeout === undefined ? {} : { connectTimeout }),
+    ...(options.algorithms === undefined ? {} : { algorithms: options.algorithms }),
   }
+}
+
+/**
+ * Reads OpenSSH `ProxyJump` values: `[user@]host[:port]` or `ssh://[user@]host[:port]`,
+ * comma-separated; an IPv6 address goes in brackets; `none` is no jump host.
+ *
+ * ## Example
+ * ```ts
+ * parseProxyJump('ops@bastion:2200,inner', 'db')
+ * // [{ host: 'bastion', port: 2200, username: 'ops' }, { host: 'inner' }]
+ * ```
+ *
+ * @param value - the setting: a string, a list of specs, or undefined.
+ * @param host - the host being resolved, for messages.
+ * @return the jump hosts, the first reached first.
+ * @throws TransshipError `SSH_CONFIG_INVALID` for a spec that cannot be read.
+ */
+export function parseProxyJump(
+  value: string | readonly string[] | undefined,
+  host: string,
+): JumpHost[] {
+  if (value === undefined) return []
+  const specs = (typeof value === 'string' ? [value] : value)
+    .flatMap((spec) => spec.split(','))
+    .map((spec) => spec.trim())
+    .filter((spec) => spec !== '')
+  if (specs.length === 1 && specs[0]?.toLowerCase() === 'none') return []
+  return specs.map((spec) => {
+    const match = /^(?:ssh:\/\/)?(?:([^@/]+)@)?(\[[^\]]+\]|[^:@/[\]]+)(?::(\d+))?\/?$/.exec(spec)
+    if (!match?.[2]) {
+      throw new TransshipError(
+        'SSH_CONFIG_INVALID',
+        `ssh ${host}: cannot read the jump host ${JSON.stringify(spec)}: expected [user@]host[:port]`,
+      )
+    }
+    return {
+      host: match[2].replace(/^\[(.*)\]$/, '$1'),
+      ...(match[3] === undefined ? {} : { port: Number(match[3]) }),
+      ...(match[1] === undefined ? {} : { username: match[1] }),
+    }
+  })
 }
 
 function currentUser(): LocalUser {
