@@ -1,13 +1,20 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach } from 'vitest'
+import type { Transport, TransshipError } from '@transship/core'
+import { afterEach, expect } from 'vitest'
 import { type TestEnv, testEnv } from '../../../test/support/testenv.js'
 import type { ScpTransportOptions } from '../src/index.js'
 
 const exec = promisify(execFile)
 
 export const env: TestEnv = testEnv()
+
+/** `user@host:port` of the main sshd on B, as the transport's messages show it. */
+export const TARGET = `${env.TESTENV_SSH_USER}@${env.TESTENV_SSH_HOST}:${env.TESTENV_SSH_PORT}`
 
 /** Options that reach the test environment's sshd on B as root, with its key only. */
 export function sshOptions(overrides: Partial<ScpTransportOptions> = {}): ScpTransportOptions {
@@ -21,6 +28,11 @@ export function sshOptions(overrides: Partial<ScpTransportOptions> = {}): ScpTra
     path: '/tmp',
     ...overrides,
   }
+}
+
+/** The same, for the sshd on B that has no SFTP subsystem. */
+export function noSftpOptions(overrides: Partial<ScpTransportOptions> = {}): ScpTransportOptions {
+  return sshOptions({ port: Number(env.TESTENV_SSH_NOSFTP_PORT), ...overrides })
 }
 
 /**
@@ -44,20 +56,51 @@ export function quote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
-const made: string[] = []
-afterEach(async () => {
-  await removeRemoteDirs()
-})
-
-/** Removes the directories {@link remoteDirectory} made so far. */
-export async function removeRemoteDirs(): Promise<void> {
-  const dirs = made.splice(0)
-  if (dirs.length > 0) await onHostB(`rm -rf ${dirs.map(quote).join(' ')}`)
+/** Every file and directory under `dir` on B, relative to it, sorted (hidden ones too). */
+export async function remoteTree(dir: string): Promise<string[]> {
+  const out = await onHostB(`cd ${quote(dir)} && find . -mindepth 1 | sort`)
+  return out
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.replace(/^\.\//, ''))
 }
 
-/** A fresh path on B (not created), removed after the test. */
-export function remoteDirectory(name = 'transship-scp-test'): string {
-  const dir = `/tmp/${name}-${randomUUID()}`
-  made.push(dir)
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (let step = cleanups.pop(); step; step = cleanups.pop()) await step()
+})
+
+/** Runs `step` after the test, newest first. */
+export function afterTest(step: () => Promise<unknown>): void {
+  cleanups.push(step)
+}
+
+/** A fresh path on B under `parent` (not created), removed after the test. */
+export function remoteDirectory(parent = '/tmp'): string {
+  const dir = `${parent}/transship-scp-test-${randomUUID()}`
+  afterTest(() => onHostB(`rm -rf ${quote(dir)}`))
   return dir
+}
+
+/** A fresh local temporary directory, removed after the test. */
+export async function localDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'transship-scp-test-'))
+  afterTest(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A transport, closed after the test. */
+export function closing<T extends Transport>(transport: T): T {
+  afterTest(() => transport.close?.() ?? Promise.resolve())
+  return transport
+}
+
+/** Expects `promise` to reject with a TransshipError of `code`, and returns the error. */
+export async function rejection(promise: Promise<unknown>, code: string): Promise<TransshipError> {
+  const error = await promise.then(
+    () => expect.fail(`expected a rejection with ${code}`),
+    (reason: unknown) => reason as TransshipError,
+  )
+  expect(error).toMatchObject({ name: 'TransshipError', code })
+  return error
 }
