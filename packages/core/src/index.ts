@@ -32,6 +32,7 @@ export { messageOf, TransshipError } from './errors.js'
 export { parseManifest, serializeManifest } from './manifest/codec.js'
 export {
   type Artifact,
+  type CheckpointRecord,
   type EngineRecord,
   type ImageRecord,
   type LayerRecord,
@@ -58,7 +59,7 @@ export type {
 export { rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
 export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
 export { startMigration } from './pipeline/startMigration.js'
-export type { JournalEntry, MigrationState, TargetRecord } from './pipeline/state.js'
+export type { Downtime, JournalEntry, MigrationState, TargetRecord } from './pipeline/state.js'
 export { summarize } from './pipeline/summarize.js'
 export { type BackupOptions, backup } from './pipelines/backup.js'
 export { type MigrateOptions, migrate } from './pipelines/migrate.js'
@@ -74,6 +75,22 @@ export { hostKeyFingerprint } from './ssh/knownHosts.js'
 export { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './ssh/options.js'
 export { type BackupVolumesOptions, backupVolumes } from './stages/backupVolumes.js'
 export { type CheckDestinationOptions, checkDestination } from './stages/checkDestination.js'
+export {
+  type BackupCheckpointOptions,
+  backupCheckpoint,
+} from './stages/checkpoint/backupCheckpoint.js'
+export {
+  type CheckpointSourceOptions,
+  checkpointSource,
+} from './stages/checkpoint/checkpointSource.js'
+export {
+  type RestoreCheckpointOptions,
+  restoreCheckpoint,
+} from './stages/checkpoint/restoreCheckpoint.js'
+export {
+  type ResumeFromCheckpointOptions,
+  resumeFromCheckpoint,
+} from './stages/checkpoint/resumeSource.js'
 export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
 export type { OnConflict } from './stages/destinationNames.js'
 export type { OnMissingNetwork } from './stages/destinationNetworks.js'
@@ -81,6 +98,13 @@ export { removeSource, restartSource, type SourceOptions } from './stages/finish
 export { type BackupImageOptions, backupImage, IMAGE_ARTIFACT } from './stages/image/backupImage.js'
 export { type RestoreImageOptions, restoreImage } from './stages/image/restoreImage.js'
 export { type InspectSourceOptions, inspectSource } from './stages/inspectSource.js'
+export { type BackupLayerOptions, backupLayer, LAYER_ARTIFACT } from './stages/layer/backupLayer.js'
+export type { ChangesRead } from './stages/layer/readChanges.js'
+export {
+  DERIVED_IMAGE_REPOSITORY,
+  type RestoreLayerOptions,
+  restoreLayer,
+} from './stages/layer/restoreLayer.js'
 export { type ReadManifestOptions, readManifest } from './stages/readManifest.js'
 export { type RemoveBackupOptions, removeBackup } from './stages/removeBackup.js'
 export { type RestoreVolumesOptions, restoreVolumes } from './stages/restoreVolumes.js'

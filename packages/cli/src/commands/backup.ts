@@ -11,6 +11,7 @@ interface BackupFlags extends EngineFlags, OutputFlags {
   readonly volumes?: string[]
   readonly leaveRunning?: boolean
   readonly image: boolean
+  readonly checkpoint: boolean
 }
 
 /**
@@ -22,8 +23,8 @@ interface BackupFlags extends EngineFlags, OutputFlags {
 export function backupCommand(): Command {
   const command = new Command('backup')
     .description(
-      'Stop a container and store its state through a transport; print the backup URL. ' +
-        'The container stays stopped (restart policy no) unless --leave-running.',
+      'Checkpoint (or stop) a container and store its state through a transport; print the ' +
+        'backup URL. The container stays stopped (restart policy no) unless --leave-running.',
     )
     .argument('<container>', 'container name or id')
     .addOption(fromOption())
@@ -31,6 +32,10 @@ export function backupCommand(): Command {
     .addOption(volumesOption())
     .option('--leave-running', 'start the container again once the copy is taken')
     .option('--no-image', 'leave the image out: the destination must hold it already')
+    .option(
+      '--no-checkpoint',
+      'stop the container instead of checkpointing its processes with CRIU',
+    )
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
@@ -47,6 +52,7 @@ export function backupCommand(): Command {
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.leaveRunning ? { leaveRunning: true } : {}),
             includeImage: flags.image,
+            checkpoint: flags.checkpoint,
           }),
         flags,
         (summary) => summary.backupUrl ?? '',

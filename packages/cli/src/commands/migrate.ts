@@ -1,7 +1,7 @@
 import { connectEngine, migrate, type OnConflict, type OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
-import { formatBytes, formatDuration } from '../render/format.js'
+import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
@@ -27,9 +27,9 @@ interface MigrateFlags extends EngineFlags, OutputFlags {
 export function migrateCommand(): Command {
   const command = new Command('migrate')
     .description(
-      'Move a container, with its volumes, from one engine to another. The source is ' +
-        'stopped first and kept (stopped, restart policy no) unless --remove-source; on any ' +
-        'failure it is put back as it was.',
+      'Move a running container, with its processes (a CRIU checkpoint), volumes, layer, ' +
+        'configuration and image, from one engine to another. The source is kept (stopped, ' +
+        'restart policy no) unless --remove-source; on any failure it is put back as it was.',
     )
     .argument('<container>', 'container name or id')
     .addOption(fromOption())
@@ -37,7 +37,7 @@ export function migrateCommand(): Command {
     .requiredOption('--via <url>', 'the route the archives take: file:///dir')
     .option(
       '--no-checkpoint',
-      'cold migration: stop the container instead of checkpointing it (the only mode for now)',
+      'cold migration: stop the container instead of checkpointing its processes with CRIU (they restart at the destination)',
     )
     .addOption(volumesOption())
     .option('--remove-source', 'remove the source container once the target runs')
@@ -57,6 +57,7 @@ export function migrateCommand(): Command {
             destination,
             container,
             transport,
+            checkpoint: flags.checkpoint,
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,
@@ -67,7 +68,7 @@ export function migrateCommand(): Command {
           }),
         flags,
         (summary) =>
-          `migrated ${container} to ${destination.url} as ${summary.target?.name ?? '?'} in ${formatDuration(summary.durationMs)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
+          `migrated ${container} to ${destination.url} as ${summary.target?.name ?? '?'} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
       )
     } finally {
       await Promise.all([source.close(), destination.close(), transport.close?.()])

@@ -1,7 +1,7 @@
 import { connectEngine, type OnConflict, type OnMissingNetwork, restore } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
-import { formatDuration } from '../render/format.js'
+import { downtimeOf, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
 import { destinationChoiceOptions } from './options.js'
@@ -45,7 +45,7 @@ export function restoreCommand(): Command {
           }),
         flags,
         (summary) =>
-          `restored ${summary.target?.name ?? '?'} on ${destination.url} in ${formatDuration(summary.durationMs)}`,
+          `restored ${summary.target?.name ?? '?'} on ${destination.url} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)}`,
       )
     } finally {
       await Promise.all([destination.close(), transport.close?.()])

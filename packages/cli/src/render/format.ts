@@ -1,3 +1,5 @@
+import type { SummaryEvent } from '@transship/core'
+
 /** A byte count as people read it: `1.5 GiB`. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -16,4 +18,11 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
   const seconds = Math.round(ms / 1000)
   return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`
+}
+
+/** ", downtime 1.2 s (checkpoint 0.3 s, transfer 0.6 s, restore 0.3 s)", or nothing. */
+export function downtimeOf(summary: SummaryEvent): string {
+  const { downtime } = summary
+  if (!downtime) return ''
+  return `, downtime ${formatDuration(downtime.totalMs)} (checkpoint ${formatDuration(downtime.checkpointMs)}, transfer ${formatDuration(downtime.transferMs)}, restore ${formatDuration(downtime.restoreMs)})`
 }

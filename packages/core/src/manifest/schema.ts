@@ -109,9 +109,11 @@ export const SourceContainerSchema = z.object({
 /** The container layer: the files the container added, changed or deleted on its image. */
 export const LayerSchema = z.object({
   /**
-   * How it was read, and so how it is written back: `overlay2` (the writable layer's
-   * directory itself, deletions as whiteouts) or `changes` (the paths `docker diff` lists,
-   * read through the archive API, for other storage drivers).
+   * How it was read: `overlay2` (the writable layer's directory itself) or `changes` (what
+   * `docker diff` lists, read through the archive API, for other storage drivers). Either
+   * way the artifact is a Docker image layer (deletions as `.wh.` files), so that it is
+   * written back on any storage driver: into the target's overlay2 UpperDir, or as the top
+   * layer of a derived image elsewhere.
    */
   method: z.enum(['overlay2', 'changes']),
   /** Key of the artifact holding it. */

@@ -1,4 +1,4 @@
-import type { MigrationState } from './state.js'
+import type { Downtime, MigrationState } from './state.js'
 
 /** A stage began. */
 export interface StageStartedEvent {
@@ -45,6 +45,8 @@ export interface SummaryEvent {
   readonly backupKept?: boolean
   /** The target container, when one was created. */
   readonly target?: { readonly engine: string; readonly id: string; readonly name: string }
+  /** How long the container did not run, when it continued from a checkpoint. */
+  readonly downtime?: Downtime
   /** Bytes stored or read through the transport. */
   readonly bytes: number
   readonly durationMs: number

@@ -27,6 +27,7 @@ function summaryOf(state: MigrationState): SummaryEvent {
       ? {}
       : { backupUrl: state.backupUrl, backupKept: !state.backupRemoved }),
     ...(state.target === undefined ? {} : { target: state.target }),
+    ...(state.downtime === undefined ? {} : { downtime: state.downtime }),
     bytes: state.artifacts.reduce((sum, artifact) => sum + artifact.size, 0),
     durationMs: Date.now() - state.startedAt,
     warnings: state.warnings.map((warning) => warning.message),

@@ -5,9 +5,12 @@ import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupVolumes } from '../stages/backupVolumes.js'
-import { restartSource } from '../stages/finishSource.js'
+import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
+import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
+import { resumeFromCheckpoint } from '../stages/checkpoint/resumeSource.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
+import { backupLayer } from '../stages/layer/backupLayer.js'
 import { stopSource } from '../stages/stopSource.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
@@ -24,6 +27,11 @@ export interface BackupOptions {
   readonly volumes?: readonly string[]
   /** `false` (`--no-image`): the image does not travel; the destination must hold it. */
   readonly includeImage?: boolean
+  /**
+   * Checkpoint the running processes with CRIU (default true), so that a restore continues
+   * them; `false` stops the container instead (cold).
+   */
+  readonly checkpoint?: boolean
   /** Start the source again once the copy is taken (it is left stopped by default). */
   readonly leaveRunning?: boolean
   /** Aborting it interrupts the backup, and the source is put back. */
@@ -32,8 +40,10 @@ export interface BackupOptions {
 
 /**
  * The backup half on its own (`transship backup`): stores the image (unless
- * `includeImage: false`), stops the source, stores its volumes and then the manifest. The source stays stopped, with restart policy `no`, unless
- * `leaveRunning`; on failure it is put back as it was. The summary names the backup's URL.
+ * `includeImage: false`), checkpoints the source (or, cold, stops it), stores the
+ * checkpoint, its volumes and its layer, and then the manifest. The source stays stopped,
+ * with restart policy `no`, unless `leaveRunning` (then it continues from its checkpoint);
+ * on failure it is put back as it was. The summary names the backup's URL.
  *
  * ## Example
  * ```ts
@@ -47,19 +57,25 @@ export interface BackupOptions {
  */
 export function backup(options: BackupOptions): Observable<MigrationEvent> {
   const { source: engine, transport } = options
-  return startMigration(options.signal ? { signal: options.signal } : {}).pipe(
-    inspectSource({
-      engine,
-      container: options.container,
-      ...(options.volumes ? { volumes: options.volumes } : {}),
-    }),
-    // The destination is unknown: the whole image travels, unless excluded.
-    backupImage({ engine, transport, include: options.includeImage ?? true }),
-    stopSource({ engine }),
-    backupVolumes({ engine, transport }),
-    writeManifest({ transport }),
-    options.leaveRunning ? restartSource({ engine }) : identity,
-    rollbackOnFailure(),
-    summarize(),
-  )
+  const checkpoint = options.checkpoint ?? true
+  return startMigration(options.signal ? { signal: options.signal } : {})
+    .pipe(
+      inspectSource({
+        engine,
+        container: options.container,
+        ...(options.volumes ? { volumes: options.volumes } : {}),
+      }),
+      // The destination is unknown: the whole image travels, unless excluded.
+      backupImage({ engine, transport, include: options.includeImage ?? true }),
+      checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
+      checkpoint ? backupCheckpoint({ engine, transport }) : identity,
+      backupVolumes({ engine, transport }),
+      backupLayer({ engine, transport }),
+    )
+    .pipe(
+      writeManifest({ transport }),
+      options.leaveRunning ? resumeFromCheckpoint({ engine }) : identity,
+      rollbackOnFailure(),
+      summarize(),
+    )
 }

@@ -6,6 +6,9 @@ import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupVolumes } from '../stages/backupVolumes.js'
 import { checkDestination } from '../stages/checkDestination.js'
+import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
+import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
+import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
@@ -13,6 +16,8 @@ import { removeSource } from '../stages/finishSource.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { restoreImage } from '../stages/image/restoreImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
+import { backupLayer } from '../stages/layer/backupLayer.js'
+import { restoreLayer } from '../stages/layer/restoreLayer.js'
 import { removeBackup } from '../stages/removeBackup.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
 import { startTarget } from '../stages/startTarget.js'
@@ -28,6 +33,11 @@ export interface MigrateOptions {
   readonly container: string
   /** The route the archives take. */
   readonly transport: Transport
+  /**
+   * Checkpoint the running processes with CRIU, so that they continue at the destination
+   * (default true); `false` is the cold migration: stop, copy, start afresh.
+   */
+  readonly checkpoint?: boolean
   /** Volumes to copy, by name or mount path; all by default. */
   readonly volumes?: readonly string[]
   /** What to do with volume names taken at the destination (default `fail`). */
@@ -45,17 +55,20 @@ export interface MigrateOptions {
 }
 
 /**
- * A whole cold migration (`transship migrate`): checks the destination before touching
- * anything, sends the image if the destination lacks it (only the layers it lacks), stops
- * the source, backs it up through the transport, restores it at the destination and
- * starts the target. On any failure the destination's half-made state is
- * removed and the source is put back as it was. After success the source stays stopped,
- * restart policy `no`, unless `removeSource`.
+ * A whole migration (`transship migrate`): checks the destination before touching
+ * anything; sends the image if the destination lacks it (only the layers it lacks), while
+ * the source still runs; then freezes the source with a CRIU checkpoint (or, cold, stops
+ * it), and copies the checkpoint, the volumes and the container layer through the
+ * transport; at the destination, restores the volumes, creates the target with the
+ * source's configuration, writes the layer into it and starts it from the checkpoint, so
+ * its processes continue. On any failure the destination's half-made state is removed and
+ * the source is put back as it was (from its checkpoint where possible). After success the
+ * source stays stopped, restart policy `no`, unless `removeSource`.
  *
  * ## Example
  * ```ts
  * migrate({ source: a, destination: b, container: 'web', transport }).subscribe({
- *   next: (event) => event.type === 'warning' && console.warn(event.message),
+ *   next: (event) => event.type === 'summary' && console.log(event.downtime),
  *   error: (error) => console.error(error.message),
  * })
  * ```
@@ -65,11 +78,19 @@ export interface MigrateOptions {
  */
 export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
   const { source, destination, transport } = options
+  const checkpoint = options.checkpoint ?? true
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
+  const freeze = checkpoint
+    ? (events: Observable<MigrationEvent>) =>
+        events.pipe(
+          checkpointSource({ engine: source, destination }),
+          backupCheckpoint({ engine: source, transport }),
+        )
+    : stopSource({ engine: source })
   return startMigration(options.signal ? { signal: options.signal } : {})
     .pipe(
       inspectSource({
@@ -81,14 +102,19 @@ export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
       // The image does not change: it travels before the source stops, out of the downtime.
       backupImage({ engine: source, transport, destination }),
       restoreImage({ engine: destination, transport }),
-      stopSource({ engine: source }),
+      // Volumes and layer are copied after the freeze, so they match the memory image.
+      freeze,
       backupVolumes({ engine: source, transport }),
+      backupLayer({ engine: source, transport }),
       writeManifest({ transport }),
     )
     .pipe(
       restoreVolumes({ engine: destination, transport, ...choices }),
       createTarget({ engine: destination, ...choices }),
-      startTarget({ engine: destination }),
+      restoreLayer({ engine: destination, transport }),
+      checkpoint
+        ? restoreCheckpoint({ engine: destination, transport })
+        : startTarget({ engine: destination }),
       options.keepBackup ? identity : removeBackup({ transport }),
       options.removeSource ? removeSource({ engine: source }) : identity,
       rollbackOnFailure(),

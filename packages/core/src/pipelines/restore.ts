@@ -5,13 +5,14 @@ import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
+import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { restoreImage } from '../stages/image/restoreImage.js'
+import { restoreLayer } from '../stages/layer/restoreLayer.js'
 import { readManifest } from '../stages/readManifest.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
-import { startTarget } from '../stages/startTarget.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link restore}. */
@@ -35,7 +36,8 @@ export interface RestoreOptions {
 /**
  * The restore half on its own (`transship restore`): reads and checks the manifest,
  * checks the destination, loads the image if the backup carries it and the destination
- * lacks it, restores the volumes, creates and starts the target. On failure
+ * lacks it, restores the volumes, creates the target, writes the container layer into
+ * it and starts it, from the checkpoint when the backup has one. On failure
  * everything it made is removed. The backup stays where it is.
  *
  * ## Example
@@ -62,7 +64,9 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
     restoreImage({ engine, transport }),
     restoreVolumes({ engine, transport, ...choices }),
     createTarget({ engine, ...choices }),
-    startTarget({ engine }),
+    restoreLayer({ engine, transport }),
+    // Starts the target from the backup's checkpoint, or plainly when it has none.
+    restoreCheckpoint({ engine, transport }),
     rollbackOnFailure(),
     summarize(),
   )
