@@ -65,6 +65,8 @@ interface Timing {
   /** transship only: the downtime's parts and the checkpoint's size. */
   readonly parts?: { checkpointMs: number; transferMs: number; restoreMs: number }
   readonly checkpointBytes?: number
+  /** transship only: `stage-finished` durations by stage, in pipeline order. */
+  readonly stages?: ReadonlyMap<string, number>
 }
 
 interface Bench {
@@ -157,6 +159,7 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
   const id = `${name}-${index}`
   const started = performance.now()
   let state: MigrationState | undefined
+  const stages = new Map<string, number>()
   await startMigration({ id, signal: context.signal })
     .pipe(
       inspectSource({ engine: a, container: name }),
@@ -175,6 +178,7 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
     )
     .forEach((event) => {
       if (event.type === 'state') state = event.state
+      if (event.type === 'stage-finished') stages.set(event.stage, event.durationMs)
     })
   const totalMs = performance.now() - started
   const downtime = state?.downtime
@@ -186,6 +190,7 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
     totalMs,
     memoryKept: await memoryKept(bench),
     parts: { checkpointMs, transferMs, restoreMs },
+    stages,
     ...(checkpointBytes === undefined ? {} : { checkpointBytes }),
   }
 }
@@ -407,12 +412,17 @@ function print(
   const part = (pick: (t: Timing) => number | undefined) =>
     seconds(median(reference.map((t) => pick(t) ?? Number.NaN)))
   const size = median(reference.map((t) => t.checkpointBytes ?? Number.NaN))
+  const stageNames = [...(reference[0]?.stages?.keys() ?? [])]
+  const stageLine = stageNames
+    .map((stage) => `${stage} ${part((t) => t.stages?.get(stage))}`)
+    .join(', ')
   printTable(
     `checkpoint migration A → B: redis holding ${bench.keys} MiB in memory + a ${binaryBytes(volumeMiB * MiB)} volume (median of ${reference.length} runs)`,
     COLUMNS,
     rows,
     [
       `transship's downtime: checkpoint ${part((t) => t.parts?.checkpointMs)} s, transfer ${part((t) => t.parts?.transferMs)} s, restore ${part((t) => t.parts?.restoreMs)} s; checkpoint ${binaryBytes(size)}`,
+      `transship's stages (s): ${stageLine}`,
       'downtime: from the freeze (checkpoint) or the stop to the target started on B; (a) and (b) do everything while the container is down, so their total is their downtime.',
       'transship: the stages through the API in this process (not the CLI), staging in a file:// directory on the same disk; (a) and (b): the docker CLI, files copied with cp.',
       describeLoad(load[0], load[1]),
