@@ -1,6 +1,7 @@
 import type Dockerode from 'dockerode'
 import { lastValueFrom } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
+import { listChanges } from '../engine/listChanges.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { plainMessage } from '../pipeline/stage.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -108,14 +109,12 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
         >,
     ),
     volumeUsage(engine),
-    engine.call(`list changes of ${source.name}`, (docker) =>
-      docker.getContainer(source.id).changes(),
-    ),
+    listChanges(engine, source.id),
     engine.call(`inspect image ${source.imageId}`, (docker) =>
       docker.getImage(source.imageId).inspect(),
     ),
   ])
-  const kinds = (changes ?? []) as { Kind: number }[]
+  const kinds = changes
   const problems: string[] = []
   let destinationFacts:
     | { hasImage: boolean; layersAtDestination: number; missing: string[] }

@@ -1,4 +1,5 @@
-import { type EngineClient, shortId } from '../../engine/client.js'
+import type { EngineClient } from '../../engine/client.js'
+import { listChanges } from '../../engine/listChanges.js'
 import type { LayerRecord } from '../../manifest/schema.js'
 import { byPath, type ExcludedPaths, layerPath } from './layerPaths.js'
 
@@ -35,12 +36,8 @@ export async function containerChanges(
   excluded: ExcludedPaths,
   signal: AbortSignal,
 ): Promise<LayerChange[]> {
-  const listed = await engine.call(
-    `list the changes of container ${shortId(container)}`,
-    (docker) => docker.getContainer(container).changes({ abortSignal: signal }),
-  )
   const changes: LayerChange[] = []
-  for (const { Path, Kind } of (listed ?? []) as { Path: string; Kind: number }[]) {
+  for (const { Path, Kind } of await listChanges(engine, container, signal)) {
     const path = layerPath(Path)
     const kind = KINDS[Kind]
     if (path !== '' && kind !== undefined && !excluded.covers(path)) {
