@@ -56,6 +56,7 @@ export function createLocalTransport(options: LocalTransportOptions): Transport 
         await assertInsideBase(base, key, path)
         const written = await writeAtomically(path, body, {
           signal,
+          sha256: expected?.sha256 !== undefined,
           verify: (file) => verifyExpectation(key, path, file, expected),
         })
         return { key, size: written.size, modified: written.modified }

@@ -9,7 +9,8 @@ import { tempPathFor } from './tempFiles.js'
 /** What {@link writeAtomically} wrote. */
 export interface WrittenFile {
   readonly size: number
-  readonly sha256: string
+  /** Computed only when asked for: hashing costs as much as the write itself. */
+  readonly sha256?: string
   readonly modified: Date
 }
 
@@ -17,6 +18,8 @@ export interface WrittenFile {
 export interface AtomicWriteOptions {
   /** Stops the write; the file is then not created. */
   readonly signal?: AbortSignal
+  /** Compute the sha256 of what is written (for a caller that has one to check). */
+  readonly sha256: boolean
   /** Called once the body is written and synced, before the rename; throws to refuse it. */
   readonly verify: (written: WrittenFile) => void
 }
@@ -27,18 +30,18 @@ export interface AtomicWriteOptions {
  * On any failure the temporary file is removed: `path` either keeps what it held or holds
  * the whole new content.
  *
- * @return the size, sha256 and modification time of what was written.
+ * @return the size, modification time and (when asked for) sha256 of what was written.
  * @throws the body's error, an `AbortError`, what `verify` throws, or a file system error.
  */
 export async function writeAtomically(
   path: string,
   body: Readable,
-  { signal, verify }: AtomicWriteOptions,
+  { signal, verify, sha256 }: AtomicWriteOptions,
 ): Promise<WrittenFile> {
   const temp = tempPathFor(path)
   const file = await createTemp(temp)
   try {
-    const written = await writeAndSync(file, body, signal)
+    const written = await writeAndSync(file, body, signal, sha256)
     verify(written)
     signal?.throwIfAborted()
     await rename(temp, path)
@@ -69,8 +72,9 @@ async function writeAndSync(
   file: FileHandle,
   body: Readable,
   signal: AbortSignal | undefined,
+  sha256: boolean,
 ): Promise<WrittenFile> {
-  const hash = createHash('sha256')
+  const hash = sha256 ? createHash('sha256') : undefined
   let size = 0
   await pipeline(
     body,
@@ -78,7 +82,7 @@ async function writeAndSync(
     async (chunks: AsyncIterable<Uint8Array | string>) => {
       for await (const chunk of chunks) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-        hash.update(bytes)
+        hash?.update(bytes)
         size += bytes.length
         await writeAll(file, bytes)
       }
@@ -88,7 +92,7 @@ async function writeAndSync(
   await file.sync()
   const { mtime } = await file.stat()
   await file.close()
-  return { size, sha256: hash.digest('hex'), modified: mtime }
+  return { size, modified: mtime, ...(hash ? { sha256: hash.digest('hex') } : {}) }
 }
 
 async function writeAll(file: FileHandle, chunk: Uint8Array): Promise<void> {
