@@ -46,6 +46,14 @@ export async function removeTestContainers(docker: Docker): Promise<void> {
     filters: { label: Object.entries(TEST_LABEL).map(([k, v]) => `${k}=${v}`) },
   })
   await Promise.all(
-    containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })),
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        // Gone already, or being removed by the engine (an --rm container, a parallel cleanup).
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode !== 404 && error.statusCode !== 409) throw error
+        }),
+    ),
   )
 }
