@@ -1,11 +1,10 @@
 import { type Transport, TransshipError } from '@transship/core'
-import { localTransportFromUrl } from '@transship/transport-local'
 
 /**
  * Opens the transport a `--via` URL names. Each transport lives in its own package, loaded
- * only for its own scheme.
+ * only for its own scheme, so that the S3 SDK is not loaded for a local directory.
  *
- * @param url - `file:///dir`.
+ * @param url - `file:///dir`, `scp://[user@]host[:port]/path`, `s3://bucket/prefix`.
  * @return the transport.
  * @throws TransshipError `TRANSPORT_URL_INVALID` for an unknown scheme.
  */
@@ -13,13 +12,23 @@ export async function openTransport(url: string): Promise<Transport> {
   const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase()
   switch (scheme) {
     case 'file':
-      return localTransportFromUrl(url)
+      return (await import('@transship/transport-local')).localTransportFromUrl(url)
+    case 's3': {
+      // The SDK warns once per process that Node 20 will lose support; transship supports it.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+      const { s3TransportFromUrl } = await import('@transship/transport-s3')
+      return s3TransportFromUrl(url, { onWarning: warn })
+    }
     default:
       throw new TransshipError(
         'TRANSPORT_URL_INVALID',
-        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path`,
+        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path or s3://bucket/prefix`,
       )
   }
+}
+
+function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`)
 }
 
 /**
