@@ -25,8 +25,11 @@ export interface CliRun {
  * (`--silent`: pnpm adds no lines of its own, so stderr holds only transship's). `DEBUG`
  * and `DOCKER_HOST` are cleared: every engine is given explicitly.
  */
-export function startTransship(args: readonly string[]): CliRun {
-  return startProcess('pnpm', ['--silent', 'transship', ...args])
+export function startTransship(
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+): CliRun {
+  return startProcess('pnpm', ['--silent', 'transship', ...args], extraEnv)
 }
 
 /**
@@ -37,9 +40,12 @@ export function startTransshipDirectly(args: readonly string[]): CliRun {
   return startProcess(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', ...args])
 }
 
-/** Runs `pnpm --silent transship ARGS` to its end. */
-export function transship(args: readonly string[]): Promise<CliResult> {
-  return startTransship(args).result
+/** Runs `pnpm --silent transship ARGS` to its end, with `extraEnv` added to its environment. */
+export function transship(
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+): Promise<CliResult> {
+  return startTransship(args, extraEnv).result
 }
 
 /** The lines of a text, without the empty last one. */
@@ -57,8 +63,12 @@ export function lastStdoutLine(result: CliResult): string {
   return linesOf(result.stdout).at(-1) ?? ''
 }
 
-function startProcess(command: string, args: readonly string[]): CliRun {
-  const env = { ...process.env }
+function startProcess(
+  command: string,
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+): CliRun {
+  const env = { ...process.env, ...extraEnv }
   delete env.DEBUG
   delete env.DOCKER_HOST
   const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
