@@ -5,7 +5,15 @@ import { PassThrough, type Readable } from 'node:stream'
 import type { Client, ClientChannel } from 'ssh2'
 import { RemoteError } from './errors.js'
 import type { RemoteFile, RemoteFs, RemoteStat } from './remoteFs.js'
-import { commandError, mustRun, openChannel, outcome, quote, run } from './shell.js'
+import {
+  type CommandResult,
+  commandError,
+  mustRun,
+  openChannel,
+  outcome,
+  quote,
+  run,
+} from './shell.js'
 
 /** How {@link execFs} writes files. */
 export interface ExecFsOptions {
@@ -119,11 +127,28 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
     },
 
     async read(path, failure) {
-      const info = await stat(path)
-      if (info?.kind !== 'file') return undefined
-      const channel = await openChannel(client, sh(`exec cat -- ${quote(path)}`))
+      // The file is opened first, so that a missing or unreadable file fails here, before
+      // any data; stat then tells the size of what was opened.
+      const channel = await openChannel(
+        client,
+        sh(`exec <${quote(path)} || exit; stat -L -c '%f %s' /dev/stdin || exit; exec cat`),
+      )
       channel.end()
-      return verifiedOutput(channel, info.size, path, failure)
+      const result = outcome(channel, false)
+      const header = await firstLine(channel)
+      const match = header === undefined ? null : /^([0-9a-f]+) (\d+)$/.exec(header)
+      if (!match) {
+        channel.close()
+        const ended = await result
+        if (header === undefined && NOT_THERE.test(ended.stderr)) return undefined
+        if (header === undefined && ended.code !== 0) throw commandError(ended)
+        throw new RemoteError(`unexpected output of stat: ${JSON.stringify(header)}`)
+      }
+      if ((Number.parseInt(match[1] ?? '', 16) & S_IFMT) !== S_IFREG) {
+        channel.close()
+        return undefined
+      }
+      return verifiedOutput(channel, result, Number(match[2]), path, failure)
     },
 
     async removeTree(path, stopAt) {
@@ -145,26 +170,61 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
  * @throws the body's error, or a RemoteError when the command stops reading.
  */
 async function feed(
-  body: AsyncIterable<Uint8Array | string>,
+  body: Readable,
   channel: ClientChannel,
   hash: ReturnType<typeof createHash>,
 ): Promise<number> {
-  let closed = false
-  const whenClosed = once(channel, 'close').then(() => {
-    closed = true
-  })
-  let size = 0
-  for await (const chunk of body) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-    if (bytes.length === 0) continue
-    if (closed) throw new RemoteError('the remote command stopped reading its input')
-    hash.update(bytes)
-    size += bytes.length
-    if (!channel.write(bytes)) await Promise.race([once(channel, 'drain'), whenClosed])
+  let feeding = true
+  // The command may end (the connection dropped, the disk is full) while the body is
+  // waited for: that stops the body.
+  const closed = once(channel, 'close').then(
+    () => {
+      if (feeding) body.destroy(new RemoteError('the remote command stopped reading its input'))
+    },
+    () => {},
+  )
+  try {
+    let size = 0
+    for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      if (bytes.length === 0) continue
+      hash.update(bytes)
+      size += bytes.length
+      if (!channel.write(bytes)) await Promise.race([once(channel, 'drain'), closed])
+    }
+    channel.end()
+    return size
+  } finally {
+    feeding = false
   }
-  if (closed) throw new RemoteError('the remote command stopped reading its input')
-  channel.end()
-  return size
+}
+
+/**
+ * Reads the first line a command prints, and puts what follows it back into the channel.
+ *
+ * @return the line, or `undefined` when the command ended before printing one.
+ */
+function firstLine(channel: ClientChannel): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const seen: Buffer[] = []
+    const onData = (chunk: Buffer) => {
+      seen.push(chunk)
+      const all = Buffer.concat(seen)
+      const newline = all.indexOf(0x0a)
+      if (newline < 0) return
+      channel.off('data', onData)
+      channel.off('end', onEnd)
+      channel.pause()
+      if (newline + 1 < all.length) channel.unshift(all.subarray(newline + 1))
+      resolve(all.subarray(0, newline).toString())
+    }
+    const onEnd = () => {
+      channel.off('data', onData)
+      resolve(undefined)
+    }
+    channel.on('data', onData)
+    channel.once('end', onEnd)
+  })
 }
 
 /**
@@ -174,18 +234,19 @@ async function feed(
  */
 function verifiedOutput(
   channel: ClientChannel,
+  result: Promise<CommandResult>,
   size: number,
   path: string,
   failure: (error: unknown) => Error,
 ): Readable {
   const output = new PassThrough()
-  const result = outcome(channel, false)
   let received = 0
   channel.on('data', (chunk: Buffer) => {
     received += chunk.length
     if (!output.write(chunk)) channel.pause()
   })
   output.on('drain', () => channel.resume())
+  channel.resume()
   result.then((ended) => {
     if (output.destroyed) return
     if (ended.code !== 0) output.destroy(failure(commandError(ended)))

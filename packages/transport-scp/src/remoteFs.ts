@@ -33,6 +33,12 @@ export interface RemoteFs {
   /** `sftp` or `exec`: which way it talks to the server. */
   readonly protocol: 'sftp' | 'exec'
 
+  /**
+   * Settles once these operations can no longer be used although the connection may be
+   * open (the SFTP channel ended); absent when only the connection's end matters.
+   */
+  readonly ended?: Promise<void>
+
   /** The remote user's home directory, for base paths given relative to it. */
   home(): Promise<string>
 

@@ -37,15 +37,17 @@ export type ClientSource =
 
 /**
  * Opens the connection on first use, and again after it dropped (for connections of its
- * own), and finds out whether the server speaks SFTP. Temporary files that a dropped
- * connection left behind are removed once a new one is open.
+ * own), and finds out whether the server speaks SFTP. When only the SFTP channel ends, the
+ * next call opens a new one (over a new connection of its own). Temporary files that a
+ * dropped connection left behind are removed once a new one is open.
  */
 export class Sessions {
   readonly #source: ClientSource
   readonly #path: string
   readonly #settings: TransferSettings
-  #current: Promise<Session> | undefined
-  #closeCurrent: (() => Promise<void>) | undefined
+  #current:
+    | { readonly session: Promise<Session>; readonly dispose: () => Promise<void> }
+    | undefined
   #closed = false
   readonly #orphans = new Set<string>()
 
@@ -64,14 +66,8 @@ export class Sessions {
   /** The open session, opening one when there is none. */
   session(): Promise<Session> {
     if (this.#closed) return Promise.reject(new RemoteError('the transport is closed'))
-    if (this.#current === undefined) {
-      const opening = this.#open()
-      this.#current = opening
-      opening.catch(() => {
-        if (this.#current === opening) this.#current = undefined
-      })
-    }
-    return this.#current
+    if (this.#current === undefined) this.#current = this.#open()
+    return this.#current.session
   }
 
   /**
@@ -87,27 +83,43 @@ export class Sessions {
     this.#closed = true
     const current = this.#current
     this.#current = undefined
-    const session = await current?.catch(() => undefined)
-    session?.fs.close()
-    await this.#closeCurrent?.()
+    await current?.dispose()
   }
 
-  async #open(): Promise<Session> {
-    const { client, target, close } = await this.#connect()
-    try {
-      const fs = await openFs(client, this.#settings, target)
-      const base = await this.#resolveBase(fs)
-      const session = { fs, base, target }
-      this.#closeCurrent = close
-      await this.#removeOrphans(session)
-      return session
-    } catch (error) {
-      await close()
-      throw error
+  #open(): { session: Promise<Session>; dispose: () => Promise<void> } {
+    let disposeConnection: () => Promise<void> = async () => {}
+    let fs: RemoteFs | undefined
+    const current = {
+      session: (async () => {
+        const connection = await this.#connect(() => forget())
+        disposeConnection = connection.close
+        fs = await openFs(connection.client, this.#settings, connection.target)
+        fs.ended?.then(() => {
+          debug('%s: the SFTP session ended', connection.target)
+          forget()
+        })
+        const session = { fs, base: await this.#resolveBase(fs), target: connection.target }
+        await this.#removeOrphans(session)
+        return session
+      })(),
+      dispose: async () => {
+        fs?.close()
+        await disposeConnection()
+      },
     }
+    /** Lets the next call open a new session, and ends this one. */
+    const forget = () => {
+      if (this.#current !== current) return
+      this.#current = undefined
+      void current.dispose()
+    }
+    current.session.catch(forget)
+    return current
   }
 
-  async #connect(): Promise<{ client: Client; target: string; close: () => Promise<void> }> {
+  async #connect(
+    dropped: () => void,
+  ): Promise<{ client: Client; target: string; close: () => Promise<void> }> {
     const source = this.#source
     if (source.kind === 'borrowed') {
       // Nagle's algorithm would hold back every request/response exchange.
@@ -117,7 +129,7 @@ export class Sessions {
     const connection = await connectSsh(source.ssh)
     connection.client.once('close', () => {
       debug('%s: connection closed', connection.target)
-      this.#current = undefined
+      dropped()
     })
     return { client: connection.client, target: connection.target, close: connection.close }
   }

@@ -1,5 +1,5 @@
 import type { FileEntryWithStats, InputAttributes, OpenMode, SFTPWrapper, Stats } from 'ssh2'
-import { hasSftpStatus, SFTP_STATUS } from './errors.js'
+import { hasSftpStatus, RemoteError, SFTP_STATUS } from './errors.js'
 
 /** The file system statistics of `statvfs@openssh.com`, as ssh2 returns them. */
 export interface StatVfs {
@@ -16,8 +16,26 @@ export interface StatVfs {
  * them: ssh2 throws synchronously when it does not, which these turn into `undefined`.
  */
 export class Sftp {
+  /** Settles once the SFTP channel has ended: its requests are then never answered. */
+  readonly ended: Promise<void>
+  #open = true
+
   /** @param wrapper - an open SFTP session. */
-  constructor(readonly wrapper: SFTPWrapper) {}
+  constructor(readonly wrapper: SFTPWrapper) {
+    this.ended = new Promise<void>((resolve) => {
+      const ended = () => {
+        this.#open = false
+        resolve()
+      }
+      wrapper.once('end', ended)
+      wrapper.once('close', ended)
+    })
+  }
+
+  /** Whether the SFTP channel is still open: requests sent now will be answered. */
+  get isOpen(): boolean {
+    return this.#open
+  }
 
   /** stat(2), following symlinks; `undefined` when nothing is there. */
   stat(path: string): Promise<Stats | undefined> {
@@ -100,13 +118,19 @@ export class Sftp {
     request: (done: (error: Error | undefined | null, value: T) => void) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      request((error, value) => (error ? reject(error) : resolve(value)))
+      // ssh2 drops requests sent on a closed channel without ever answering them.
+      if (!this.#open) reject(sessionEnded())
+      else request((error, value) => (error ? reject(error) : resolve(value)))
     })
   }
 
   /** Runs an extension request; resolves false when ssh2 says the server lacks it. */
   #extension(request: (done: (error?: Error | null) => void) => void): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
+      if (!this.#open) {
+        reject(sessionEnded())
+        return
+      }
       try {
         request((error) => (error ? reject(error) : resolve(true)))
       } catch (error) {
@@ -115,6 +139,11 @@ export class Sftp {
       }
     })
   }
+}
+
+/** The error of a request that cannot be answered: the SFTP channel has ended. */
+export function sessionEnded(): RemoteError {
+  return new RemoteError('the SFTP session ended (the connection dropped, or the server ended it)')
 }
 
 function orMissing(error: unknown): undefined {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import type { Stats } from 'ssh2'
 import { hasSftpStatus, RemoteError, SFTP_STATUS } from './errors.js'
 import type { RemoteFile, RemoteFs, RemoteStat } from './remoteFs.js'
-import type { Sftp } from './sftp.js'
+import { type Sftp, sessionEnded } from './sftp.js'
 import { PipelinedReadStream } from './sftpRead.js'
 import { type PipelineShape, writePipelined } from './sftpWrite.js'
 
@@ -24,6 +24,8 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
   return {
     protocol: 'sftp',
 
+    ended: sftp.ended,
+
     home: () => sftp.realpath('.'),
 
     async stat(path) {
@@ -39,8 +41,15 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
 
     async writeFile(path, body) {
       const handle = await createExclusive(sftp, path)
+      // The channel may end while the body is waited for: that stops the body.
+      let sending = true
+      sftp.ended.then(() => {
+        if (sending) body.destroy(sessionEnded())
+      })
       try {
-        const sent = await writePipelined(sftp, handle, body, options)
+        const sent = await writePipelined(sftp, handle, body, options).finally(() => {
+          sending = false
+        })
         if (options.fsync) await sftp.fsync(handle)
         const written = await sftp.fstat(handle)
         await sftp.close(handle)

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { RemoteError } from './errors.js'
-import type { Sftp } from './sftp.js'
+import { type Sftp, sessionEnded } from './sftp.js'
 import type { PipelineShape } from './sftpWrite.js'
 
 /** One read request, in file order. */
@@ -109,6 +109,10 @@ export class PipelinedReadStream extends Readable {
       slot.error = error ?? undefined
       slot.data = data
       this.#pump()
+    }
+    if (!this.#sftp.isOpen) {
+      queueMicrotask(() => settle(sessionEnded()))
+      return slot
     }
     try {
       const buffer = Buffer.allocUnsafe(length)

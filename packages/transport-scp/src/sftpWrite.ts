@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Sftp } from './sftp.js'
+import { type Sftp, sessionEnded } from './sftp.js'
 
 /** How many bytes went out, and their sha256. */
 export interface SentBytes {
@@ -47,22 +47,23 @@ export async function writePipelined(
     wake = undefined
     waiting?.()
   }
+  /** Resolves at the next answer, or when the channel ends (it answers no more). */
+  const nextAnswer = () =>
+    Promise.race([
+      new Promise<void>((resolve) => {
+        wake = resolve
+      }),
+      sftp.ended,
+    ])
   /** Waits until at most `limit` requests are pending, and throws the first failure. */
   const drainTo = async (limit: number) => {
-    while (inFlight > limit && failure === undefined) {
-      await new Promise<void>((resolve) => {
-        wake = resolve
-      })
-    }
+    while (inFlight > limit && failure === undefined && sftp.isOpen) await nextAnswer()
     if (failure !== undefined) throw failure.error
+    if (!sftp.isOpen) throw sessionEnded()
   }
-  /** Waits until no request is pending, failed or not. */
+  /** Waits until no request is pending, failed or not, or the channel has ended. */
   const idle = async () => {
-    while (inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        wake = resolve
-      })
-    }
+    while (inFlight > 0 && sftp.isOpen) await nextAnswer()
   }
   const send = async (data: Buffer) => {
     await drainTo(depth - 1)
