@@ -78,6 +78,8 @@ export function backupLayer(options: BackupLayerOptions) {
     }
     const excluded = new ExcludedPaths(excludedPaths(state, inspect))
     const changes = await containerChanges(engine, source.id, excluded, signal)
+    // Nothing written on the image: there is no layer to carry, and restore-layer skips it.
+    if (changes.length === 0) return state
     const upperDir = upperDirOf(inspect)
     const method: LayerRecord['method'] = upperDir === undefined ? 'changes' : 'overlay2'
     const describe = `the layer of container ${source.name} on ${engine.url}`
