@@ -1,4 +1,5 @@
 import type { EngineClient } from '../engine/client.js'
+import { TransshipError } from '../errors.js'
 import { defineStage } from '../pipeline/stage.js'
 import { requireSource } from './require.js'
 import { restoreSource } from './restoreSource.js'
@@ -13,7 +14,8 @@ export interface StopSourceOptions {
  * Stage `stop-source`: stops the source container, so that the copy matches what it last
  * wrote, and sets its restart policy to `no`, so that an engine restart cannot bring a
  * second copy to life. Should a later stage fail, the source is started again (if it ran)
- * with its restart policy back.
+ * with its restart policy back. A running container started with `--rm` is refused before
+ * anything changes: stopping it would make Docker remove it.
  *
  * ## Example
  * ```ts
@@ -27,6 +29,12 @@ export function stopSource(options: StopSourceOptions) {
   return defineStage('stop-source', async (state, { undoable }) => {
     const { engine } = options
     const source = requireSource(state, 'stop-source')
+    if (source.running && source.hostConfig.AutoRemove === true) {
+      throw new TransshipError(
+        'SOURCE_AUTO_REMOVE',
+        `container ${source.name} on ${engine.url} was started with --rm: stopping it would make Docker remove it, layer included; nothing was changed`,
+      )
+    }
     await engine.call(`set restart policy of ${source.name} to no`, (docker) =>
       docker.getContainer(source.id).update({ RestartPolicy: { Name: 'no' } }),
     )

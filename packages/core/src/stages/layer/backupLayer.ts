@@ -43,6 +43,7 @@ export interface BackupLayerOptions {
  * deletions as `.wh.` files. Mount points of volumes, bind and tmpfs mounts (with what is
  * beneath them) and the files the engine manages (/etc/hosts, /etc/hostname,
  * /etc/resolv.conf) are left out. Nothing runs inside the container, which must be stopped.
+ * A container that changed nothing on its image stores no layer.
  *
  * On overlay2 (`method: 'overlay2'`), the layer is the container's UpperDir, read through a
  * created, never-started helper container that bind-mounts it read-only. Elsewhere (other
