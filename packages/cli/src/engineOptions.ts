@@ -15,7 +15,7 @@ export function engineFlagOptions(): Option[] {
   return [
     new Option(
       '--ssh-config <file>',
-      'OpenSSH client config for ssh:// engines: host aliases, users, ports, keys, known_hosts (default: ~/.ssh/config)',
+      'OpenSSH client config for ssh:// engines and scp:// transports: host aliases, users, ports, keys, known_hosts (default: ~/.ssh/config)',
     ),
   ]
 }

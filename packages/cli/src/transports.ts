@@ -5,14 +5,24 @@ import { type Transport, TransshipError } from '@transship/core'
  * only for its own scheme, so that the S3 SDK is not loaded for a local directory.
  *
  * @param url - `file:///dir`, `scp://[user@]host[:port]/path`, `s3://bucket/prefix`.
+ * @param options - `sshConfig`: the OpenSSH client config for `scp://` hosts
+ *   (default ~/.ssh/config).
  * @return the transport.
  * @throws TransshipError `TRANSPORT_URL_INVALID` for an unknown scheme.
  */
-export async function openTransport(url: string): Promise<Transport> {
+export async function openTransport(
+  url: string,
+  options: { sshConfig?: string } = {},
+): Promise<Transport> {
   const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase()
   switch (scheme) {
     case 'file':
       return (await import('@transship/transport-local')).localTransportFromUrl(url)
+    case 'scp':
+      return (await import('@transship/transport-scp')).scpTransportFromUrl(
+        url,
+        options.sshConfig ? { configPath: options.sshConfig } : {},
+      )
     case 's3': {
       // The SDK warns once per process that Node 20 will lose support; transship supports it.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -22,7 +32,7 @@ export async function openTransport(url: string): Promise<Transport> {
     default:
       throw new TransshipError(
         'TRANSPORT_URL_INVALID',
-        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path or s3://bucket/prefix`,
+        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path, scp://[user@]host[:port]/path or s3://bucket/prefix`,
       )
   }
 }

@@ -28,7 +28,10 @@ export function backupCommand(): Command {
     )
     .argument('<container>', 'container name or id')
     .addOption(fromOption())
-    .requiredOption('--via <url>', 'where the backup goes: file:///dir')
+    .requiredOption(
+      '--via <url>',
+      'where the backup goes: file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix',
+    )
     .addOption(volumesOption())
     .option('--leave-running', 'start the container again once the copy is taken')
     .option('--no-image', 'leave the image out: the destination must hold it already')
@@ -40,7 +43,7 @@ export function backupCommand(): Command {
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
-    const transport = await openTransport(flags.via)
+    const transport = await openTransport(flags.via, flags)
     try {
       await runPipeline(
         (signal) =>

@@ -1,5 +1,6 @@
 import { listBackups } from '@transship/core'
 import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions } from '../engineOptions.js'
 import { formatBytes } from '../render/format.js'
 import { openTransport } from '../transports.js'
 
@@ -9,33 +10,37 @@ import { openTransport } from '../transports.js'
  * @return the subcommand.
  */
 export function lsCommand(): Command {
-  return new Command('ls')
+  const command = new Command('ls')
     .description('List the backups stored at a transport URL, with container, size and date.')
-    .argument('<url>', 'transport URL: file:///dir')
+    .argument(
+      '<url>',
+      'transport URL: file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix',
+    )
     .option('--json', 'print the list as one JSON array')
-    .action(async (url: string, flags: { json?: boolean }) => {
-      const transport = await openTransport(url)
-      try {
-        const backups = await listBackups(transport)
-        if (flags.json) {
-          console.log(JSON.stringify(backups))
-          return
-        }
-        for (const backup of backups) {
-          const state = backup.complete
-            ? (backup.container ?? '?')
-            : `INCOMPLETE${backup.problem ? ` (${backup.problem})` : ''}`
-          console.log(
-            [
-              backup.createdAt ?? '-'.padEnd(24),
-              formatBytes(backup.bytes).padStart(10),
-              state.padEnd(20),
-              backup.url,
-            ].join('  '),
-          )
-        }
-      } finally {
-        await transport.close?.()
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (url: string, flags: EngineFlags & { json?: boolean }) => {
+    const transport = await openTransport(url, flags)
+    try {
+      const backups = await listBackups(transport)
+      if (flags.json) {
+        console.log(JSON.stringify(backups))
+        return
       }
-    })
+      for (const backup of backups) {
+        const state = backup.complete
+          ? (backup.container ?? '?')
+          : `INCOMPLETE${backup.problem ? ` (${backup.problem})` : ''}`
+        console.log(
+          [
+            backup.createdAt ?? '-'.padEnd(24),
+            formatBytes(backup.bytes).padStart(10),
+            state.padEnd(20),
+            backup.url,
+          ].join('  '),
+        )
+      }
+    } finally {
+      await transport.close?.()
+    }
+  })
 }

@@ -34,7 +34,10 @@ export function migrateCommand(): Command {
     .argument('<container>', 'container name or id')
     .addOption(fromOption())
     .requiredOption('--to <engine>', 'destination engine URL')
-    .requiredOption('--via <url>', 'the route the archives take: file:///dir')
+    .requiredOption(
+      '--via <url>',
+      'the route the archives take: file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix',
+    )
     .option(
       '--no-checkpoint',
       'cold migration: stop the container instead of checkpointing its processes with CRIU (they restart at the destination)',
@@ -48,7 +51,7 @@ export function migrateCommand(): Command {
   return command.action(async (container: string, flags: MigrateFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
-    const transport = await openTransport(flags.via)
+    const transport = await openTransport(flags.via, flags)
     try {
       await runPipeline(
         (signal) =>

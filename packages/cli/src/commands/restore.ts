@@ -30,7 +30,7 @@ export function restoreCommand(): Command {
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
     const { transportUrl, id } = splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
-    const transport = await openTransport(transportUrl)
+    const transport = await openTransport(transportUrl, flags)
     try {
       await runPipeline(
         (signal) =>

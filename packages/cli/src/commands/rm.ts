@@ -1,5 +1,6 @@
 import { deleteBackup } from '@transship/core'
 import { Command } from 'commander'
+import { type EngineFlags, engineFlagOptions } from '../engineOptions.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
 
 /**
@@ -8,19 +9,20 @@ import { openTransport, splitBackupUrl } from '../transports.js'
  * @return the subcommand.
  */
 export function rmCommand(): Command {
-  return new Command('rm')
+  const command = new Command('rm')
     .description(
       'Delete one backup (its manifest first, so a half-deleted backup never looks whole).',
     )
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
-    .action(async (backupUrl: string) => {
-      const { transportUrl, id } = splitBackupUrl(backupUrl)
-      const transport = await openTransport(transportUrl)
-      try {
-        await deleteBackup(transport, id)
-        console.log(`removed ${backupUrl}`)
-      } finally {
-        await transport.close?.()
-      }
-    })
+  for (const option of engineFlagOptions()) command.addOption(option)
+  return command.action(async (backupUrl: string, flags: EngineFlags) => {
+    const { transportUrl, id } = splitBackupUrl(backupUrl)
+    const transport = await openTransport(transportUrl, flags)
+    try {
+      await deleteBackup(transport, id)
+      console.log(`removed ${backupUrl}`)
+    } finally {
+      await transport.close?.()
+    }
+  })
 }
