@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
-import { dockerAt, execIn, removeTestContainers, TEST_LABEL } from '../support/docker.js'
+import { dockerAt, removeTestContainers } from '../support/docker.js'
+import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
 import { testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -14,27 +15,6 @@ const hostB = dockerAt(env.TESTENV_HOST_B)
 const aws = testS3Environment()
 const via = `s3://${testS3().bucket}/${uniqueS3Prefix('cli')}`
 const VOLUME = 'transship-s3cli-data'
-
-async function redisWithKey(name: string) {
-  const container = await hostA.createContainer({
-    name,
-    Image: env.TESTENV_IMAGE_REDIS,
-    Labels: TEST_LABEL,
-    HostConfig: { Binds: [`${VOLUME}:/data`] },
-  })
-  await container.start()
-  await expect
-    .poll(async () => (await execIn(container, ['redis-cli', 'ping'])).stdout.trim())
-    .toBe('PONG')
-  await execIn(container, ['redis-cli', 'set', 'only-in-memory', name])
-  await execIn(container, ['sh', '-c', `echo ${name} > /data/on-disk`])
-  return container
-}
-
-async function expectMovedTo(target: Awaited<ReturnType<typeof hostB.getContainer>>, name: string) {
-  expect((await execIn(target, ['redis-cli', 'get', 'only-in-memory'])).stdout.trim()).toBe(name)
-  expect((await execIn(target, ['cat', '/data/on-disk'])).stdout.trim()).toBe(name)
-}
 
 describe('transship through S3', () => {
   beforeAll(async () => {
@@ -53,7 +33,7 @@ describe('transship through S3', () => {
   })
 
   it('migrates a running container A → B with --via s3://, its memory included', async () => {
-    await redisWithKey('s3-migrate')
+    await redisWithState('s3-migrate', VOLUME)
     const result = await transship(
       [
         'migrate',
@@ -69,7 +49,7 @@ describe('transship through S3', () => {
     )
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(/downtime/)
-    await expectMovedTo(hostB.getContainer('s3-migrate'), 's3-migrate')
+    await expectRedisStateOnB('s3-migrate')
     const listed = JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)
     expect(listed).toEqual([])
     await Promise.all([hostA, hostB].map(removeTestContainers))
@@ -84,7 +64,7 @@ describe('transship through S3', () => {
   })
 
   it('backs up on A, lists, restores on B from the printed URL, and removes the backup', async () => {
-    await redisWithKey('s3-split')
+    await redisWithState('s3-split', VOLUME)
     const backup = await transship(
       ['backup', 's3-split', '--from', env.TESTENV_HOST_A, '--via', via],
       aws,
@@ -100,7 +80,7 @@ describe('transship through S3', () => {
 
     const restored = await transship(['restore', url, '--to', env.TESTENV_HOST_B], aws)
     expect(restored.code, restored.stderr).toBe(0)
-    await expectMovedTo(hostB.getContainer('s3-split'), 's3-split')
+    await expectRedisStateOnB('s3-split')
 
     const removed = await transship(['rm', url], aws)
     expect(removed.code, removed.stderr).toBe(0)

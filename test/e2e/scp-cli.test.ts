@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
-import { dockerAt, execIn, removeTestContainers, TEST_LABEL } from '../support/docker.js'
+import { dockerAt, removeTestContainers } from '../support/docker.js'
+import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
 import { testEnv } from '../support/testenv.js'
 
 /**
@@ -16,27 +17,6 @@ const env = testEnv()
 const hostA = dockerAt(env.TESTENV_HOST_A)
 const hostB = dockerAt(env.TESTENV_HOST_B)
 const VOLUME = 'transship-scpcli-data'
-
-async function redisWithKey(name: string) {
-  const container = await hostA.createContainer({
-    name,
-    Image: env.TESTENV_IMAGE_REDIS,
-    Labels: TEST_LABEL,
-    HostConfig: { Binds: [`${VOLUME}:/data`] },
-  })
-  await container.start()
-  await expect
-    .poll(async () => (await execIn(container, ['redis-cli', 'ping'])).stdout.trim())
-    .toBe('PONG')
-  await execIn(container, ['redis-cli', 'set', 'only-in-memory', name])
-  await execIn(container, ['sh', '-c', `echo ${name} > /data/on-disk`])
-}
-
-async function expectMovedTo(name: string) {
-  const target = hostB.getContainer(name)
-  expect((await execIn(target, ['redis-cli', 'get', 'only-in-memory'])).stdout.trim()).toBe(name)
-  expect((await execIn(target, ['cat', '/data/on-disk'])).stdout.trim()).toBe(name)
-}
 
 describe('transship through SCP', () => {
   let home: string
@@ -63,7 +43,7 @@ describe('transship through SCP', () => {
   })
 
   it('migrates A → B with --via scp://alias/path, the alias only in ~/.ssh/config', async () => {
-    await redisWithKey('scp-migrate')
+    await redisWithState('scp-migrate', VOLUME)
     const via = `scp://${env.TESTENV_SSH_ALIAS}${staging}`
     const result = await transship(
       [
@@ -79,7 +59,7 @@ describe('transship through SCP', () => {
       { HOME: home, SSH_AUTH_SOCK: '' },
     )
     expect(result.code, result.stderr).toBe(0)
-    await expectMovedTo('scp-migrate')
+    await expectRedisStateOnB('scp-migrate')
     await Promise.all([hostA, hostB].map(removeTestContainers))
     await Promise.all(
       [hostA, hostB].map((d) =>
@@ -92,7 +72,7 @@ describe('transship through SCP', () => {
   })
 
   it('backs up on A over SCP into B’s staging path, and restores on B from file://', async () => {
-    await redisWithKey('scp-split')
+    await redisWithState('scp-split', VOLUME)
     const backup = await transship(
       [
         'backup',
@@ -116,6 +96,6 @@ describe('transship through SCP', () => {
       env.TESTENV_HOST_B,
     ])
     expect(restored.code, restored.stderr).toBe(0)
-    await expectMovedTo('scp-split')
+    await expectRedisStateOnB('scp-split')
   })
 })
