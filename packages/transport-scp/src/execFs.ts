@@ -17,7 +17,10 @@ import {
 
 /** How {@link execFs} writes files. */
 export interface ExecFsOptions {
-  /** Sync each written file before it is renamed into place (`sync FILE`, else `sync`). */
+  /**
+   * Sync each written file before it is renamed into place (`sync FILE`, else
+   * `dd conv=fsync`, else `sync`).
+   */
   readonly fsync: boolean
 }
 
@@ -90,12 +93,15 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
     },
 
     async writeFile(path, body) {
-      const sync = options.fsync ? ` && { sync -- ${quote(path)} 2>/dev/null || sync; }` : ''
+      const file = quote(path)
+      const sync = options.fsync
+        ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
+        : ''
       const channel = await openChannel(
         client,
         sh(
           `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && ` +
-            `cat > ${quote(path)}${sync} && exec wc -c < ${quote(path)}`,
+            `cat > ${file}${sync} && exec wc -c < ${file}`,
         ),
       )
       const result = outcome(channel, true)
@@ -162,6 +168,23 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
     close() {},
   }
 }
+
+/**
+ * Whether commands run in a POSIX shell on the server: not so for accounts restricted to
+ * SFTP (`ForceCommand internal-sftp`), git-shell and the like.
+ */
+export async function canRunCommands(client: Client): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), PROBE_MS)
+  })
+  const probe = run(client, `printf '%s\\n' "transship-$((6 * 7))"`).catch(() => undefined)
+  const result = await Promise.race([probe, timeout])
+  clearTimeout(timer)
+  return result?.code === 0 && result.stdout === 'transship-42\n'
+}
+
+const PROBE_MS = 10_000
 
 /**
  * Writes `body` to the command's input, hashing it, with backpressure; ends the input.

@@ -30,8 +30,11 @@ export interface WrittenFile {
  * errors, or `RemoteError`s that say what went wrong in the user's terms.
  */
 export interface RemoteFs {
-  /** `sftp` or `exec`: which way it talks to the server. */
-  readonly protocol: 'sftp' | 'exec'
+  /**
+   * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, data streamed through
+   * commands and the rest over SFTP.
+   */
+  readonly protocol: 'sftp' | 'exec' | 'sftp+exec'
 
   /**
    * Settles once these operations can no longer be used although the connection may be

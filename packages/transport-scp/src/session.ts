@@ -3,7 +3,7 @@ import { connectSsh, type SshOptions } from '@transship/core'
 import createDebug from 'debug'
 import type { Client, SFTPWrapper } from 'ssh2'
 import { DRIVER_NAME, RemoteError } from './errors.js'
-import { execFs } from './execFs.js'
+import { canRunCommands, execFs } from './execFs.js'
 import type { RemoteFs } from './remoteFs.js'
 import { Sftp } from './sftp.js'
 import { sftpFs } from './sftpFs.js'
@@ -152,7 +152,12 @@ export class Sessions {
   }
 }
 
-/** SFTP when the server offers it (and `protocol` allows it), else commands over exec. */
+/**
+ * The file operations `settings.protocol` asks for: `sftp` or `exec` alone; or for `auto`,
+ * SFTP for everything when the server offers it, data streamed through commands when the
+ * server runs them (cheaper than SFTP requests for the client and the server), and commands
+ * for everything when there is no SFTP.
+ */
 async function openFs(client: Client, settings: TransferSettings, target: string) {
   if (settings.protocol === 'exec') return execFs(client, settings)
   let wrapper: SFTPWrapper
@@ -168,5 +173,18 @@ async function openFs(client: Client, settings: TransferSettings, target: string
     debug('%s: no SFTP (%s): using commands over exec', target, error)
     return execFs(client, settings)
   }
-  return sftpFs(new Sftp(wrapper), settings)
+  const sftp = sftpFs(new Sftp(wrapper), settings)
+  if (settings.protocol === 'sftp') return sftp
+  if (!(await canRunCommands(client))) {
+    debug('%s: commands do not run in a POSIX shell: data goes over SFTP', target)
+    return sftp
+  }
+  const commands = execFs(client, settings)
+  debug('%s: data streams through commands, the rest goes over SFTP', target)
+  return {
+    ...sftp,
+    protocol: 'sftp+exec',
+    writeFile: commands.writeFile,
+    read: commands.read,
+  } satisfies RemoteFs
 }

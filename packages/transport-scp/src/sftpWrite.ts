@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
 import { type Sftp, sessionEnded } from './sftp.js'
 
+/** Chunks smaller than this are gathered into one request (a copy); larger ones are not. */
+const GATHER_BELOW = 64 * 1024
+
 /** How many bytes went out, and their sha256. */
 export interface SentBytes {
   readonly size: number
@@ -17,8 +20,9 @@ export interface PipelineShape {
 
 /**
  * Writes a stream to an open SFTP file handle from offset 0, keeping up to `depth` write
- * requests of `chunkSize` bytes in flight: a plain SFTP stream waits for each request's
- * answer before it sends the next, and crawls. The body is read only while fewer than
+ * requests of at most `chunkSize` bytes in flight: a plain SFTP stream waits for each
+ * request's answer before it sends the next, and crawls. Chunks of the body go out as
+ * they are (sliced when larger than `chunkSize`); small ones are gathered first. The body is read only while fewer than
  * `depth` requests are pending, so a slow server holds the body back. String chunks are
  * written as their UTF-8 bytes.
  *
@@ -77,8 +81,18 @@ export async function writePipelined(
     })
   }
 
+  // Small chunks are gathered into one request; larger ones go as they are, in slices of at
+  // most `chunkSize`, without being copied.
+  const gather = Math.min(chunkSize, GATHER_BELOW)
   const pending: Buffer[] = []
   let pendingLength = 0
+  const flush = async () => {
+    if (pendingLength === 0) return
+    const joined = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending)
+    pending.length = 0
+    pendingLength = 0
+    await send(joined)
+  }
   try {
     for await (const chunk of body) {
       const bytes =
@@ -87,21 +101,22 @@ export async function writePipelined(
           : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
       if (bytes.length === 0) continue
       hash.update(bytes)
-      pending.push(bytes)
-      pendingLength += bytes.length
-      while (pendingLength >= chunkSize) {
-        const joined = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending)
-        pending.length = 0
-        let start = 0
-        for (; joined.length - start >= chunkSize; start += chunkSize) {
-          await send(joined.subarray(start, start + chunkSize))
-        }
-        if (start < joined.length) pending.push(joined.subarray(start))
-        pendingLength = joined.length - start
+      if (pendingLength + bytes.length <= gather) {
+        pending.push(bytes)
+        pendingLength += bytes.length
+        continue
       }
-      if (failure !== undefined) throw failure.error
+      await flush()
+      if (bytes.length < gather) {
+        pending.push(bytes)
+        pendingLength = bytes.length
+        continue
+      }
+      for (let start = 0; start < bytes.length; start += chunkSize) {
+        await send(bytes.subarray(start, start + chunkSize))
+      }
     }
-    if (pendingLength > 0) await send(Buffer.concat(pending))
+    await flush()
     await drainTo(0)
   } catch (error) {
     // Let the requests in flight settle: the handle is closed next, and must be idle.

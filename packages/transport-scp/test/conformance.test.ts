@@ -2,12 +2,17 @@ import { describeTransportConformance } from '@transship/core/testing'
 import { createScpTransport } from '../src/index.js'
 import { noSftpOptions, remoteDirectory, sshOptions } from './support.js'
 
-// The same protocol choice (`auto`) both times: SFTP where the server has it, and commands
-// over exec on the sshd whose SFTP subsystem is off.
-describeTransportConformance('scp (SFTP)', () => ({
+// The default (`auto`): data through commands, the rest over SFTP.
+describeTransportConformance('scp (auto: SFTP and commands)', () => ({
   transport: createScpTransport(sshOptions({ path: remoteDirectory() })),
 }))
 
-describeTransportConformance('scp (no SFTP: commands over exec)', () => ({
+// SFTP alone: data in pipelined SFTP requests.
+describeTransportConformance('scp (SFTP only)', () => ({
+  transport: createScpTransport(sshOptions({ path: remoteDirectory(), protocol: 'sftp' })),
+}))
+
+// `auto` again, on the sshd whose SFTP subsystem is off: commands for everything.
+describeTransportConformance('scp (no SFTP: commands only)', () => ({
   transport: createScpTransport(noSftpOptions({ path: remoteDirectory() })),
 }))

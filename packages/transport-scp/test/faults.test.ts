@@ -17,7 +17,13 @@ import {
 } from './support.js'
 
 const SERVERS = [
-  { label: 'over SFTP', options: sshOptions, port: env.TESTENV_SSH_PORT },
+  { label: 'with SFTP (auto)', options: sshOptions, port: env.TESTENV_SSH_PORT },
+  {
+    label: 'with SFTP only',
+    options: (overrides: Partial<ScpTransportOptions>) =>
+      sshOptions({ protocol: 'sftp', ...overrides }),
+    port: env.TESTENV_SSH_PORT,
+  },
   { label: 'without SFTP', options: noSftpOptions, port: env.TESTENV_SSH_NOSFTP_PORT },
 ] as const
 
@@ -241,7 +247,7 @@ describe.each(SERVERS)('scp transport faults $label', ({ options, port }) => {
 describe('scp transport faults over SFTP', () => {
   it('opens a new SFTP session when the server ends the one a put was using', async () => {
     const dir = remoteDirectory()
-    const transport = closing(createScpTransport(sshOptions({ path: dir })))
+    const transport = closing(createScpTransport(sshOptions({ path: dir, protocol: 'sftp' })))
     await transport.put('first', (await randomArtifact(10)).stream())
     const body = new PassThrough()
     const putting = transport.put('artifact', body)

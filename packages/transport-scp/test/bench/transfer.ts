@@ -1,0 +1,56 @@
+/**
+ * One timed transfer for `pnpm bench scp` (bench/scp.ts), in a process of its own, as
+ * OpenSSH's `scp` is, so that its peak RSS is its own:
+ *
+ *   node --import tsx transfer.ts '<json Transfer>'
+ *
+ * prints `{"ms":…,"bytes":…}` on stdout. The time covers what `scp`'s does: connecting,
+ * authenticating, the transfer (with its checks), and closing.
+ */
+import { createReadStream, createWriteStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { performance } from 'node:perf_hooks'
+import { pipeline } from 'node:stream/promises'
+import { createScpTransport, type ScpTransportOptions } from '../../src/index.js'
+
+/** What to transfer, and how. */
+export interface Transfer {
+  readonly action: 'put' | 'get'
+  /** The transport's options: where to connect, the remote base path, the protocol. */
+  readonly options: ScpTransportOptions
+  /** The artifact's key under the base path. */
+  readonly key: string
+  /** The local file: read by a put, written by a get. */
+  readonly file: string
+  /** What a put passes as `expected`: the file's size and sha256. */
+  readonly size: number
+  readonly sha256: string
+}
+
+/** What a transfer measured. */
+export interface Measured {
+  readonly ms: number
+  readonly bytes: number
+}
+
+async function main(transfer: Transfer): Promise<Measured> {
+  const started = performance.now()
+  const transport = createScpTransport(transfer.options)
+  let bytes: number
+  if (transfer.action === 'put') {
+    const stored = await transport.put(transfer.key, createReadStream(transfer.file), {
+      size: transfer.size,
+      sha256: transfer.sha256,
+    })
+    bytes = stored.size
+  } else {
+    const body = await transport.get(transfer.key)
+    await pipeline(body, createWriteStream(transfer.file))
+    bytes = (await stat(transfer.file)).size
+  }
+  await transport.close?.()
+  return { ms: performance.now() - started, bytes }
+}
+
+const measured = await main(JSON.parse(process.argv[2] ?? '') as Transfer)
+process.stdout.write(`${JSON.stringify(measured)}\n`)
