@@ -1,13 +1,12 @@
-import { pipeline, type Readable } from 'node:stream'
-import { hashingStream } from '../archive/hashingStream.js'
+import type { Readable } from 'node:stream'
 import type { EngineClient } from '../engine/client.js'
 import { withHelperContainer } from '../engine/helperContainer.js'
 import type { Artifact, VolumeRecord } from '../manifest/schema.js'
 import { mapConcurrent } from '../pipeline/concurrent.js'
-import { meter } from '../pipeline/meter.js'
 import { defineStage, type StageContext } from '../pipeline/stage.js'
 import type { Transport } from '../transport/contract.js'
 import { requireSource } from './require.js'
+import { storeArtifact } from './storeArtifact.js'
 import { volumeLabel } from './volumeLabel.js'
 
 /** Where a helper container mounts the volume it reads or fills; archives are rooted there. */
@@ -62,10 +61,10 @@ async function backupVolume(
   image: string,
   backupId: string,
   volume: VolumeRecord,
-  { signal, progress, undoable }: StageContext,
+  context: StageContext,
 ): Promise<Artifact> {
+  const { signal } = context
   const artifact = volume.artifact as string
-  const key = `${backupId}/${artifact}`
   const mounts = [
     { Type: 'volume' as const, Source: volume.name, Target: VOLUME_MOUNT, ReadOnly: true },
   ]
@@ -76,22 +75,17 @@ async function backupVolume(
       const archive = await engine.call(`read volume ${volume.name}`, () =>
         helper.getArchive({ path: VOLUME_MOUNT, abortSignal: signal }),
       )
-      const hashing = hashingStream()
-      const label = volumeLabel(volume)
-      const body = pipeline(
-        archive,
-        meter((bytes) => progress(label, bytes)),
-        hashing,
-        () => {},
+      return storeArtifact(
+        {
+          transport,
+          backupId,
+          key: artifact,
+          kind: 'volume',
+          label: volumeLabel(volume),
+          source: archive as Readable,
+        },
+        context,
       )
-      undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
-      try {
-        await transport.put(key, body, undefined, { signal })
-      } finally {
-        ;(archive as Readable).destroy()
-      }
-      const { sha256, size } = await hashing.digest()
-      return { key: artifact, kind: 'volume', size, sha256, encoding: 'tar' }
     },
   )
 }

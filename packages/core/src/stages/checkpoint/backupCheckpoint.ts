@@ -1,14 +1,13 @@
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream'
-import { hashingStream } from '../../archive/hashingStream.js'
+import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import { TarScanner } from '../../archive/tarScanner.js'
 import type { EngineClient } from '../../engine/client.js'
 import { withHelperContainer } from '../../engine/helperContainer.js'
 import { TransshipError } from '../../errors.js'
 import type { Artifact } from '../../manifest/schema.js'
-import { meter } from '../../pipeline/meter.js'
 import { defineStage } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
+import { storeArtifact } from '../storeArtifact.js'
 import { CHECKPOINTS_MOUNT, checkpointsDirOf, checkpointsMount } from './checkpointFiles.js'
 
 /** Options of {@link backupCheckpoint}. */
@@ -46,12 +45,12 @@ const TCP_STREAM_IMAGE = /(^|\/)tcp-stream-[0-9a-f]+\.img$/
  * @return the stage operator.
  */
 export function backupCheckpoint(options: BackupCheckpointOptions) {
-  return defineStage('backup-checkpoint', async (state, { signal, progress, undoable }) => {
+  return defineStage('backup-checkpoint', async (state, context) => {
+    const { signal } = context
     const { engine, transport } = options
     const source = requireSource(state, 'backup-checkpoint')
     const { checkpoint } = state
     if (!checkpoint) return state
-    const key = `${source.backupId}/${checkpoint.artifact}`
     const directory = checkpointsDirOf(await engine.info(), source.id)
     let tcpEstablished = false
     const artifact = await withHelperContainer(
@@ -69,24 +68,22 @@ export function backupCheckpoint(options: BackupCheckpointOptions) {
             abortSignal: signal,
           }),
         )) as Readable
-        const hashing = hashingStream()
-        const body = pipeline(
-          archive,
-          meter((bytes) => progress('checkpoint', bytes)),
-          entryNames((name) => {
-            if (TCP_STREAM_IMAGE.test(name)) tcpEstablished = true
-          }),
-          hashing,
-          () => {},
+        return storeArtifact(
+          {
+            transport,
+            backupId: source.backupId,
+            key: checkpoint.artifact,
+            kind: 'checkpoint',
+            label: 'checkpoint',
+            source: archive,
+            through: [
+              entryNames((name) => {
+                if (TCP_STREAM_IMAGE.test(name)) tcpEstablished = true
+              }),
+            ],
+          },
+          context,
         )
-        undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
-        try {
-          await transport.put(key, body, undefined, { signal })
-        } finally {
-          archive.destroy()
-        }
-        const { sha256, size } = await hashing.digest()
-        return { key: checkpoint.artifact, kind: 'checkpoint', size, sha256, encoding: 'tar' }
       },
     )
     return {

@@ -1,13 +1,11 @@
-import { pipeline } from 'node:stream'
 import createDebug from 'debug'
-import { hashingStream } from '../../archive/hashingStream.js'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import type { Artifact, ImageRecord } from '../../manifest/schema.js'
-import { meter } from '../../pipeline/meter.js'
+import type { ImageRecord } from '../../manifest/schema.js'
 import { defineStage } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
+import { storeArtifact } from '../storeArtifact.js'
 import { imageSaveFilter } from './imageSaveFilter.js'
 import { findImage, heldLayerCount, saveImage, shortImageId } from './images.js'
 
@@ -62,7 +60,7 @@ export interface BackupImageOptions {
 export function backupImage(options: BackupImageOptions) {
   return defineStage('backup-image', async (state, context) => {
     const { engine, transport, destination } = options
-    const { signal, progress, undoable, warn } = context
+    const { signal, warn } = context
     const source = requireSource(state, 'backup-image')
     const id = source.imageId
     if (destination && (await findImage(destination, id))) {
@@ -92,35 +90,30 @@ export function backupImage(options: BackupImageOptions) {
       destination?.url ?? 'no known destination',
     )
 
-    const key = `${source.backupId}/${IMAGE_ARTIFACT}`
     const save = await saveImage(engine, id, signal)
     const filter = imageSaveFilter({
       layers,
       omit: held,
       describe: `docker save of image ${shortImageId(id)} on ${engine.url}`,
     })
-    const hashing = hashingStream()
-    const body = pipeline(
-      save,
-      filter,
-      meter((bytes) => progress('image', bytes)),
-      hashing,
-      () => {},
+    const artifact = await storeArtifact(
+      {
+        transport,
+        backupId: source.backupId,
+        key: IMAGE_ARTIFACT,
+        kind: 'image',
+        label: 'image',
+        source: save,
+        through: [filter],
+      },
+      context,
     )
-    undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
-    try {
-      await transport.put(key, body, undefined, { signal })
-    } finally {
-      save.destroy()
-    }
-    const { sha256, size } = await hashing.digest()
     const record: ImageRecord = {
       id,
       tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
       artifact: IMAGE_ARTIFACT,
       omittedLayers: [...filter.omitted],
     }
-    const artifact: Artifact = { key: IMAGE_ARTIFACT, kind: 'image', size, sha256, encoding: 'tar' }
     return { ...state, image: record, artifacts: [...state.artifacts, artifact] }
   })
 }

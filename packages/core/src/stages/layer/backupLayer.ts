@@ -1,14 +1,13 @@
-import { pipeline, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
-import { hashingStream } from '../../archive/hashingStream.js'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
 import type { Artifact, LayerRecord } from '../../manifest/schema.js'
-import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { MigrationState } from '../../pipeline/state.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
+import { storeArtifact } from '../storeArtifact.js'
 import { containerChanges, countChanges } from './containerChanges.js'
 import { ENGINE_FILES, ExcludedPaths } from './layerPaths.js'
 import { type ChangesRead, changedPathsLayer } from './readChanges.js'
@@ -85,8 +84,7 @@ export function backupLayer(options: BackupLayerOptions) {
     const method: LayerRecord['method'] = upperDir === undefined ? 'changes' : 'overlay2'
     const describe = `the layer of container ${source.name} on ${engine.url}`
     const read = { describe, changes, excluded, warn, signal }
-    const store = (layer: Readable) =>
-      storeLayer(transport, `${source.backupId}/${LAYER_ARTIFACT}`, layer, context)
+    const store = (layer: Readable) => storeLayer(transport, source.backupId, layer, context)
     let artifact: Artifact
     if (upperDir === undefined) {
       const image = await engine.call(`inspect image ${source.imageId}`, (docker) =>
@@ -132,25 +130,14 @@ export function upperDirOf(inspect: Dockerode.ContainerInspectInfo): string | un
   return driver?.Name === 'overlay2' ? driver.Data?.UpperDir || undefined : undefined
 }
 
-async function storeLayer(
+function storeLayer(
   transport: Transport,
-  key: string,
+  backupId: string,
   layer: Readable,
-  { signal, progress, undoable }: StageContext,
+  context: StageContext,
 ): Promise<Artifact> {
-  const hashing = hashingStream()
-  const body = pipeline(
-    layer,
-    meter((bytes) => progress(LAYER_LABEL, bytes)),
-    hashing,
-    () => {},
+  return storeArtifact(
+    { transport, backupId, key: LAYER_ARTIFACT, kind: 'layer', label: LAYER_LABEL, source: layer },
+    context,
   )
-  undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
-  try {
-    await transport.put(key, body, undefined, { signal })
-  } finally {
-    layer.destroy()
-  }
-  const { sha256, size } = await hashing.digest()
-  return { key: LAYER_ARTIFACT, kind: 'layer', size, sha256, encoding: 'tar' }
 }
