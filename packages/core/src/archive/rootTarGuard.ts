@@ -1,5 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream'
+import type { Transform } from 'node:stream'
 import { TransshipError } from '../errors.js'
+import { scannerStream } from './scannerStream.js'
 import { TarEntryRules } from './tarEntryRules.js'
 import { TarFormatError } from './tarHeader.js'
 import { TarScanner } from './tarScanner.js'
@@ -58,28 +59,5 @@ export function rootTarGuard(describe: string): Transform {
           cause: error,
         })
       : (error as Error)
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      let checked: Buffer[]
-      try {
-        checked = scanner.scan(chunk)
-      } catch (error) {
-        callback(refusal(error))
-        return
-      }
-      for (const part of checked) this.push(part)
-      callback()
-    },
-    flush(callback: TransformCallback) {
-      let trailer: Buffer[]
-      try {
-        trailer = scanner.end()
-      } catch (error) {
-        callback(refusal(error))
-        return
-      }
-      for (const part of trailer) this.push(part)
-      callback()
-    },
-  })
+  return scannerStream(scanner, refusal)
 }

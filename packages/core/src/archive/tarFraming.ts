@@ -1,5 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream'
+import type { Transform } from 'node:stream'
 import { TransshipError } from '../errors.js'
+import { scannerStream } from './scannerStream.js'
 import { TarFormatError } from './tarHeader.js'
 import { TarScanner } from './tarScanner.js'
 
@@ -33,28 +34,5 @@ export function tarFraming(describe: string): Transform {
           cause: error,
         })
       : (error as Error)
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      let parts: Buffer[]
-      try {
-        parts = scanner.scan(chunk)
-      } catch (error) {
-        callback(failure(error))
-        return
-      }
-      for (const part of parts) this.push(part)
-      callback()
-    },
-    flush(callback: TransformCallback) {
-      let trailer: Buffer[]
-      try {
-        trailer = scanner.end()
-      } catch (error) {
-        callback(failure(error))
-        return
-      }
-      for (const part of trailer) this.push(part)
-      callback()
-    },
-  })
+  return scannerStream(scanner, failure)
 }
