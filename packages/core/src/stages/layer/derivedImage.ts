@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { encodeTarHeader, endOfArchive, padding } from '../../archive/tarWriter.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
-import { messageOf, TransshipError } from '../../errors.js'
+import { TransshipError } from '../../errors.js'
+import { loadImage } from '../image/images.js'
 
 /** The image {@link loadDerivedImage} makes. */
 export interface DerivedImage {
@@ -117,67 +118,4 @@ export async function loadDerivedImage(
 function file(name: string, data: Buffer): Buffer {
   const header = encodeTarHeader({ name, type: '0', mode: 0o644, size: data.length })
   return Buffer.concat([header, data, Buffer.alloc(padding(data.length))])
-}
-
-/**
- * `POST /images/load` with a streamed body; fails with the body's own error when the body
- * fails midway (the request is aborted, never left waiting), and with the engine's error
- * message when it reports one in its answer.
- *
- * @return the engine's messages.
- */
-async function loadImage(
-  engine: EngineClient,
-  body: Readable,
-  options: { action: string; signal: AbortSignal },
-): Promise<string[]> {
-  const controller = new AbortController()
-  let bodyError: unknown
-  const onBodyError = (error: unknown) => {
-    bodyError = error
-    controller.abort(error)
-  }
-  const onAbort = () => controller.abort(options.signal.reason)
-  body.once('error', onBodyError)
-  options.signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    const answer = await engine.call(options.action, async (docker) => {
-      const response = (await docker.loadImage(body, {
-        quiet: true,
-        abortSignal: controller.signal,
-      })) as unknown as Readable
-      const chunks: Buffer[] = []
-      for await (const chunk of response) chunks.push(chunk as Buffer)
-      return Buffer.concat(chunks).toString('utf8')
-    })
-    const messages: string[] = []
-    for (const line of answer.split(/\r?\n|(?<=})(?={)/)) {
-      if (line.trim() === '') continue
-      let message: { stream?: string; error?: string; errorDetail?: { message?: string } }
-      try {
-        message = JSON.parse(line)
-      } catch {
-        messages.push(line.trim())
-        continue
-      }
-      const error = message.errorDetail?.message ?? message.error
-      if (error) {
-        throw new TransshipError(
-          'IMAGE_LOAD_FAILED',
-          `${options.action} on ${engine.url}: ${error}`,
-        )
-      }
-      if (message.stream?.trim()) messages.push(message.stream.trim())
-    }
-    return messages
-  } catch (error) {
-    if (bodyError !== undefined) throw bodyError
-    if (error instanceof TransshipError) throw error
-    throw new TransshipError('IMAGE_LOAD_FAILED', `${options.action}: ${messageOf(error)}`, {
-      cause: error,
-    })
-  } finally {
-    options.signal.removeEventListener('abort', onAbort)
-    body.destroy()
-  }
 }
