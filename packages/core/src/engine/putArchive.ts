@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { TransshipError } from '../errors.js'
 import type { EngineClient } from './client.js'
+import { streamedRequest } from './streamedRequest.js'
 
 /**
  * Uploads a tar stream into a container with `PUT /containers/{id}/archive`, and fails
@@ -28,28 +29,13 @@ export async function putArchive(
   body: Readable,
   options: { path: string; action: string; signal?: AbortSignal },
 ): Promise<void> {
-  const controller = new AbortController()
-  let bodyError: unknown
-  const onBodyError = (error: unknown) => {
-    bodyError = error
-    controller.abort(error)
-  }
-  const onAbort = () => controller.abort(options.signal?.reason)
-  body.once('error', onBodyError)
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-  try {
-    await engine.call(options.action, () =>
-      container.putArchive(body, { path: options.path, abortSignal: controller.signal }),
-    )
-  } catch (error) {
-    throw bodyError ?? error
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort)
-    body.destroy()
-  }
-  // The engine may answer before the stream has failed its last check: never take that
-  // answer as success.
-  if (bodyError !== undefined) throw bodyError
+  await streamedRequest(body, options.signal, (abortSignal) =>
+    engine.call(options.action, () =>
+      container.putArchive(body, { path: options.path, abortSignal }),
+    ),
+  )
+  // The engine stops reading at the end-of-archive marker: an answer before the whole
+  // archive went through is not success.
   if (!body.readableEnded) {
     throw new TransshipError(
       'ARCHIVE_INCOMPLETE',

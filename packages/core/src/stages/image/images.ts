@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
 import type Dockerode from 'dockerode'
 import type { EngineClient } from '../../engine/client.js'
+import { streamedRequest } from '../../engine/streamedRequest.js'
 import { TransshipError } from '../../errors.js'
 import { mapConcurrent } from '../../pipeline/concurrent.js'
 
@@ -114,18 +115,8 @@ export async function loadImage(
   body: Readable,
   options: { action: string; signal: AbortSignal },
 ): Promise<string[]> {
-  const controller = new AbortController()
-  let bodyError: unknown
-  const onBodyError = (error: unknown) => {
-    bodyError = error
-    controller.abort(error)
-  }
-  const onAbort = () => controller.abort(options.signal.reason)
-  body.once('error', onBodyError)
-  options.signal.addEventListener('abort', onAbort, { once: true })
-  let answer: string
-  try {
-    answer = await engine.call(
+  const answer = await streamedRequest(body, options.signal, (abortSignal) =>
+    engine.call(
       options.action,
       (docker) =>
         new Promise<string>((resolve, reject) => {
@@ -136,7 +127,7 @@ export async function loadImage(
               options: { quiet: '1' },
               file: body,
               isStream: true,
-              abortSignal: controller.signal,
+              abortSignal,
               statusCodes: { 200: true, 500: 'server error' },
             },
             (error, response) => {
@@ -145,14 +136,8 @@ export async function loadImage(
             },
           )
         }),
-    )
-  } catch (error) {
-    throw bodyError ?? error
-  } finally {
-    options.signal.removeEventListener('abort', onAbort)
-    body.destroy()
-  }
-  if (bodyError !== undefined) throw bodyError
+    ),
+  )
   return loadedImages(engine, options.action, answer)
 }
 
