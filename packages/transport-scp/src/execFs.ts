@@ -186,6 +186,9 @@ export async function canRunCommands(client: Client): Promise<boolean> {
 
 const PROBE_MS = 10_000
 
+/** Bytes a get's stream holds before it pauses the channel. */
+const OUTPUT_BUFFER = 256 * 1024
+
 /**
  * Writes `body` to the command's input, hashing it, with backpressure; ends the input.
  *
@@ -262,7 +265,9 @@ function verifiedOutput(
   path: string,
   failure: (error: unknown) => Error,
 ): Readable {
-  const output = new PassThrough()
+  // Room for a few channel packets: a smaller buffer would pause and resume the channel
+  // at every packet.
+  const output = new PassThrough({ highWaterMark: OUTPUT_BUFFER })
   let received = 0
   channel.on('data', (chunk: Buffer) => {
     received += chunk.length

@@ -31,8 +31,8 @@ export interface WrittenFile {
  */
 export interface RemoteFs {
   /**
-   * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, data streamed through
-   * commands and the rest over SFTP.
+   * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, downloads streamed
+   * through commands and the rest over SFTP.
    */
   readonly protocol: 'sftp' | 'exec' | 'sftp+exec'
 

@@ -154,9 +154,9 @@ export class Sessions {
 
 /**
  * The file operations `settings.protocol` asks for: `sftp` or `exec` alone; or for `auto`,
- * SFTP for everything when the server offers it, data streamed through commands when the
- * server runs them (cheaper than SFTP requests for the client and the server), and commands
- * for everything when there is no SFTP.
+ * SFTP, with downloads streamed through `cat` when the server runs commands (for both ends
+ * that costs less CPU than SFTP read requests; uploads cost least as pipelined SFTP writes),
+ * and commands for everything when there is no SFTP.
  */
 async function openFs(client: Client, settings: TransferSettings, target: string) {
   if (settings.protocol === 'exec') return execFs(client, settings)
@@ -179,12 +179,10 @@ async function openFs(client: Client, settings: TransferSettings, target: string
     debug('%s: commands do not run in a POSIX shell: data goes over SFTP', target)
     return sftp
   }
-  const commands = execFs(client, settings)
-  debug('%s: data streams through commands, the rest goes over SFTP', target)
+  debug('%s: downloads stream through commands, the rest goes over SFTP', target)
   return {
     ...sftp,
     protocol: 'sftp+exec',
-    writeFile: commands.writeFile,
-    read: commands.read,
+    read: execFs(client, settings).read,
   } satisfies RemoteFs
 }

@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
 import { createScpTransport, type ScpTransportOptions } from '../../src/index.js'
 
+const READ_SIZE = 1024 * 1024
+
 /** What to transfer, and how. */
 export interface Transfer {
   readonly action: 'put' | 'get'
@@ -38,14 +40,17 @@ async function main(transfer: Transfer): Promise<Measured> {
   const transport = createScpTransport(transfer.options)
   let bytes: number
   if (transfer.action === 'put') {
-    const stored = await transport.put(transfer.key, createReadStream(transfer.file), {
+    // Read in 1 MiB chunks (and written with as much buffered), as a program that streams a
+    // file would; scp has its own buffers.
+    const body = createReadStream(transfer.file, { highWaterMark: READ_SIZE })
+    const stored = await transport.put(transfer.key, body, {
       size: transfer.size,
       sha256: transfer.sha256,
     })
     bytes = stored.size
   } else {
     const body = await transport.get(transfer.key)
-    await pipeline(body, createWriteStream(transfer.file))
+    await pipeline(body, createWriteStream(transfer.file, { highWaterMark: READ_SIZE }))
     bytes = (await stat(transfer.file)).size
   }
   await transport.close?.()
