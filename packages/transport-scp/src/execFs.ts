@@ -92,7 +92,7 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
       return found
     },
 
-    async writeFile(path, body) {
+    async writeFile(path, body, hashing) {
       const file = quote(path)
       const sync = options.fsync
         ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
@@ -105,7 +105,7 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
         ),
       )
       const result = outcome(channel, true)
-      const hash = createHash('sha256')
+      const hash = hashing ? createHash('sha256') : undefined
       let sent = 0
       try {
         sent = await feed(body, channel, hash)
@@ -121,7 +121,7 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
       if (size !== sent) {
         throw new RemoteError(`the file holds ${size} bytes after ${sent} were written`)
       }
-      return { size, sha256: hash.digest('hex') }
+      return hash ? { size, sha256: hash.digest('hex') } : { size }
     },
 
     async rename(from, to) {
@@ -190,7 +190,8 @@ const PROBE_MS = 10_000
 const OUTPUT_BUFFER = 256 * 1024
 
 /**
- * Writes `body` to the command's input, hashing it, with backpressure; ends the input.
+ * Writes `body` to the command's input (hashing it, when asked), with backpressure; ends
+ * the input.
  *
  * @return the byte count.
  * @throws the body's error, or a RemoteError when the command stops reading.
@@ -198,7 +199,7 @@ const OUTPUT_BUFFER = 256 * 1024
 async function feed(
   body: Readable,
   channel: ClientChannel,
-  hash: ReturnType<typeof createHash>,
+  hash: ReturnType<typeof createHash> | undefined,
 ): Promise<number> {
   let feeding = true
   // The command may end (the connection dropped, the disk is full) while the body is
@@ -214,7 +215,7 @@ async function feed(
     for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
       if (bytes.length === 0) continue
-      hash.update(bytes)
+      hash?.update(bytes)
       size += bytes.length
       if (!channel.write(bytes)) await Promise.race([once(channel, 'drain'), closed])
     }

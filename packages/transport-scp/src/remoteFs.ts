@@ -19,8 +19,8 @@ export interface RemoteFile {
 export interface WrittenFile {
   /** Byte count, as the server reports it after writing. */
   readonly size: number
-  /** sha256 of the bytes sent, computed while sending. */
-  readonly sha256: string
+  /** sha256 of the bytes sent, computed while sending, when it was asked for. */
+  readonly sha256?: string
   readonly modified?: Date
 }
 
@@ -32,7 +32,7 @@ export interface WrittenFile {
 export interface RemoteFs {
   /**
    * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, downloads streamed
-   * through commands and the rest over SFTP.
+   * through commands where they run, and the rest over SFTP.
    */
   readonly protocol: 'sftp' | 'exec' | 'sftp+exec'
 
@@ -56,10 +56,11 @@ export interface RemoteFs {
 
   /**
    * Writes `body` to the new file `path` (mode 0600; it must not exist), creating its
-   * missing directories (mode 0700), and makes it durable where the server can.
-   * The file is left in place when this fails: the caller removes it.
+   * missing directories (mode 0700), and makes it durable where the server can; hashes
+   * what it sends when `hash` is set. The file is left in place when this fails: the
+   * caller removes it.
    */
-  writeFile(path: string, body: Readable): Promise<WrittenFile>
+  writeFile(path: string, body: Readable, hash: boolean): Promise<WrittenFile>
 
   /** Renames `from` to `to`, replacing what `to` holds. */
   rename(from: string, to: string): Promise<void>

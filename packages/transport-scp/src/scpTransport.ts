@@ -64,8 +64,8 @@ const DEFAULT_CONCURRENCY = 32
  * ssh2 connection: over SFTP, with pipelined write requests and downloads streamed through
  * `cat` over exec, or over commands alone for servers without SFTP. A `put` streams into a hidden temporary file
  * next to its target (`.<name>.partial-<hex>`, mode 0600, in directories created 0700),
- * hashing what it sends, and renames it into place once the server holds every byte and
- * the sha256 matches `expected`. A connection that drops is opened again by the next call.
+ * and renames it into place once the server holds every byte and, when `expected` has a
+ * sha256, once what it sent (hashed on the way) matches it. A connection that drops is opened again by the next call.
  *
  * ## Example
  * ```ts
@@ -147,7 +147,8 @@ export function createScpTransport(options: ScpTransportOptions | ScpClientOptio
         return await withSession('put', key, key, signal, async (session, path) => {
           const temp = tempPathFor(path)
           try {
-            const written = await session.fs.writeFile(temp, body)
+            // Hashing costs CPU: only when there is a sha256 to match.
+            const written = await session.fs.writeFile(temp, body, expected?.sha256 !== undefined)
             verifyExpectation(key, `${path} on ${session.target}`, written, expected)
             signal?.throwIfAborted()
             await session.fs.rename(temp, path)

@@ -175,14 +175,25 @@ async function openFs(client: Client, settings: TransferSettings, target: string
   }
   const sftp = sftpFs(new Sftp(wrapper), settings)
   if (settings.protocol === 'sftp') return sftp
-  if (!(await canRunCommands(client))) {
-    debug('%s: commands do not run in a POSIX shell: data goes over SFTP', target)
-    return sftp
+  const commands = execFs(client, settings)
+  // Asked once, at the first download: a backup only uploads.
+  let runsCommands: Promise<boolean> | undefined
+  const viaCommands = () => {
+    runsCommands ??= canRunCommands(client).then((yes) => {
+      debug(
+        yes
+          ? '%s: downloads stream through commands'
+          : '%s: commands do not run in a POSIX shell: downloads go over SFTP',
+        target,
+      )
+      return yes
+    })
+    return runsCommands
   }
-  debug('%s: downloads stream through commands, the rest goes over SFTP', target)
   return {
     ...sftp,
     protocol: 'sftp+exec',
-    read: execFs(client, settings).read,
+    read: async (path, failure) =>
+      (await viaCommands()) ? commands.read(path, failure) : sftp.read(path, failure),
   } satisfies RemoteFs
 }

@@ -39,7 +39,7 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
       return found
     },
 
-    async writeFile(path, body) {
+    async writeFile(path, body, hash) {
       const handle = await createExclusive(sftp, path)
       // The channel may end while the body is waited for: that stops the body.
       let sending = true
@@ -47,7 +47,7 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
         if (sending) body.destroy(sessionEnded())
       })
       try {
-        const sent = await writePipelined(sftp, handle, body, options).finally(() => {
+        const sent = await writePipelined(sftp, handle, body, options, hash).finally(() => {
           sending = false
         })
         if (options.fsync) await sftp.fsync(handle)
@@ -58,7 +58,7 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
             `the file holds ${written.size} bytes after ${sent.size} were written: something else wrote to it`,
           )
         }
-        return { size: sent.size, sha256: sent.sha256, modified: dateOf(written.mtime) }
+        return { ...sent, modified: dateOf(written.mtime) }
       } catch (error) {
         await sftp.close(handle).catch(() => {})
         throw await explainWriteFailure(sftp, path, error, options)

@@ -4,10 +4,10 @@ import { type Sftp, sessionEnded } from './sftp.js'
 /** Chunks smaller than this are gathered into one request (a copy); larger ones are not. */
 const GATHER_BELOW = 64 * 1024
 
-/** How many bytes went out, and their sha256. */
+/** How many bytes went out, and their sha256 when it was asked for. */
 export interface SentBytes {
   readonly size: number
-  readonly sha256: string
+  readonly sha256?: string
 }
 
 /** How {@link writePipelined} splits and pipelines a stream. */
@@ -30,7 +30,8 @@ export interface PipelineShape {
  * @param handle - a handle open for writing.
  * @param body - the bytes to write.
  * @param shape - request size and count.
- * @return the byte count and sha256 of what was written, once every request succeeded.
+ * @param hashing - whether to hash what is written.
+ * @return the byte count (and sha256) of what was written, once every request succeeded.
  * @throws the body's error, or the first failed request's SFTP error (after the requests
  *   in flight have settled).
  */
@@ -39,8 +40,9 @@ export async function writePipelined(
   handle: Buffer,
   body: AsyncIterable<Uint8Array | string>,
   { chunkSize, depth }: PipelineShape,
+  hashing: boolean,
 ): Promise<SentBytes> {
-  const hash = createHash('sha256')
+  const hash = hashing ? createHash('sha256') : undefined
   let offset = 0
   let inFlight = 0
   let failure: { error: unknown } | undefined
@@ -100,7 +102,7 @@ export async function writePipelined(
           ? Buffer.from(chunk)
           : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
       if (bytes.length === 0) continue
-      hash.update(bytes)
+      hash?.update(bytes)
       if (pendingLength + bytes.length <= gather) {
         pending.push(bytes)
         pendingLength += bytes.length
@@ -123,5 +125,5 @@ export async function writePipelined(
     await idle()
     throw error
   }
-  return { size: offset, sha256: hash.digest('hex') }
+  return hash ? { size: offset, sha256: hash.digest('hex') } : { size: offset }
 }

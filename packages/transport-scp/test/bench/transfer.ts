@@ -24,9 +24,13 @@ export interface Transfer {
   readonly key: string
   /** The local file: read by a put, written by a get. */
   readonly file: string
-  /** What a put passes as `expected`: the file's size and sha256. */
+  /** The file's size: what a get must write. */
   readonly size: number
-  readonly sha256: string
+  /**
+   * What a put passes as `expected` (the file's size and sha256, which the transport then
+   * checks); nothing, as the core's backup stages pass (they hash the stream themselves).
+   */
+  readonly expected?: { readonly size: number; readonly sha256: string }
 }
 
 /** What a transfer measured. */
@@ -43,10 +47,7 @@ async function main(transfer: Transfer): Promise<Measured> {
     // Read in 1 MiB chunks (and written with as much buffered), as a program that streams a
     // file would; scp has its own buffers.
     const body = createReadStream(transfer.file, { highWaterMark: READ_SIZE })
-    const stored = await transport.put(transfer.key, body, {
-      size: transfer.size,
-      sha256: transfer.sha256,
-    })
+    const stored = await transport.put(transfer.key, body, transfer.expected)
     bytes = stored.size
   } else {
     const body = await transport.get(transfer.key)
