@@ -31,7 +31,7 @@ export interface WrittenFile {
  */
 export interface RemoteFs {
   /**
-   * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, downloads streamed
+   * Which way it talks to the server: `sftp`; `exec`; or `sftp+exec`, data streamed
    * through commands where they run, and the rest over SFTP.
    */
   readonly protocol: 'sftp' | 'exec' | 'sftp+exec'

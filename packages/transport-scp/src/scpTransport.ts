@@ -22,11 +22,11 @@ export interface ScpTransferOptions {
    */
   readonly path: string
   /**
-   * How to talk to the server. `auto` (default): SFTP, uploads in pipelined write requests,
-   * and downloads streamed through `cat` in the user's login shell, which costs both ends
-   * less CPU than SFTP read requests (SFTP alone when commands do not run there; commands
-   * alone when the server has no SFTP). `sftp`: SFTP only. `exec`: commands only (`cat`,
-   * `find`, `stat`, `mv`, `rm`, `mkdir`, `wc` in a POSIX shell).
+   * How to talk to the server. `auto` (default): SFTP, with data streamed through `cat` in
+   * the user's login shell, which is faster than SFTP requests (SFTP alone when commands do
+   * not run there; commands alone when the server has no SFTP). `sftp`: SFTP only, data in
+   * pipelined requests. `exec`: commands only (`cat`, `find`, `stat`, `mv`, `rm`, `mkdir`,
+   * `wc` in a POSIX shell).
    */
   readonly protocol?: Protocol
   /** Bytes per SFTP read or write request (default 255 KiB, OpenSSH's largest). */
@@ -61,8 +61,8 @@ const DEFAULT_CONCURRENCY = 32
 
 /**
  * A transport that stages artifacts in a directory on an SSH host, through one persistent
- * ssh2 connection: over SFTP, with pipelined write requests and downloads streamed through
- * `cat` over exec, or over commands alone for servers without SFTP. A `put` streams into a hidden temporary file
+ * ssh2 connection: over SFTP, with data streamed through `cat` over exec (or in pipelined
+ * SFTP requests), or over commands alone for servers without SFTP. A `put` streams into a hidden temporary file
  * next to its target (`.<name>.partial-<hex>`, mode 0600, in directories created 0700),
  * and renames it into place once the server holds every byte and, when `expected` has a
  * sha256, once what it sent (hashed on the way) matches it. A connection that drops is opened again by the next call.
