@@ -118,4 +118,5 @@ export type {
   Transport,
   TransportCallOptions,
 } from './transport/contract.js'
+export { assertExpectation } from './transport/expectation.js'
 export { assertSafeKey, assertSafePrefix } from './transport/keys.js'

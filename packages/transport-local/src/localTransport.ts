@@ -2,12 +2,12 @@ import { createReadStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { type ArtifactExpectation, type Transport, TransshipError } from '@transship/core'
+import { assertExpectation, type Transport, TransshipError } from '@transship/core'
 import { DRIVER_NAME, hasCode, ioError } from './errors.js'
 import { artifactPath, assertInsideBase, prefixPath } from './keyPath.js'
 import { listFiles } from './listFiles.js'
 import { removeTree } from './removeTree.js'
-import { type WrittenFile, writeAtomically } from './writeAtomically.js'
+import { writeAtomically } from './writeAtomically.js'
 
 /** Options of {@link createLocalTransport}. */
 export interface LocalTransportOptions {
@@ -57,7 +57,7 @@ export function createLocalTransport(options: LocalTransportOptions): Transport 
         const written = await writeAtomically(path, body, {
           signal,
           sha256: expected?.sha256 !== undefined,
-          verify: (file) => verifyExpectation(key, path, file, expected),
+          verify: (file) => assertExpectation(DRIVER_NAME, key, path, file, expected),
         })
         return { key, size: written.size, modified: written.modified }
       } catch (error) {
@@ -135,26 +135,4 @@ function notFound(key: string, path: string): TransshipError {
     'TRANSPORT_NOT_FOUND',
     `[${DRIVER_NAME}] nothing is stored under ${JSON.stringify(key)} (${path})`,
   )
-}
-
-function verifyExpectation(
-  key: string,
-  path: string,
-  written: WrittenFile,
-  expected: ArtifactExpectation | undefined,
-): void {
-  const mismatches = [
-    expected?.size !== undefined && expected.size !== written.size
-      ? `size ${written.size} instead of ${expected.size}`
-      : undefined,
-    expected?.sha256 !== undefined && expected.sha256 !== written.sha256
-      ? `sha256 ${written.sha256} instead of ${expected.sha256}`
-      : undefined,
-  ].filter((mismatch) => mismatch !== undefined)
-  if (mismatches.length > 0) {
-    throw new TransshipError(
-      'TRANSPORT_INTEGRITY',
-      `[${DRIVER_NAME}] refusing to store ${JSON.stringify(key)} at ${path}: it has ${mismatches.join(' and ')}`,
-    )
-  }
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import {
-  type ArtifactExpectation,
   type ArtifactStat,
+  assertExpectation,
   resolveSshOptions,
   type SshOptions,
   type Transport,
@@ -10,7 +10,6 @@ import {
 import type { Client } from 'ssh2'
 import { DRIVER_NAME, notFound, transportError } from './errors.js'
 import { byKey, checkKey, checkPrefix, isTempName, remotePathOf, tempPathFor } from './keys.js'
-import type { WrittenFile } from './remoteFs.js'
 import { type ClientSource, type Protocol, type Session, Sessions } from './session.js'
 import { scpUrlOf } from './url.js'
 
@@ -22,17 +21,23 @@ export interface ScpTransferOptions {
    */
   readonly path: string
   /**
-   * How to talk to the server. `auto` (default): SFTP, with data streamed through `cat` in
-   * the user's login shell, which is faster than SFTP requests (SFTP alone when commands do
-   * not run there; commands alone when the server has no SFTP). `sftp`: SFTP only, data in
-   * pipelined requests. `exec`: commands only (`cat`, `find`, `stat`, `mv`, `rm`, `mkdir`,
-   * `wc` in a POSIX shell).
+   * How to talk to the server. `auto` (default): SFTP, with transfers of more than
+   * `commandThreshold` bytes streamed through `cat` in the user's login shell, which is
+   * faster than SFTP requests (SFTP alone when commands do not run there; commands alone
+   * when the server has no SFTP). `sftp`: SFTP only, data in pipelined requests. `exec`:
+   * commands only (`cat`, `find`, `stat`, `mv`, `rm`, `mkdir`, `wc` in a POSIX shell).
    */
   readonly protocol?: Protocol
   /** Bytes per SFTP read or write request (default 255 KiB, OpenSSH's largest). */
   readonly chunkSize?: number
   /** SFTP requests in flight per transfer (default 32). */
   readonly concurrency?: number
+  /**
+   * With `protocol: 'auto'`: bytes from which a transfer streams through `cat` rather than
+   * SFTP requests (default 64 MiB). A command is faster for large transfers, but starts
+   * the user's login shell first (and its rc files), which small transfers do not repay.
+   */
+  readonly commandThreshold?: number
   /**
    * Make each artifact durable on the server's disk before it is renamed into place
    * (default true; `fsync@openssh.com` over SFTP, `sync` over exec).
@@ -58,11 +63,12 @@ export interface ScpClientOptions extends ScpTransferOptions {
 
 const DEFAULT_CHUNK_SIZE = 255 * 1024
 const DEFAULT_CONCURRENCY = 32
+const DEFAULT_COMMAND_THRESHOLD = 64 * 1024 * 1024
 
 /**
  * A transport that stages artifacts in a directory on an SSH host, through one persistent
- * ssh2 connection: over SFTP, with data streamed through `cat` over exec (or in pipelined
- * SFTP requests), or over commands alone for servers without SFTP. A `put` streams into a hidden temporary file
+ * ssh2 connection: over SFTP, in pipelined requests, with large transfers streamed through
+ * `cat` over exec, or over commands alone for servers without SFTP. A `put` streams into a hidden temporary file
  * next to its target (`.<name>.partial-<hex>`, mode 0600, in directories created 0700),
  * and renames it into place once the server holds every byte and, when `expected` has a
  * sha256, once what it sent (hashed on the way) matches it. A connection that drops is opened again by the next call.
@@ -96,6 +102,8 @@ export function createScpTransport(options: ScpTransportOptions | ScpClientOptio
     chunkSize: positive(options.chunkSize, 'chunkSize', invalid) ?? DEFAULT_CHUNK_SIZE,
     depth: positive(options.concurrency, 'concurrency', invalid) ?? DEFAULT_CONCURRENCY,
     fsync: options.fsync ?? true,
+    commandThreshold:
+      positive(options.commandThreshold, 'commandThreshold', invalid) ?? DEFAULT_COMMAND_THRESHOLD,
   }
   let source: ClientSource
   let label: string
@@ -149,7 +157,7 @@ export function createScpTransport(options: ScpTransportOptions | ScpClientOptio
           try {
             // Hashing costs CPU: only when there is a sha256 to match.
             const written = await session.fs.writeFile(temp, body, expected?.sha256 !== undefined)
-            verifyExpectation(key, `${path} on ${session.target}`, written, expected)
+            assertExpectation(DRIVER_NAME, key, `${path} on ${session.target}`, written, expected)
             signal?.throwIfAborted()
             await session.fs.rename(temp, path)
             return { key, size: written.size, modified: written.modified }
@@ -257,26 +265,4 @@ function abortWith(signal: AbortSignal, stream: Readable): void {
   if (signal.aborted) stop()
   signal.addEventListener('abort', stop, { once: true })
   stream.once('close', () => signal.removeEventListener('abort', stop))
-}
-
-function verifyExpectation(
-  key: string,
-  where: string,
-  written: WrittenFile,
-  expected: ArtifactExpectation | undefined,
-): void {
-  const mismatches = [
-    expected?.size !== undefined && expected.size !== written.size
-      ? `size ${written.size} instead of ${expected.size}`
-      : undefined,
-    expected?.sha256 !== undefined && expected.sha256 !== written.sha256
-      ? `sha256 ${written.sha256} instead of ${expected.sha256}`
-      : undefined,
-  ].filter((mismatch) => mismatch !== undefined)
-  if (mismatches.length > 0) {
-    throw new TransshipError(
-      'TRANSPORT_INTEGRITY',
-      `[${DRIVER_NAME}] refusing to store ${JSON.stringify(key)} at ${where}: it has ${mismatches.join(' and ')}`,
-    )
-  }
 }
