@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { posix } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
 import type { Client, ClientChannel } from 'ssh2'
+import { BodyChunks } from './bodyChunks.js'
 import { RemoteError } from './errors.js'
 import type { RemoteFile, RemoteFs, RemoteStat } from './remoteFs.js'
 import {
@@ -41,8 +41,6 @@ const S_IFDIR = 0o040000
  * @param options - whether to sync written files.
  */
 export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
-  const sh = (script: string) => `LC_ALL=C; export LC_ALL; ${script}`
-
   const stat = async (path: string): Promise<RemoteStat | undefined> => {
     const result = await run(client, sh(`exec stat -L -c '%f %s %Y' -- ${quote(path)}`))
     if (result.code !== 0) {
@@ -92,36 +90,13 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
       return found
     },
 
-    async writeFile(path, body, hashing) {
-      const file = quote(path)
-      const sync = options.fsync
-        ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
-        : ''
-      const channel = await openChannel(
-        client,
-        sh(
-          `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && ` +
-            `cat > ${file}${sync} && exec wc -c < ${file}`,
-        ),
-      )
-      const result = outcome(channel, true)
-      const hash = hashing ? createHash('sha256') : undefined
-      let sent = 0
-      try {
-        sent = await feed(body, channel, hash)
-      } catch (error) {
-        // Let the command end on what it has: the caller removes the file afterwards.
-        channel.end()
-        const ended = await result
-        throw ended.code === 0 || ended.code === undefined ? error : commandError(ended)
-      }
-      const ended = await result
-      if (ended.code !== 0) throw commandError(ended)
-      const size = Number(ended.stdout.trim())
-      if (size !== sent) {
-        throw new RemoteError(`the file holds ${size} bytes after ${sent} were written`)
-      }
-      return hash ? { size, sha256: hash.digest('hex') } : { size }
+    async writeFile(path, body, hash) {
+      const chunks = new BodyChunks(body, hash)
+      const size = await writeThroughCommand(client, path, chunks, body, {
+        create: true,
+        fsync: options.fsync,
+      })
+      return { size, sha256: chunks.sha256() }
     },
 
     async rename(from, to) {
@@ -190,17 +165,62 @@ const PROBE_MS = 10_000
 const OUTPUT_BUFFER = 256 * 1024
 
 /**
- * Writes `body` to the command's input (hashing it, when asked), with backpressure; ends
- * the input.
+ * Streams the rest of a body into the file `path` through `cat`: a new file (mode 0600, in
+ * missing directories made 0700; it must not exist), or appended to an existing one. Syncs
+ * the file when asked, and checks that it then holds every byte read from the body.
  *
- * @return the byte count.
+ * @param client - an authenticated SSH client.
+ * @param path - the file.
+ * @param chunks - the body's chunks, from where they stand.
+ * @param body - the body itself, destroyed if the command ends before it.
+ * @param how - create or append; fsync.
+ * @return the file's size.
+ * @throws RemoteError naming what the command said, or the body's error.
+ */
+export async function writeThroughCommand(
+  client: Client,
+  path: string,
+  chunks: BodyChunks,
+  body: Readable,
+  { create, fsync }: { create: boolean; fsync: boolean },
+): Promise<number> {
+  const file = quote(path)
+  const open = create
+    ? `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && cat > ${file}`
+    : `cat >> ${file}`
+  const sync = fsync
+    ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
+    : ''
+  const channel = await openChannel(client, sh(`${open}${sync} && exec wc -c < ${file}`))
+  const result = outcome(channel, true)
+  try {
+    await feed(chunks, body, channel)
+  } catch (error) {
+    // Let the command end on what it has: the caller removes the file afterwards.
+    channel.end()
+    const ended = await result
+    throw ended.code === 0 || ended.code === undefined ? error : commandError(ended)
+  }
+  const ended = await result
+  if (ended.code !== 0) throw commandError(ended)
+  const size = Number(ended.stdout.trim())
+  if (size !== chunks.bytes) {
+    throw new RemoteError(`the file holds ${size} bytes after ${chunks.bytes} were written`)
+  }
+  return size
+}
+
+/** Runs a script with `LC_ALL=C`, so that its error messages can be told apart. */
+function sh(script: string): string {
+  return `LC_ALL=C; export LC_ALL; ${script}`
+}
+
+/**
+ * Writes the rest of a body to the command's input, with backpressure, and ends the input.
+ *
  * @throws the body's error, or a RemoteError when the command stops reading.
  */
-async function feed(
-  body: Readable,
-  channel: ClientChannel,
-  hash: ReturnType<typeof createHash> | undefined,
-): Promise<number> {
+async function feed(chunks: BodyChunks, body: Readable, channel: ClientChannel): Promise<void> {
   let feeding = true
   // The command may end (the connection dropped, the disk is full) while the body is
   // waited for: that stops the body.
@@ -211,16 +231,10 @@ async function feed(
     () => {},
   )
   try {
-    let size = 0
-    for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-      if (bytes.length === 0) continue
-      hash?.update(bytes)
-      size += bytes.length
+    for (let bytes = await chunks.next(); bytes !== undefined; bytes = await chunks.next()) {
       if (!channel.write(bytes)) await Promise.race([once(channel, 'drain'), closed])
     }
     channel.end()
-    return size
   } finally {
     feeding = false
   }

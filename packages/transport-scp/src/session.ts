@@ -3,7 +3,8 @@ import { connectSsh, type SshOptions } from '@transship/core'
 import createDebug from 'debug'
 import type { Client, SFTPWrapper } from 'ssh2'
 import { DRIVER_NAME, RemoteError } from './errors.js'
-import { canRunCommands, execFs } from './execFs.js'
+import { execFs } from './execFs.js'
+import { hybridFs } from './hybridFs.js'
 import type { RemoteFs } from './remoteFs.js'
 import { Sftp } from './sftp.js'
 import { sftpFs } from './sftpFs.js'
@@ -19,6 +20,7 @@ export interface TransferSettings {
   readonly chunkSize: number
   readonly depth: number
   readonly fsync: boolean
+  readonly commandThreshold: number
 }
 
 /** An open connection with its file operations and the resolved base path. */
@@ -95,7 +97,7 @@ export class Sessions {
         disposeConnection = connection.close
         fs = await openFs(connection.client, this.#settings, connection.target)
         fs.ended?.then(() => {
-          debug('%s: the SFTP session ended', connection.target)
+          if (this.#current === current) debug('%s: the SFTP session ended', connection.target)
           forget()
         })
         const session = { fs, base: await this.#resolveBase(fs), target: connection.target }
@@ -154,9 +156,8 @@ export class Sessions {
 
 /**
  * The file operations `settings.protocol` asks for: `sftp` or `exec` alone; or for `auto`,
- * SFTP, with data streamed through `cat` when the server runs commands (faster than
- * pipelined SFTP requests, measured: see bench/scp.ts), and commands for everything when
- * there is no SFTP.
+ * SFTP, with large transfers streamed through `cat` when the server runs commands (see
+ * {@link hybridFs}), and commands for everything when there is no SFTP.
  */
 async function openFs(client: Client, settings: TransferSettings, target: string) {
   if (settings.protocol === 'exec') return execFs(client, settings)
@@ -173,31 +174,7 @@ async function openFs(client: Client, settings: TransferSettings, target: string
     debug('%s: no SFTP (%s): using commands over exec', target, error)
     return execFs(client, settings)
   }
-  const sftp = sftpFs(new Sftp(wrapper), settings)
-  if (settings.protocol === 'sftp') return sftp
-  const commands = execFs(client, settings)
-  // Asked once, at the first transfer, not at every connection.
-  let runsCommands: Promise<boolean> | undefined
-  const viaCommands = () => {
-    runsCommands ??= canRunCommands(client).then((yes) => {
-      debug(
-        yes
-          ? '%s: data streams through commands'
-          : '%s: commands do not run in a POSIX shell: data goes over SFTP',
-        target,
-      )
-      return yes
-    })
-    return runsCommands
-  }
-  return {
-    ...sftp,
-    protocol: 'sftp+exec',
-    writeFile: async (path, body, hash) =>
-      (await viaCommands())
-        ? commands.writeFile(path, body, hash)
-        : sftp.writeFile(path, body, hash),
-    read: async (path, failure) =>
-      (await viaCommands()) ? commands.read(path, failure) : sftp.read(path, failure),
-  } satisfies RemoteFs
+  const sftp = new Sftp(wrapper)
+  if (settings.protocol === 'sftp') return sftpFs(sftp, settings)
+  return hybridFs(client, sftp, settings, target)
 }

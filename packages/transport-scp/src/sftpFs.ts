@@ -1,6 +1,7 @@
 import { posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Stats } from 'ssh2'
+import { BodyChunks } from './bodyChunks.js'
 import { hasSftpStatus, RemoteError, SFTP_STATUS } from './errors.js'
 import type { RemoteFile, RemoteFs, RemoteStat } from './remoteFs.js'
 import { type Sftp, sessionEnded } from './sftp.js'
@@ -40,25 +41,13 @@ export function sftpFs(sftp: Sftp, options: SftpFsOptions): RemoteFs {
     },
 
     async writeFile(path, body, hash) {
+      const chunks = new BodyChunks(body, hash)
       const handle = await createExclusive(sftp, path)
-      // The channel may end while the body is waited for: that stops the body.
-      let sending = true
-      sftp.ended.then(() => {
-        if (sending) body.destroy(sessionEnded())
-      })
+      const stop = stopBodyWhenEnded(sftp, body)
       try {
-        const sent = await writePipelined(sftp, handle, body, options, hash).finally(() => {
-          sending = false
-        })
-        if (options.fsync) await sftp.fsync(handle)
-        const written = await sftp.fstat(handle)
-        await sftp.close(handle)
-        if (written.size !== sent.size) {
-          throw new RemoteError(
-            `the file holds ${written.size} bytes after ${sent.size} were written: something else wrote to it`,
-          )
-        }
-        return { ...sent, modified: dateOf(written.mtime) }
+        const size = await writePipelined(sftp, handle, chunks, options).finally(stop)
+        const modified = await finishWrite(sftp, handle, size, options.fsync)
+        return { size, sha256: chunks.sha256(), modified }
       } catch (error) {
         await sftp.close(handle).catch(() => {})
         throw await explainWriteFailure(sftp, path, error, options)
@@ -125,8 +114,10 @@ function dateOf(seconds: number): Date {
 /**
  * Creates the file `path` exclusively, mode 0600, and its missing directories, mode 0700.
  * A concurrent removal may prune a directory between the two: that is retried.
+ *
+ * @return a handle open for writing.
  */
-async function createExclusive(sftp: Sftp, path: string): Promise<Buffer> {
+export async function createExclusive(sftp: Sftp, path: string): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
     await ensureDirectory(sftp, posix.dirname(path))
     try {
@@ -134,6 +125,44 @@ async function createExclusive(sftp: Sftp, path: string): Promise<Buffer> {
     } catch (error) {
       if (attempt === 3 || !hasSftpStatus(error, SFTP_STATUS.NO_SUCH_FILE)) throw error
     }
+  }
+}
+
+/**
+ * Ends a write: syncs the file (when asked), checks that it holds `size` bytes, and closes
+ * the handle.
+ *
+ * @return the file's modification time.
+ * @throws RemoteError when the file holds another size: something else wrote to it.
+ */
+export async function finishWrite(
+  sftp: Sftp,
+  handle: Buffer,
+  size: number,
+  fsync: boolean,
+): Promise<Date> {
+  if (fsync) await sftp.fsync(handle)
+  const written = await sftp.fstat(handle)
+  await sftp.close(handle)
+  if (written.size !== size) {
+    throw new RemoteError(
+      `the file holds ${written.size} bytes after ${size} were written: something else wrote to it`,
+    )
+  }
+  return dateOf(written.mtime)
+}
+
+/**
+ * Destroys `body` if the SFTP channel ends while it is being written (the writer may be
+ * waiting for the body, not for the server), until the returned function is called.
+ */
+export function stopBodyWhenEnded(sftp: Sftp, body: Readable): () => void {
+  let writing = true
+  sftp.ended.then(() => {
+    if (writing) body.destroy(sessionEnded())
+  })
+  return () => {
+    writing = false
   }
 }
 
@@ -156,7 +185,7 @@ async function ensureDirectory(sftp: Sftp, directory: string): Promise<void> {
  * OpenSSH's SFTP server answers a write to a full file system with a bare "Failure": ask
  * the server how much room is left, and say so when there is next to none.
  */
-async function explainWriteFailure(
+export async function explainWriteFailure(
   sftp: Sftp,
   path: string,
   error: unknown,

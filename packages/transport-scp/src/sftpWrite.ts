@@ -1,14 +1,8 @@
-import { createHash } from 'node:crypto'
+import type { BodyChunks } from './bodyChunks.js'
 import { type Sftp, sessionEnded } from './sftp.js'
 
 /** Chunks smaller than this are gathered into one request (a copy); larger ones are not. */
 const GATHER_BELOW = 64 * 1024
-
-/** How many bytes went out, and their sha256 when it was asked for. */
-export interface SentBytes {
-  readonly size: number
-  readonly sha256?: string
-}
 
 /** How {@link writePipelined} splits and pipelines a stream. */
 export interface PipelineShape {
@@ -19,31 +13,31 @@ export interface PipelineShape {
 }
 
 /**
- * Writes a stream to an open SFTP file handle from offset 0, keeping up to `depth` write
- * requests of at most `chunkSize` bytes in flight: a plain SFTP stream waits for each
- * request's answer before it sends the next, and crawls. Chunks of the body go out as
- * they are (sliced when larger than `chunkSize`); small ones are gathered first. The body is read only while fewer than
- * `depth` requests are pending, so a slow server holds the body back. String chunks are
- * written as their UTF-8 bytes.
+ * Writes a body's chunks to an open SFTP file handle, from offset `from` on, keeping up to
+ * `depth` write requests of at most `chunkSize` bytes in flight: a plain SFTP stream waits
+ * for each request's answer before it sends the next, and crawls. Chunks go out as they are
+ * (sliced when larger than `chunkSize`); small ones are gathered first. The body is read
+ * only while fewer than `depth` requests are pending, so a slow server holds the body back.
+ * It stops at the end of the body, or once `until` bytes of the file are written (at a
+ * chunk's end), leaving the rest of the body unread.
  *
  * @param sftp - the SFTP session the handle belongs to.
  * @param handle - a handle open for writing.
- * @param body - the bytes to write.
+ * @param chunks - the body.
  * @param shape - request size and count.
- * @param hashing - whether to hash what is written.
- * @return the byte count (and sha256) of what was written, once every request succeeded.
+ * @param range - where to start writing, and after which offset to stop reading.
+ * @return the offset written up to, once every request succeeded.
  * @throws the body's error, or the first failed request's SFTP error (after the requests
  *   in flight have settled).
  */
 export async function writePipelined(
   sftp: Sftp,
   handle: Buffer,
-  body: AsyncIterable<Uint8Array | string>,
+  chunks: BodyChunks,
   { chunkSize, depth }: PipelineShape,
-  hashing: boolean,
-): Promise<SentBytes> {
-  const hash = hashing ? createHash('sha256') : undefined
-  let offset = 0
+  { from = 0, until = Number.POSITIVE_INFINITY }: { from?: number; until?: number } = {},
+): Promise<number> {
+  let offset = from
   let inFlight = 0
   let failure: { error: unknown } | undefined
   let wake: (() => void) | undefined
@@ -96,13 +90,9 @@ export async function writePipelined(
     await send(joined)
   }
   try {
-    for await (const chunk of body) {
-      const bytes =
-        typeof chunk === 'string'
-          ? Buffer.from(chunk)
-          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-      if (bytes.length === 0) continue
-      hash?.update(bytes)
+    while (offset + pendingLength < until) {
+      const bytes = await chunks.next()
+      if (bytes === undefined) break
       if (pendingLength + bytes.length <= gather) {
         pending.push(bytes)
         pendingLength += bytes.length
@@ -125,5 +115,5 @@ export async function writePipelined(
     await idle()
     throw error
   }
-  return hash ? { size: offset, sha256: hash.digest('hex') } : { size: offset }
+  return offset
 }

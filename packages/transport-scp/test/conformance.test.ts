@@ -2,9 +2,17 @@ import { describeTransportConformance } from '@transship/core/testing'
 import { createScpTransport } from '../src/index.js'
 import { noSftpOptions, remoteDirectory, sshOptions } from './support.js'
 
-// The default (`auto`): data through commands, the rest over SFTP.
-describeTransportConformance('scp (auto: SFTP and commands)', () => ({
+// The default (`auto`): SFTP, and `cat` over exec for transfers from 64 MiB (none here).
+describeTransportConformance('scp (auto)', () => ({
   transport: createScpTransport(sshOptions({ path: remoteDirectory() })),
+}))
+
+// `auto` with `cat` from 1 MiB: the multi-MiB artifacts start over SFTP and go on through
+// `cat >>`, and are read through `cat`.
+describeTransportConformance('scp (auto, commands from 1 MiB)', () => ({
+  transport: createScpTransport(
+    sshOptions({ path: remoteDirectory(), commandThreshold: 1024 * 1024 }),
+  ),
 }))
 
 // SFTP alone: data in pipelined SFTP requests.

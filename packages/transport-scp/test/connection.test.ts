@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { hostKeyFingerprint } from '@transship/core'
 import { drainToHash, randomArtifact } from '@transship/core/testing'
@@ -13,6 +14,8 @@ import {
   env,
   localDirectory,
   onHostB,
+  processesHolding,
+  processInfo,
   quote,
   rejection,
   remoteDirectory,
@@ -312,5 +315,35 @@ describe('scp transport: servers without SFTP', () => {
     expect(await remoteTree(dir)).toEqual(['a', 'a/b'])
     await transport.remove('a')
     expect(await onHostB(`ls -A ${quote(dir)}`)).toBe('')
+  })
+})
+
+describe('scp transport: the way data goes (auto)', () => {
+  it('streams a large put through cat after the threshold, and a large get through cat', async () => {
+    const dir = remoteDirectory()
+    const transport = closing(
+      createScpTransport(sshOptions({ path: dir, commandThreshold: 1024 * 1024 })),
+    )
+    const holders = async (path: (name: string) => boolean) =>
+      Promise.all((await processesHolding(path)).map(async (pid) => (await processInfo(pid)).comm))
+
+    const body = new PassThrough()
+    const putting = transport.put('artifact', body)
+    body.write(Buffer.alloc(3 * 1024 * 1024, 1))
+    await expect
+      .poll(() => holders((path) => path.startsWith(`${dir}/.artifact.partial-`)))
+      .toContain('cat')
+    body.end(Buffer.alloc(29 * 1024 * 1024, 2))
+    const size = 32 * 1024 * 1024
+    expect(await putting).toMatchObject({ size })
+
+    // Not read meanwhile: cat holds the file until the window lets it go on.
+    const stream = await transport.get('artifact')
+    await expect.poll(() => holders((path) => path === `${dir}/artifact`)).toContain('cat')
+    expect(await drainToHash(stream)).toMatchObject({ size })
+
+    // Below the threshold, SFTP alone: no command runs.
+    await transport.put('small', Readable.from([Buffer.alloc(1000)]))
+    expect(await drainToHash(await transport.get('small'))).toMatchObject({ size: 1000 })
   })
 })

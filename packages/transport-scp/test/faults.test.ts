@@ -1,4 +1,3 @@
-import { readdir, readFile, readlink } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import { drainToHash, randomArtifact } from '@transship/core/testing'
@@ -9,6 +8,8 @@ import {
   env,
   noSftpOptions,
   onHostB,
+  processesHolding,
+  processInfo,
   quote,
   rejection,
   remoteDirectory,
@@ -17,7 +18,13 @@ import {
 } from './support.js'
 
 const SERVERS = [
-  { label: 'with SFTP (auto)', options: sshOptions, port: env.TESTENV_SSH_PORT },
+  {
+    // Transfers from 1 MiB stream through `cat`, as the default does from 64 MiB.
+    label: 'with SFTP (auto)',
+    options: (overrides: Partial<ScpTransportOptions>) =>
+      sshOptions({ commandThreshold: 1024 * 1024, ...overrides }),
+    port: env.TESTENV_SSH_PORT,
+  },
   {
     label: 'with SFTP only',
     options: (overrides: Partial<ScpTransportOptions>) =>
@@ -26,36 +33,6 @@ const SERVERS = [
   },
   { label: 'without SFTP', options: noSftpOptions, port: env.TESTENV_SSH_NOSFTP_PORT },
 ] as const
-
-/** The ids of the processes that have a file open whose path `matches`. */
-async function processesHolding(matches: (path: string) => boolean): Promise<number[]> {
-  const found: number[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[])
-    for (const fd of fds) {
-      const target = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '')
-      if (matches(target)) {
-        found.push(Number(entry))
-        break
-      }
-    }
-  }
-  return found
-}
-
-/** The process's parent id and command name. */
-async function processInfo(
-  pid: number,
-): Promise<{ parent: number; comm: string; cmdline: string }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ')
-  return {
-    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
-    parent: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
-    cmdline,
-  }
-}
 
 /**
  * The sshd process of the SSH connection `pid` runs in: the child of sshd's listener that

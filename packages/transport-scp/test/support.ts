@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -103,4 +103,34 @@ export async function rejection(promise: Promise<unknown>, code: string): Promis
   )
   expect(error).toMatchObject({ name: 'TransshipError', code })
   return error
+}
+
+/** The ids of the processes that have a file open whose path `matches`. */
+export async function processesHolding(matches: (path: string) => boolean): Promise<number[]> {
+  const found: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[])
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '')
+      if (matches(target)) {
+        found.push(Number(entry))
+        break
+      }
+    }
+  }
+  return found
+}
+
+/** A process's parent id, command name and command line. */
+export async function processInfo(
+  pid: number,
+): Promise<{ parent: number; comm: string; cmdline: string }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ')
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    parent: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
+    cmdline,
+  }
 }
