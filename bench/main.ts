@@ -7,13 +7,23 @@
  */
 import { testEnv } from '../test/support/testenv.js'
 import { checkpointBenchmark } from './checkpoint.js'
+import { imageBenchmark } from './image.js'
+import { layerBenchmark } from './layer.js'
 import type { Benchmark } from './lib/benchmark.js'
 import { Cleanup } from './lib/cleanup.js'
 import { readSettings } from './lib/settings.js'
 import { s3Benchmark } from './s3.js'
+import { scpBenchmark } from './scp.js'
 import { volumesBenchmark } from './volumes/index.js'
 
-const BENCHMARKS: readonly Benchmark[] = [volumesBenchmark, checkpointBenchmark, s3Benchmark]
+const BENCHMARKS: readonly Benchmark[] = [
+  volumesBenchmark,
+  imageBenchmark,
+  layerBenchmark,
+  checkpointBenchmark,
+  s3Benchmark,
+  scpBenchmark,
+]
 
 function usage(): string {
   const names = BENCHMARKS.map((b) => `  ${b.name.padEnd(10)} ${b.description}`)
