@@ -3,8 +3,9 @@
 #   - the main one (port 2222), with SFTP;
 #   - a second one (port 2223) without the SFTP subsystem, for transports that fall back
 #     to commands over exec.
-# Both accept two client keys (one plain, one encrypted with a passphrase), for root and
-# for an unprivileged user (permission tests). A small tmpfs, also reachable through them,
+# Both accept two client keys (one plain, one encrypted with a passphrase), for root, for
+# an unprivileged user (permission tests) and for a user whose shell is nologin (an account
+# restricted to SFTP: commands do not run for it). A small tmpfs, also reachable through them,
 # lets tests fill a file system without touching the machine's own disk.
 
 SSH_DIR="$STATE/ssh"
@@ -16,6 +17,8 @@ SSH_NOSFTP_ALIAS=transship-b-nosftp
 SSH_KEY_PASSPHRASE=transship-testenv
 SSH_TEST_USER=transship-test
 SSH_TEST_USER_HOME="$STATE/ssh-user"
+SSH_SFTP_USER=transship-sftp
+SSH_SFTP_USER_HOME="$STATE/ssh-sftp-user"
 SSH_SMALL_FS="$RUN/ssh-small-fs"
 SSH_SMALL_FS_BYTES=$((8 * 1024 * 1024))
 
@@ -100,21 +103,29 @@ sshd_start() {
     die "sshd ($name) on B does not answer, see $LOGS/sshd-$name.log"
 }
 
-# An unprivileged user the client keys log in as: permission denied is real for it.
+# Unprivileged users the client keys log in as: permission denied is real for them; one
+# has a shell, the other nologin (SFTP works for it, commands do not).
 sshd_test_user_up() {
-  if ! id -u "$SSH_TEST_USER" >/dev/null 2>&1; then
-    useradd --system --create-home --home-dir "$SSH_TEST_USER_HOME" --shell /bin/sh \
-      "$SSH_TEST_USER"
+  sshd_user_up "$SSH_TEST_USER" "$SSH_TEST_USER_HOME" /bin/sh
+  sshd_user_up "$SSH_SFTP_USER" "$SSH_SFTP_USER_HOME" /usr/sbin/nologin
+}
+
+# sshd_user_up NAME HOME SHELL
+sshd_user_up() {
+  local name=$1 home=$2 shell=$3
+  if ! id -u "$name" >/dev/null 2>&1; then
+    useradd --system --create-home --home-dir "$home" --shell "$shell" "$name"
   fi
   # '*': no password, but not locked (sshd refuses locked accounts without PAM).
-  usermod -p '*' "$SSH_TEST_USER"
+  usermod -p '*' "$name"
 }
 
 sshd_test_user_down() {
-  if id -u "$SSH_TEST_USER" >/dev/null 2>&1; then
+  local name
+  for name in "$SSH_TEST_USER" "$SSH_SFTP_USER"; do
     # --force: even while a session of it lingers (sshd is stopped first).
-    userdel --force "$SSH_TEST_USER"
-  fi
+    if id -u "$name" >/dev/null 2>&1; then userdel --force "$name"; fi
+  done
 }
 
 # A tmpfs of a few MiB that anyone may write to: a file system tests can fill.
@@ -157,12 +168,15 @@ sshd_status() {
     echo "sshd without SFTP: not running"
     failed=1
   fi
-  if id -u "$SSH_TEST_USER" >/dev/null 2>&1; then
-    echo "ssh test user: $SSH_TEST_USER"
-  else
-    echo "ssh test user: missing"
-    failed=1
-  fi
+  local name
+  for name in "$SSH_TEST_USER" "$SSH_SFTP_USER"; do
+    if id -u "$name" >/dev/null 2>&1; then
+      echo "ssh test user: $name ($(getent passwd "$name" | cut -d: -f7))"
+    else
+      echo "ssh test user: $name missing"
+      failed=1
+    fi
+  done
   if mountpoint -q "$SSH_SMALL_FS" 2>/dev/null; then
     echo "small file system: tmpfs of $SSH_SMALL_FS_BYTES bytes at $SSH_SMALL_FS"
   else
@@ -186,6 +200,7 @@ sshd_env() {
   echo "TESTENV_SSH_NOSFTP_PORT=$SSH_NOSFTP_PORT"
   echo "TESTENV_SSH_NOSFTP_ALIAS=$SSH_NOSFTP_ALIAS"
   echo "TESTENV_SSH_TEST_USER=$SSH_TEST_USER"
+  echo "TESTENV_SSH_SFTP_ONLY_USER=$SSH_SFTP_USER"
   echo "TESTENV_SSH_SMALL_FS=$SSH_SMALL_FS"
   echo "TESTENV_SSH_SMALL_FS_BYTES=$SSH_SMALL_FS_BYTES"
 }
