@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { posix } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
+import { messageOf } from '@transship/core'
 import type { Client, ClientChannel } from 'ssh2'
 import { BodyChunks } from './bodyChunks.js'
 import { RemoteError } from './errors.js'
@@ -108,28 +109,10 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
     },
 
     async read(path, failure) {
-      // The file is opened first, so that a missing or unreadable file fails here, before
-      // any data; stat then tells the size of what was opened.
-      const channel = await openChannel(
-        client,
-        sh(`exec <${quote(path)} || exit; stat -L -c '%f %s' /dev/stdin || exit; exec cat`),
-      )
-      channel.end()
-      const result = outcome(channel, false)
-      const header = await firstLine(channel)
-      const match = header === undefined ? null : /^([0-9a-f]+) (\d+)$/.exec(header)
-      if (!match) {
-        channel.close()
-        const ended = await result
-        if (header === undefined && NOT_THERE.test(ended.stderr)) return undefined
-        if (header === undefined && ended.code !== 0) throw commandError(ended)
-        throw new RemoteError(`unexpected output of stat: ${JSON.stringify(header)}`)
-      }
-      if ((Number.parseInt(match[1] ?? '', 16) & S_IFMT) !== S_IFREG) {
-        channel.close()
-        return undefined
-      }
-      return verifiedOutput(channel, result, Number(match[2]), path, failure)
+      const read = await readThroughCommand(client, path, failure)
+      if (read.kind === 'stream') return read.stream
+      if (read.kind === 'missing') return undefined
+      throw read.error
     },
 
     async removeTree(path, stopAt) {
@@ -145,24 +128,147 @@ export function execFs(client: Client, options: ExecFsOptions): RemoteFs {
 }
 
 /**
- * Whether commands run in a POSIX shell on the server: not so for accounts restricted to
- * SFTP (`ForceCommand internal-sftp`), git-shell and the like.
+ * What a command prints first: the shell computes it, so it shows that commands run in a
+ * POSIX shell (not so for accounts restricted to SFTP, git-shell and the like), and marks
+ * where the command's own output starts, after whatever the login shell's rc files print.
  */
-export async function canRunCommands(client: Client): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), PROBE_MS)
-  })
-  const probe = run(client, `printf '%s\\n' "transship-$((6 * 7))"`).catch(() => undefined)
-  const result = await Promise.race([probe, timeout])
-  clearTimeout(timer)
-  return result?.code === 0 && result.stdout === 'transship-42\n'
-}
+const MARKER = 'transship-42'
+const PRINT_MARKER = `printf '%s\\n' "transship-$((6 * 7))"`
 
-const PROBE_MS = 10_000
+/** How long a command may take to print {@link MARKER}. */
+const MARKER_MS = 10_000
 
 /** Bytes a get's stream holds before it pauses the channel. */
 const OUTPUT_BUFFER = 256 * 1024
+
+/** What {@link readThroughCommand} found. */
+export type CommandRead =
+  | { readonly kind: 'stream'; readonly stream: Readable }
+  | { readonly kind: 'missing' }
+  /** Commands do not run there, or failed: `error` says how. */
+  | { readonly kind: 'failed'; readonly error: Error; readonly commandsRun: boolean }
+
+/**
+ * Reads the regular file `path` through `cat`. The file is opened first, so that a missing
+ * or unreadable file fails before any data, and `stat` then tells the size of what was
+ * opened: the stream ends only after exactly that many bytes and a clean exit, and fails
+ * otherwise, with the error `failure` makes.
+ *
+ * @param client - an authenticated SSH client.
+ * @param path - the file.
+ * @param failure - makes the stream's error from what went wrong.
+ */
+export async function readThroughCommand(
+  client: Client,
+  path: string,
+  failure: (error: unknown) => Error,
+): Promise<CommandRead> {
+  let channel: ClientChannel
+  try {
+    channel = await openChannel(
+      client,
+      sh(
+        `${PRINT_MARKER}; exec <${quote(path)} || exit; ` +
+          `stat -L -c '%f %s' /dev/stdin || exit; exec cat`,
+      ),
+    )
+  } catch (error) {
+    // The server refuses to run commands.
+    return {
+      kind: 'failed',
+      error: new RemoteError(messageOf(error), { cause: error }),
+      commandsRun: false,
+    }
+  }
+  channel.end()
+  const result = outcome(channel, false)
+  const commandsRun = await markerSeen(channel)
+  const header = commandsRun ? await firstLine(channel) : undefined
+  const match = header === undefined ? null : /^([0-9a-f]+) (\d+)$/.exec(header)
+  if (!match) {
+    channel.close()
+    const ended = await result
+    if (commandsRun && header === undefined && NOT_THERE.test(ended.stderr)) {
+      return { kind: 'missing' }
+    }
+    const error =
+      header === undefined
+        ? commandError(ended)
+        : new RemoteError(`unexpected output of stat: ${JSON.stringify(header)}`)
+    return { kind: 'failed', error, commandsRun }
+  }
+  if ((Number.parseInt(match[1] ?? '', 16) & S_IFMT) !== S_IFREG) {
+    channel.close()
+    return { kind: 'missing' }
+  }
+  return {
+    kind: 'stream',
+    stream: verifiedOutput(channel, result, Number(match[2]), path, failure),
+  }
+}
+
+/** A command ready to append the rest of a body to a file: see {@link startAppender}. */
+export interface Appender {
+  /** Whether the command runs: true once it printed its marker, false if it cannot. */
+  readonly ready: Promise<boolean>
+  /**
+   * Sends the rest of the body to be appended, syncs the file (when asked) and checks that
+   * it then holds `size` bytes. Only once `ready` is true.
+   *
+   * @param size - what the file must hold at the end: its size so far plus the rest.
+   */
+  append(chunks: BodyChunks, body: Readable, size: () => number): Promise<number>
+  /** Ends the command without it touching the file. */
+  cancel(): void
+}
+
+/**
+ * Starts, ahead of time, a command that will append to the file `path`: the login shell
+ * takes its time to start, which then overlaps with what is still being written. The
+ * command waits for a `go` line before it opens the file; without one (see
+ * {@link Appender.cancel}) it leaves the file alone.
+ */
+export function startAppender(client: Client, path: string, fsync: boolean): Appender {
+  const file = quote(path)
+  const opening = openChannel(
+    client,
+    sh(
+      `${PRINT_MARKER}; IFS= read -r go && [ "$go" = go ] || exit 0; ` +
+        `cat >> ${file}${syncCommand(file, fsync)} && exec wc -c < ${file}`,
+    ),
+  )
+  const result = opening.then((channel) => outcome(channel, false))
+  const ready = opening.then(markerSeen, () => false)
+  let cancelled = false
+  return {
+    ready,
+    async append(chunks, body, size) {
+      const channel = await opening
+      const stdout: Buffer[] = []
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+      channel.resume()
+      channel.write('go\n')
+      try {
+        await feed(chunks, body, channel)
+      } catch (error) {
+        channel.end()
+        const ended = await result
+        throw ended.code === 0 || ended.code === undefined ? error : commandError(ended)
+      }
+      const ended = await result
+      if (ended.code !== 0) throw commandError(ended)
+      return checkedSize(Buffer.concat(stdout).toString(), size())
+    },
+    cancel() {
+      if (cancelled) return
+      cancelled = true
+      opening.then(
+        (channel) => channel.end(),
+        () => {},
+      )
+    },
+  }
+}
 
 /**
  * Streams the rest of a body into the file `path` through `cat`: a new file (mode 0600, in
@@ -188,10 +294,10 @@ export async function writeThroughCommand(
   const open = create
     ? `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && cat > ${file}`
     : `cat >> ${file}`
-  const sync = fsync
-    ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
-    : ''
-  const channel = await openChannel(client, sh(`${open}${sync} && exec wc -c < ${file}`))
+  const channel = await openChannel(
+    client,
+    sh(`${open}${syncCommand(file, fsync)} && exec wc -c < ${file}`),
+  )
   const result = outcome(channel, true)
   try {
     await feed(chunks, body, channel)
@@ -203,9 +309,24 @@ export async function writeThroughCommand(
   }
   const ended = await result
   if (ended.code !== 0) throw commandError(ended)
-  const size = Number(ended.stdout.trim())
-  if (size !== chunks.bytes) {
-    throw new RemoteError(`the file holds ${size} bytes after ${chunks.bytes} were written`)
+  return checkedSize(ended.stdout, chunks.bytes)
+}
+
+/** The shell commands that sync a file: `sync FILE`, else `dd conv=fsync`, else `sync`. */
+function syncCommand(file: string, fsync: boolean): string {
+  return fsync
+    ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
+    : ''
+}
+
+/**
+ * The size `wc -c` printed (on the last line: rc files of the login shell may print before
+ * it), checked against what was written.
+ */
+function checkedSize(stdout: string, written: number): number {
+  const size = Number(stdout.trim().split('\n').at(-1)?.trim())
+  if (size !== written) {
+    throw new RemoteError(`the file holds ${size} bytes after ${written} were written`)
   }
   return size
 }
@@ -247,6 +368,10 @@ async function feed(chunks: BodyChunks, body: Readable, channel: ClientChannel):
  */
 function firstLine(channel: ClientChannel): Promise<string | undefined> {
   return new Promise((resolve) => {
+    if (channel.readableEnded) {
+      resolve(undefined)
+      return
+    }
     const seen: Buffer[] = []
     const onData = (chunk: Buffer) => {
       seen.push(chunk)
@@ -265,7 +390,34 @@ function firstLine(channel: ClientChannel): Promise<string | undefined> {
     }
     channel.on('data', onData)
     channel.once('end', onEnd)
+    // After an earlier line, the channel is paused: a new listener does not resume it.
+    channel.resume()
   })
+}
+
+/**
+ * Reads a command's output up to the line {@link MARKER}, within the first 64 KiB and
+ * {@link MARKER_MS}.
+ *
+ * @return whether the marker came: commands run in a POSIX shell there.
+ */
+async function markerSeen(channel: ClientChannel): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), MARKER_MS)
+  })
+  const seen = (async () => {
+    for (let read = 0; read < 64 * 1024; ) {
+      const line = await firstLine(channel)
+      if (line === undefined) return false
+      if (line === MARKER) return true
+      read += line.length + 1
+    }
+    return false
+  })()
+  const found = await Promise.race([seen, timeout])
+  clearTimeout(timer)
+  return found
 }
 
 /**

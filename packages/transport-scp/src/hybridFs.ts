@@ -2,7 +2,7 @@ import createDebug from 'debug'
 import type { Client } from 'ssh2'
 import { BodyChunks } from './bodyChunks.js'
 import { DRIVER_NAME } from './errors.js'
-import { canRunCommands, execFs, writeThroughCommand } from './execFs.js'
+import { type Appender, readThroughCommand, startAppender } from './execFs.js'
 import type { RemoteFs } from './remoteFs.js'
 import type { Sftp } from './sftp.js'
 import {
@@ -21,7 +21,7 @@ const debug = createDebug(`transship:${DRIVER_NAME}`)
 export interface HybridFsOptions extends SftpFsOptions {
   /**
    * Bytes from which data streams through `cat` rather than SFTP requests: a command costs
-   * a shell's start (whatever the login shell's rc files do) before it pays off.
+   * a login shell's start (whatever its rc files do) before it pays off.
    */
   readonly commandThreshold: number
 }
@@ -29,9 +29,12 @@ export interface HybridFsOptions extends SftpFsOptions {
 /**
  * The remote file operations over SFTP, with large transfers streamed through `cat` over
  * exec when the server runs commands: faster than pipelined SFTP requests, but each
- * command starts a login shell first. An upload starts over SFTP and, once it has sent
- * `commandThreshold` bytes, goes on through `cat >>`; a download of a file that large is
- * read through `cat`. Whether commands run is asked once, at the first large transfer.
+ * command starts a login shell first. An upload starts over SFTP; at a quarter of
+ * `commandThreshold` it starts the command that will take over, whose shell then starts
+ * while SFTP goes on, and at `commandThreshold` it hands the rest of the body to it. A
+ * download of a file that large is read through `cat`. When commands do not run (an
+ * account restricted to SFTP), everything goes over SFTP, and commands are not tried again
+ * on this connection.
  *
  * @param client - the SSH client the SFTP session belongs to.
  * @param sftp - the SFTP session.
@@ -45,19 +48,13 @@ export function hybridFs(
   target: string,
 ): RemoteFs {
   const requests = sftpFs(sftp, options)
-  const commands = execFs(client, options)
-  let runsCommands: Promise<boolean> | undefined
-  const viaCommands = () => {
-    runsCommands ??= canRunCommands(client).then((yes) => {
-      debug(
-        yes
-          ? '%s: large transfers stream through commands'
-          : '%s: commands do not run in a POSIX shell: data goes over SFTP only',
-        target,
-      )
-      return yes
-    })
-    return runsCommands
+  const threshold = options.commandThreshold
+  let commandsRun: boolean | undefined
+  const noCommands = (why: unknown) => {
+    if (commandsRun !== false) {
+      debug('%s: commands do not run here (%s): data goes over SFTP only', target, why)
+    }
+    commandsRun = false
   }
 
   return {
@@ -68,30 +65,43 @@ export function hybridFs(
       const chunks = new BodyChunks(body, hash)
       const handle = await createExclusive(sftp, path)
       let open = true
+      let appender: Appender | undefined
+      const stop = stopBodyWhenEnded(sftp, body)
       try {
-        const stop = stopBodyWhenEnded(sftp, body)
-        let size = await writePipelined(sftp, handle, chunks, options, {
-          until: options.commandThreshold,
-        }).finally(stop)
-        if (!chunks.ended && (await viaCommands())) {
+        let size = 0
+        if (commandsRun !== false) {
+          size = await writePipelined(sftp, handle, chunks, options, {
+            until: Math.floor(threshold / 4),
+          })
+          if (!chunks.ended) {
+            appender = startAppender(client, path, options.fsync)
+            size = await writePipelined(sftp, handle, chunks, options, {
+              from: size,
+              until: threshold,
+            })
+          }
+        }
+        if (!chunks.ended && appender && (await appender.ready)) {
+          stop()
           await sftp.close(handle)
           open = false
-          size = await writeThroughCommand(client, path, chunks, body, {
-            create: false,
-            fsync: options.fsync,
-          })
+          const written = size
+          size = await appender.append(chunks, body, () => chunks.bytes)
+          debug('%s: %s: %d bytes over SFTP, the rest through cat', target, path, written)
           return { size, sha256: chunks.sha256() }
         }
-        if (!chunks.ended) {
-          const stopAgain = stopBodyWhenEnded(sftp, body)
-          size = await writePipelined(sftp, handle, chunks, options, { from: size }).finally(
-            stopAgain,
-          )
+        if (appender) {
+          appender.cancel()
+          if (!chunks.ended) noCommands('no answer from the shell')
         }
+        size = await writePipelined(sftp, handle, chunks, options, { from: size })
+        stop()
         const modified = await finishWrite(sftp, handle, size, options.fsync)
         open = false
         return { size, sha256: chunks.sha256(), modified }
       } catch (error) {
+        stop()
+        appender?.cancel()
         if (open) await sftp.close(handle).catch(() => {})
         throw await explainWriteFailure(sftp, path, error, options)
       }
@@ -100,8 +110,12 @@ export function hybridFs(
     async read(path, failure) {
       const info = await requests.stat(path)
       if (info?.kind !== 'file') return undefined
-      if (info.size >= options.commandThreshold && (await viaCommands())) {
-        return commands.read(path, failure)
+      if (info.size >= threshold && commandsRun !== false) {
+        const read = await readThroughCommand(client, path, failure)
+        if (read.kind === 'stream') return read.stream
+        if (read.kind === 'missing') return undefined
+        if (read.commandsRun) throw read.error
+        noCommands(read.error.message)
       }
       return requests.read(path, failure)
     },

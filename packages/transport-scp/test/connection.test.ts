@@ -346,4 +346,30 @@ describe('scp transport: the way data goes (auto)', () => {
     await transport.put('small', Readable.from([Buffer.alloc(1000)]))
     expect(await drainToHash(await transport.get('small'))).toMatchObject({ size: 1000 })
   })
+
+  it('keeps to SFTP for an account where commands do not run (nologin)', async () => {
+    const dir = remoteDirectory()
+    await onHostB(`mkdir -m 777 ${quote(dir)}`)
+    const transport = closing(
+      createScpTransport(
+        sshOptions({
+          username: env.TESTENV_SSH_SFTP_ONLY_USER,
+          path: dir,
+          commandThreshold: 1024 * 1024,
+        }),
+      ),
+    )
+    const artifact = await randomArtifact(4 * 1024 * 1024, 'sftp only')
+    const expected = { size: artifact.size, sha256: artifact.sha256 }
+    const started = Date.now()
+    await transport.put('a', artifact.stream(), expected)
+    expect(await drainToHash(await transport.get('a'))).toEqual(expected)
+    await transport.put('b', artifact.stream(), expected)
+    // The shell's refusal comes at once: nothing waits for its answer.
+    expect(Date.now() - started).toBeLessThan(8000)
+    expect(await transport.list('')).toMatchObject([
+      { key: 'a', size: artifact.size },
+      { key: 'b', size: artifact.size },
+    ])
+  })
 })
