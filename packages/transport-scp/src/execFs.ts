@@ -238,6 +238,8 @@ export function startAppender(client: Client, path: string, fsync: boolean): App
     ),
   )
   const result = opening.then((channel) => outcome(channel, false))
+  // Awaited only by `append`: a channel that never opened is not an unhandled rejection.
+  result.catch(() => {})
   const ready = opening.then(markerSeen, () => false)
   let cancelled = false
   return {
