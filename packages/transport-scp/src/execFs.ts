@@ -233,8 +233,7 @@ export function startAppender(client: Client, path: string, fsync: boolean): App
   const opening = openChannel(
     client,
     sh(
-      `${PRINT_MARKER}; IFS= read -r go && [ "$go" = go ] || exit 0; ` +
-        `cat >> ${file}${syncCommand(file, fsync)} && exec wc -c < ${file}`,
+      `${PRINT_MARKER}; IFS= read -r go && [ "$go" = go ] || exit 0; ` + appendScript(file, fsync),
     ),
   )
   const result = opening.then((channel) => outcome(channel, false))
@@ -294,12 +293,9 @@ export async function writeThroughCommand(
 ): Promise<number> {
   const file = quote(path)
   const open = create
-    ? `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && cat > ${file}`
-    : `cat >> ${file}`
-  const channel = await openChannel(
-    client,
-    sh(`${open}${syncCommand(file, fsync)} && exec wc -c < ${file}`),
-  )
+    ? `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && : > ${file} && set +C || exit; `
+    : ''
+  const channel = await openChannel(client, sh(`${open}${appendScript(file, fsync)}`))
   const result = outcome(channel, true)
   try {
     await feed(chunks, body, channel)
@@ -314,11 +310,24 @@ export async function writeThroughCommand(
   return checkedSize(ended.stdout, chunks.bytes)
 }
 
-/** The shell commands that sync a file: `sync FILE`, else `dd conv=fsync`, else `sync`. */
-function syncCommand(file: string, fsync: boolean): string {
-  return fsync
-    ? ` && { sync -- ${file} 2>/dev/null || dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
-    : ''
+/**
+ * The script that appends its input to `file` with `cat`, then syncs it (when asked) and
+ * prints its size. While `cat` runs, a background loop syncs the file every second (and
+ * stops with the shell): the kernel would otherwise start writing a file of less than a
+ * tenth of the RAM to disk only at the final sync, which then takes as long as the whole
+ * write (1 GiB at 350 MB/s here: 0.43 s after the data, 0.23 s with the loop).
+ */
+function appendScript(file: string, fsync: boolean): string {
+  if (!fsync) return `cat >> ${file} && exec wc -c < ${file}`
+  const syncFile =
+    `{ sync -- ${file} 2>/dev/null || ` +
+    `dd if=/dev/null of=${file} conv=notrunc,fsync 2>/dev/null || sync; }`
+  return (
+    `( while kill -0 $$ 2>/dev/null && sleep 1; do sync -- ${file} 2>/dev/null || exit 0; done ) & ` +
+    'syncing=$!; ' +
+    `cat >> ${file}; copied=$?; kill $syncing 2>/dev/null; ` +
+    `[ $copied = 0 ] && ${syncFile} && exec wc -c < ${file}`
+  )
 }
 
 /**
