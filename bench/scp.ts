@@ -96,6 +96,10 @@ async function run(context: BenchContext): Promise<void> {
 
   const put = async (via: Via): Promise<Measured & { peakRssKiB: number }> => {
     const key = `${via}.bin`
+    // Each way writes a new file, untimed: replacing last run's 1 GiB file would add the
+    // time the file system takes to free it (half a second on ext4 here), to scp's open or
+    // to the transport's rename.
+    await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, `rm -f ${remote}/${key}`], { signal })
     if (via === 'scp') {
       const done = await mustRun('scp', ['-q', ...ssh, source, `${alias(via)}:${remote}/${key}`], {
         signal,
