@@ -98,8 +98,10 @@ async function run(context: BenchContext): Promise<void> {
     const key = `${via}.bin`
     // Each way writes a new file, untimed: replacing last run's 1 GiB file would add the
     // time the file system takes to free it (half a second on ext4 here), to scp's open or
-    // to the transport's rename.
+    // to the transport's rename. The memory that file held is then the memory this one
+    // takes (see `warm-up` below).
     await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, `rm -f ${remote}/${key}`], { signal })
+    await settleDisk(signal)
     if (via === 'scp') {
       const done = await mustRun('scp', ['-q', ...ssh, source, `${alias(via)}:${remote}/${key}`], {
         signal,
@@ -118,27 +120,26 @@ async function run(context: BenchContext): Promise<void> {
     return measure(context, transfer, rss)
   }
   const get = async (via: Via): Promise<Measured & { peakRssKiB: number }> => {
-    // Every way reads the same file: the one scp put there.
+    // Every way reads the same file: the one scp put there. Like a put, each way removes
+    // the file it wrote in the run before, untimed, and writes a new one.
     const file = join(local, `${via}.down`)
-    try {
-      if (via === 'scp') {
-        const done = await mustRun('scp', ['-q', ...ssh, `${alias(via)}:${remote}/scp.bin`, file], {
-          signal,
-          peakRss: rss,
-        })
-        return { ms: done.ms, bytes: size, peakRssKiB: done.peakRssKiB ?? 0 }
-      }
-      const transfer: Transfer = {
-        action: 'get',
-        options: options(via),
-        key: 'scp.bin',
-        file,
-        size,
-      }
-      return await measure(context, transfer, rss)
-    } finally {
-      await rm(file, { force: true })
+    await rm(file, { force: true })
+    await settleDisk(signal)
+    if (via === 'scp') {
+      const done = await mustRun('scp', ['-q', ...ssh, `${alias(via)}:${remote}/scp.bin`, file], {
+        signal,
+        peakRss: rss,
+      })
+      return { ms: done.ms, bytes: size, peakRssKiB: done.peakRssKiB ?? 0 }
     }
+    const transfer: Transfer = {
+      action: 'get',
+      options: options(via),
+      key: 'scp.bin',
+      file,
+      size,
+    }
+    return measure(context, transfer, rss)
   }
 
   const results = {
@@ -146,20 +147,29 @@ async function run(context: BenchContext): Promise<void> {
     get: ways(),
   }
   const before = machineLoad()
-  for (let index = 0; index < settings.runs; index++) {
+  // Run 0 is a warm-up, not counted. This machine's memory balloon hands the memory the
+  // guest frees back to the host, and whoever touches it next pays (here, the first 1 GiB
+  // written after a pause took 1.7 s instead of 0.25 s). The warm-up writes every file the
+  // timed runs then replace, so each timed transfer takes memory its own way just freed,
+  // rather than the first transfer after the uploads (or in run 1) paying for everyone.
+  for (let index = 0; index <= settings.runs; index++) {
+    const counted = index > 0
+    const label = counted ? '' : ' (warm-up, not counted)'
     // Alternate the order, so that no way always meets a warmer (or busier) machine.
     const all: Via[] = ['scp', 'auto', 'verify', 'nofsync', 'sftp', 'exec']
-    const order = index % 2 === 0 ? all : [...all].reverse()
+    const order = index % 2 === 1 ? all : [...all].reverse()
     for (const via of order) {
       signal.throwIfAborted()
-      record(results.put[via], await put(via))
-      log(`put ${via}: ${seconds(results.put[via].ms.at(-1) ?? 0)} s`)
+      const measured = await put(via)
+      if (counted) record(results.put[via], measured)
+      log(`put ${via}: ${seconds(measured.ms)} s${label}`)
     }
     // The variants that differ in what a put does only.
     for (const via of order.filter((way) => way !== 'nofsync' && way !== 'verify')) {
       signal.throwIfAborted()
-      record(results.get[via], await get(via))
-      log(`get ${via}: ${seconds(results.get[via].ms.at(-1) ?? 0)} s`)
+      const measured = await get(via)
+      if (counted) record(results.get[via], measured)
+      log(`get ${via}: ${seconds(measured.ms)} s${label}`)
     }
   }
   const load = describeLoad(before, machineLoad())
@@ -168,7 +178,7 @@ async function run(context: BenchContext): Promise<void> {
     const { scp, auto, verify, nofsync, sftp, exec } = results[action]
     printTable(
       `${action === 'put' ? 'Upload of' : 'Download of'} ${binaryBytes(size)} ${action === 'put' ? 'to' : 'from'} host B's sshd (loopback between network namespaces), ` +
-        `${settings.runs} runs (median), each a process of its own: connect, authenticate, transfer, close. ` +
+        `${settings.runs} runs (median) after a warm-up run, each a process of its own: connect, authenticate, transfer, close. ` +
         `The transport ${action === 'put' ? 'is called as the core calls it (no expected sha256: the core hashes the stream itself) unless said otherwise, and fsyncs before the rename; the file is read in 1 MiB chunks' : 'checks the size; the file is written with 1 MiB buffered'}; ` +
         `scp is OpenSSH's with default settings. Peak RSS: ${describeRssMethod(rss)}.\n${load}`,
       COLUMNS,
@@ -227,6 +237,14 @@ function ways(): Record<Via, Result> {
 function record(result: Result, measured: { ms: number; peakRssKiB: number }): void {
   result.ms.push(measured.ms)
   result.peakRssKiB.push(measured.peakRssKiB)
+}
+
+/**
+ * Writes back what earlier transfers left dirty (B's staging path is on this machine's
+ * disk), untimed, so that no transfer pays for the one before it.
+ */
+async function settleDisk(signal: AbortSignal): Promise<void> {
+  await mustRun('sync', [], { signal })
 }
 
 /** Runs one transfer through the transport in a child process: its time and peak RSS. */
