@@ -22,8 +22,9 @@ import { checkpointSource } from '../packages/core/src/stages/checkpoint/checkpo
 import { restoreCheckpoint } from '../packages/core/src/stages/checkpoint/restoreCheckpoint.js'
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { docker, labelArgs } from './lib/docker.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
-import { mustRun, runProcess } from './lib/process.js'
+import { runProcess } from './lib/process.js'
 import {
   binaryBytes,
   type Column,
@@ -354,18 +355,6 @@ async function sweep(context: BenchContext, host: string, runId: string): Promis
   for (const volume of volumes.filter(Boolean)) {
     await runProcess('docker', ['-H', host, 'volume', 'rm', volume])
   }
-}
-
-async function docker(
-  context: BenchContext,
-  host: string,
-  args: readonly string[],
-): Promise<string> {
-  return (await mustRun('docker', ['-H', host, ...args], { signal: context.signal })).stdout
-}
-
-function labelArgs(labels: Record<string, string>): string[] {
-  return Object.entries(labels).flatMap(([key, value]) => ['--label', `${key}=${value}`])
 }
 
 const COLUMNS: readonly Column[] = [

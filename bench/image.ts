@@ -8,7 +8,6 @@ import {
   connectEngine,
   type EngineClient,
   inspectSource,
-  type MigrationState,
   readManifest,
   startMigration,
   TransshipError,
@@ -24,6 +23,7 @@ import {
 import { restoreImage } from '../packages/core/src/stages/image/restoreImage.js'
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { pipelineResult } from './lib/pipeline.js'
 import { binaryBytes, median, printTable, ratio, seconds } from './lib/table.js'
 
 const MiB = 1024 * 1024
@@ -232,19 +232,6 @@ async function direct(bench: Bench, image: string): Promise<number> {
   } finally {
     await removeImage(b, image)
   }
-}
-
-async function pipelineResult(
-  pipeline: ReturnType<typeof startMigration>,
-): Promise<{ state: MigrationState; stages: Map<string, number> }> {
-  let state: MigrationState | undefined
-  const stages = new Map<string, number>()
-  await pipeline.forEach((event) => {
-    if (event.type === 'state') state = event.state
-    if (event.type === 'stage-finished') stages.set(event.stage, event.durationMs)
-  })
-  if (!state) throw new Error('the pipeline ended without a state')
-  return { state, stages }
 }
 
 async function removeRunImages(engine: EngineClient, labels: Record<string, string>) {

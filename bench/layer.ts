@@ -7,7 +7,6 @@ import {
   connectEngine,
   createTarget,
   inspectSource,
-  type MigrationState,
   readManifest,
   restoreLayer,
   startMigration,
@@ -17,7 +16,9 @@ import {
 import { DERIVED_IMAGE_REPOSITORY } from '../packages/core/src/stages/layer/restoreLayer.js'
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { docker, labelArgs } from './lib/docker.js'
 import { describeLoad, type MachineLoad, machineLoad } from './lib/machine.js'
+import { pipelineResult } from './lib/pipeline.js'
 import { mustRun, runProcess } from './lib/process.js'
 import {
   binaryBytes,
@@ -238,19 +239,6 @@ async function diffLines(bench: Bench, host: string, container: string): Promise
   return out.split('\n').filter(Boolean).length
 }
 
-async function pipelineResult(
-  pipeline: ReturnType<typeof startMigration>,
-): Promise<{ state: MigrationState; stages: Map<string, number> }> {
-  let state: MigrationState | undefined
-  const stages = new Map<string, number>()
-  await pipeline.forEach((event) => {
-    if (event.type === 'state') state = event.state
-    if (event.type === 'stage-finished') stages.set(event.stage, event.durationMs)
-  })
-  if (!state) throw new Error('the pipeline ended without a state')
-  return { state, stages }
-}
-
 /**
  * Removes this run's containers (the source, targets; labelled with the run's id, which
  * createTarget copies from the source) and, on B, any derived image the restore made
@@ -272,18 +260,6 @@ async function sweep(host: string, runId: string, prefix?: string): Promise<void
   ])
   const imageIds = [...new Set(images.stdout.split('\n').filter(Boolean))]
   if (imageIds.length > 0) await mustRun('docker', ['-H', host, 'rmi', '-f', ...imageIds])
-}
-
-async function docker(
-  context: BenchContext,
-  host: string,
-  args: readonly string[],
-): Promise<string> {
-  return (await mustRun('docker', ['-H', host, ...args], { signal: context.signal })).stdout
-}
-
-function labelArgs(labels: Record<string, string>): string[] {
-  return Object.entries(labels).flatMap(([key, value]) => ['--label', `${key}=${value}`])
 }
 
 const COLUMNS: readonly Column[] = [

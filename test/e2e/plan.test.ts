@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transship } from '../support/cli.js'
-import { dockerAt, removeTestContainers, TEST_LABEL } from '../support/docker.js'
+import {
+  dockerAt,
+  removeTestContainers,
+  removeTestContainersAndVolumes,
+  TEST_LABEL,
+} from '../support/docker.js'
 import { testEnv } from '../support/testenv.js'
 
 const env = testEnv()
@@ -42,15 +47,7 @@ describe('transship plan', () => {
     }
   })
   afterAll(async () => {
-    await Promise.all([hostA, hostB].map(removeTestContainers))
-    await Promise.all(
-      [hostA, hostB].map((d) =>
-        d
-          .getVolume(VOLUME)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
+    await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
   })
 
   it('prints what would move, with sizes and warnings, and changes nothing', async () => {

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
-import { dockerAt, removeTestContainers } from '../support/docker.js'
+import {
+  dockerAt,
+  removeTestContainers,
+  removeTestContainersAndVolumes,
+} from '../support/docker.js'
 import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
 import { testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { testEnv } from '../support/testenv.js'
@@ -21,15 +25,7 @@ describe('transship through S3', () => {
     await Promise.all([hostA, hostB].map(removeTestContainers))
   })
   afterAll(async () => {
-    await Promise.all([hostA, hostB].map(removeTestContainers))
-    await Promise.all(
-      [hostA, hostB].map((d) =>
-        d
-          .getVolume(VOLUME)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
+    await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
   })
 
   it('migrates a running container A → B with --via s3://, its memory included', async () => {
@@ -52,15 +48,7 @@ describe('transship through S3', () => {
     await expectRedisStateOnB('s3-migrate')
     const listed = JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)
     expect(listed).toEqual([])
-    await Promise.all([hostA, hostB].map(removeTestContainers))
-    await Promise.all(
-      [hostA, hostB].map((d) =>
-        d
-          .getVolume(VOLUME)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
+    await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
   })
 
   it('backs up on A, lists, restores on B from the printed URL, and removes the backup', async () => {

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
-import { dockerAt, removeTestContainers } from '../support/docker.js'
+import {
+  dockerAt,
+  removeTestContainers,
+  removeTestContainersAndVolumes,
+} from '../support/docker.js'
 import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -30,15 +34,7 @@ describe('transship through SCP', () => {
     await Promise.all([hostA, hostB].map(removeTestContainers))
   })
   afterAll(async () => {
-    await Promise.all([hostA, hostB].map(removeTestContainers))
-    await Promise.all(
-      [hostA, hostB].map((d) =>
-        d
-          .getVolume(VOLUME)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
+    await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
     await Promise.all([home, staging].map((dir) => rm(dir, { recursive: true, force: true })))
   })
 
@@ -60,15 +56,7 @@ describe('transship through SCP', () => {
     )
     expect(result.code, result.stderr).toBe(0)
     await expectRedisStateOnB('scp-migrate')
-    await Promise.all([hostA, hostB].map(removeTestContainers))
-    await Promise.all(
-      [hostA, hostB].map((d) =>
-        d
-          .getVolume(VOLUME)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
+    await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
   })
 
   it('backs up on A over SCP into B’s staging path, and restores on B from file://', async () => {

@@ -57,3 +57,24 @@ export async function removeTestContainers(docker: Docker): Promise<void> {
     ),
   )
 }
+
+/**
+ * Removes the test containers on each engine, then the named volumes they used (a volume
+ * already gone is fine).
+ */
+export async function removeTestContainersAndVolumes(
+  engines: readonly Docker[],
+  volumes: readonly string[],
+): Promise<void> {
+  await Promise.all(engines.map(removeTestContainers))
+  await Promise.all(
+    engines.flatMap((docker) =>
+      volumes.map((volume) =>
+        docker
+          .getVolume(volume)
+          .remove()
+          .catch(() => {}),
+      ),
+    ),
+  )
+}

@@ -213,11 +213,9 @@ export interface Appender {
   readonly ready: Promise<boolean>
   /**
    * Sends the rest of the body to be appended, syncs the file (when asked) and checks that
-   * it then holds `size` bytes. Only once `ready` is true.
-   *
-   * @param size - what the file must hold at the end: its size so far plus the rest.
+   * it then holds every byte read from the body. Only once `ready` is true.
    */
-  append(chunks: BodyChunks, body: Readable, size: () => number): Promise<number>
+  append(chunks: BodyChunks, body: Readable): Promise<number>
   /** Ends the command without it touching the file. */
   cancel(): void
 }
@@ -243,22 +241,14 @@ export function startAppender(client: Client, path: string, fsync: boolean): App
   let cancelled = false
   return {
     ready,
-    async append(chunks, body, size) {
+    async append(chunks, body) {
       const channel = await opening
       const stdout: Buffer[] = []
       channel.on('data', (chunk: Buffer) => stdout.push(chunk))
       channel.resume()
       channel.write('go\n')
-      try {
-        await feed(chunks, body, channel)
-      } catch (error) {
-        channel.end()
-        const ended = await result
-        throw ended.code === 0 || ended.code === undefined ? error : commandError(ended)
-      }
-      const ended = await result
-      if (ended.code !== 0) throw commandError(ended)
-      return checkedSize(Buffer.concat(stdout).toString(), size())
+      await feedUntilEnd(chunks, body, channel, result)
+      return checkedSize(Buffer.concat(stdout).toString(), chunks.bytes)
     },
     cancel() {
       if (cancelled) return
@@ -296,7 +286,23 @@ export async function writeThroughCommand(
     ? `umask 077 && mkdir -p -- ${quote(posix.dirname(path))} && set -C && : > ${file} && set +C || exit; `
     : ''
   const channel = await openChannel(client, sh(`${open}${appendScript(file, fsync)}`))
-  const result = outcome(channel, true)
+  const ended = await feedUntilEnd(chunks, body, channel, outcome(channel, true))
+  return checkedSize(ended.stdout, chunks.bytes)
+}
+
+/**
+ * Feeds the rest of a body to a command that writes it, and waits for the command to end.
+ * When either fails, the command's own error (a full disk, say) is the one thrown: it says
+ * more than the broken pipe the body then meets.
+ *
+ * @throws RemoteError naming what the command said, or the body's error.
+ */
+async function feedUntilEnd(
+  chunks: BodyChunks,
+  body: Readable,
+  channel: ClientChannel,
+  result: Promise<CommandResult>,
+): Promise<CommandResult> {
   try {
     await feed(chunks, body, channel)
   } catch (error) {
@@ -307,7 +313,7 @@ export async function writeThroughCommand(
   }
   const ended = await result
   if (ended.code !== 0) throw commandError(ended)
-  return checkedSize(ended.stdout, chunks.bytes)
+  return ended
 }
 
 /**

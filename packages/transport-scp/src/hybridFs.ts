@@ -86,7 +86,7 @@ export function hybridFs(
           await sftp.close(handle)
           open = false
           const written = size
-          size = await appender.append(chunks, body, () => chunks.bytes)
+          size = await appender.append(chunks, body)
           debug('%s: %s: %d bytes over SFTP, the rest through cat', target, path, written)
           return { size, sha256: chunks.sha256() }
         }
