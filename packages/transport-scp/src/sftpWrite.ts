@@ -18,14 +18,15 @@ export interface PipelineShape {
  * for each request's answer before it sends the next, and crawls. Chunks go out as they are
  * (sliced when larger than `chunkSize`); small ones are gathered first. The body is read
  * only while fewer than `depth` requests are pending, so a slow server holds the body back.
- * It stops at the end of the body, or once `until` bytes of the file are written (at a
- * chunk's end), leaving the rest of the body unread.
+ * It stops at the end of the body, or once `until` bytes of the file are written or
+ * `stopWhen` returns true (at a chunk's end), leaving the rest of the body unread.
  *
  * @param sftp - the SFTP session the handle belongs to.
  * @param handle - a handle open for writing.
  * @param chunks - the body.
  * @param shape - request size and count.
- * @param range - where to start writing, and after which offset to stop reading.
+ * @param range - where to start writing, and after which offset, or from when on, to stop
+ *   reading.
  * @return the offset written up to, once every request succeeded.
  * @throws the body's error, or the first failed request's SFTP error (after the requests
  *   in flight have settled).
@@ -35,7 +36,11 @@ export async function writePipelined(
   handle: Buffer,
   chunks: BodyChunks,
   { chunkSize, depth }: PipelineShape,
-  { from = 0, until = Number.POSITIVE_INFINITY }: { from?: number; until?: number } = {},
+  {
+    from = 0,
+    until = Number.POSITIVE_INFINITY,
+    stopWhen = () => false,
+  }: { from?: number; until?: number; stopWhen?: () => boolean } = {},
 ): Promise<number> {
   let offset = from
   let inFlight = 0
@@ -90,7 +95,7 @@ export async function writePipelined(
     await send(joined)
   }
   try {
-    while (offset + pendingLength < until) {
+    while (offset + pendingLength < until && !stopWhen()) {
       const bytes = await chunks.next()
       if (bytes === undefined) break
       if (pendingLength + bytes.length <= gather) {

@@ -329,12 +329,20 @@ describe('scp transport: the way data goes (auto)', () => {
 
     const body = new PassThrough()
     const putting = transport.put('artifact', body)
-    body.write(Buffer.alloc(3 * 1024 * 1024, 1))
+    // cat takes over once its shell has answered, at the body's next chunk.
+    let sent = 0
     await expect
-      .poll(() => holders((path) => path.startsWith(`${dir}/.artifact.partial-`)))
+      .poll(
+        () => {
+          body.write(Buffer.alloc(1024 * 1024, 1))
+          sent += 1024 * 1024
+          return holders((path) => path.startsWith(`${dir}/.artifact.partial-`))
+        },
+        { timeout: 10_000, interval: 100 },
+      )
       .toContain('cat')
     body.end(Buffer.alloc(29 * 1024 * 1024, 2))
-    const size = 32 * 1024 * 1024
+    const size = sent + 29 * 1024 * 1024
     expect(await putting).toMatchObject({ size })
 
     // Not read meanwhile: cat holds the file until the window lets it go on.
