@@ -37,7 +37,8 @@ const WORKER = join(ROOT, 'packages/transport-scp/test/bench/transfer.ts')
  * `pnpm bench scp`: 1 GiB up to host B's sshd and back down, through the SCP transport
  * (pipelined SFTP; and commands over exec, on the sshd without SFTP) and with OpenSSH's
  * `scp` with its default settings, the same file to the same server, each transfer a
- * process of its own (issue 6: at least 1.2× scp's throughput).
+ * process of its own (issue 6: at least 1.2× scp's throughput). Every way runs in two
+ * places, each holding both ends' files (B's sshd runs on this machine): see {@link PLACES}.
  */
 export const scpBenchmark: Benchmark = {
   name: 'scp',
@@ -52,6 +53,46 @@ export const scpBenchmark: Benchmark = {
  */
 type Via = 'scp' | 'auto' | 'verify' | 'nofsync' | 'sftp' | 'exec'
 
+const TMPFS = '/dev/shm'
+
+/** A file system both ends' files are on, and the ways measured there. */
+interface Place {
+  readonly name: string
+  /** Where the local and the remote (B's staging) directories are made. */
+  readonly root: string
+  /** What the place shows, for the tables' titles. */
+  readonly shows: string
+  readonly puts: readonly Via[]
+  readonly gets: readonly Via[]
+}
+
+/**
+ * The transfer itself is measured on tmpfs. On this VM, writing 1 GiB into ext4's page
+ * cache took anywhere from 0.23 to 2.6 s (it depends on what the memory balloon took back
+ * and when), against a steady 0.7 s on tmpfs: a cost both sides pay, which there drowns
+ * the difference between them. The disk shows what a real disk adds, fsync above all
+ * (a no-op on tmpfs).
+ */
+const PLACES: readonly Place[] = [
+  {
+    name: 'tmpfs',
+    root: TMPFS,
+    shows: 'both ends on tmpfs: the transfer itself',
+    puts: ['scp', 'auto', 'verify', 'sftp', 'exec'],
+    gets: ['scp', 'auto', 'sftp', 'exec'],
+  },
+  {
+    name: 'disk',
+    root: tmpdir(),
+    shows: 'both ends on the disk (ext4): the transfer, the page cache and fsync',
+    puts: ['scp', 'auto', 'nofsync'],
+    gets: ['scp', 'auto'],
+  },
+]
+
+/** What each way measured, per place and direction. */
+type Results = Map<string, Result>
+
 interface Result {
   readonly ms: number[]
   readonly peakRssKiB: number[]
@@ -63,24 +104,39 @@ async function run(context: BenchContext): Promise<void> {
   const size = Math.max(1, Math.round(GiB * settings.scale))
   const rss = rssMethod(settings.rss)
   const ssh = ['-F', env.TESTENV_SSH_CONFIG, '-o', 'BatchMode=yes']
+  const onB = async (command: string, until: AbortSignal | undefined = signal) => {
+    await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, command], { signal: until })
+  }
 
-  const local = await mkdtemp(join(tmpdir(), 'transship-bench-scp-'))
-  cleanup.defer(`remove ${local}`, () => rm(local, { recursive: true, force: true }))
-  const remote = `/tmp/transship-bench-scp-${runId}`
-  await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, `mkdir -m 700 ${remote}`], { signal })
-  cleanup.defer(`remove ${remote} on B`, async () => {
-    await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, `rm -rf ${remote}`])
-  })
+  const directories = async (place: Place) => {
+    const local = await mkdtemp(join(place.root, 'transship-bench-scp-'))
+    cleanup.defer(`remove ${local}`, () => rm(local, { recursive: true, force: true }))
+    const remote = join(place.root, `transship-bench-scp-${runId}`)
+    await onB(`mkdir -m 700 ${remote}`)
+    cleanup.defer(`remove ${remote} on B`, () => onB(`rm -rf ${remote}`, undefined))
+    return { local, remote }
+  }
+  const places = await Promise.all(
+    PLACES.map(async (place) => ({ ...place, ...(await directories(place)) })),
+  )
 
-  const source = join(local, 'source.bin')
+  // One source for every place, on tmpfs: an upload reads it from memory either way.
+  const sources = await mkdtemp(join(TMPFS, 'transship-bench-scp-source-'))
+  cleanup.defer(`remove ${sources}`, () => rm(sources, { recursive: true, force: true }))
+  const source = join(sources, 'source.bin')
   log(`run ${runId}: writing ${binaryBytes(size)} of random bytes to ${source}`)
   const hash = createHash('sha256')
   const bytes = randomStream(size, runId)
   bytes.on('data', (chunk: Buffer) => hash.update(chunk))
   await pipeline(bytes, createWriteStream(source), { signal })
   const sha256 = hash.digest('hex')
+  // What every download reads, in each place, put there once, untimed.
+  for (const place of places) {
+    const target = `${env.TESTENV_SSH_ALIAS}:${place.remote}/${DOWNLOAD}`
+    await mustRun('scp', ['-q', ...ssh, source, target], { signal })
+  }
 
-  const options = (via: Exclude<Via, 'scp'>): ScpTransportOptions => ({
+  const transportOptions = (via: Exclude<Via, 'scp'>, remote: string): ScpTransportOptions => ({
     host: env.TESTENV_SSH_HOST,
     port: Number(via === 'exec' ? env.TESTENV_SSH_NOSFTP_PORT : env.TESTENV_SSH_PORT),
     ...(via === 'sftp' ? { protocol: 'sftp' as const } : {}),
@@ -94,108 +150,107 @@ async function run(context: BenchContext): Promise<void> {
   const alias = (via: Via) =>
     via === 'exec' ? env.TESTENV_SSH_NOSFTP_ALIAS : env.TESTENV_SSH_ALIAS
 
-  const put = async (via: Via): Promise<Measured & { peakRssKiB: number }> => {
-    const key = `${via}.bin`
-    // Each way writes a new file, untimed: replacing last run's 1 GiB file would add the
-    // time the file system takes to free it (half a second on ext4 here), to scp's open or
-    // to the transport's rename. The memory that file held is then the memory this one
-    // takes (see `warm-up` below).
-    await mustRun('ssh', [...ssh, env.TESTENV_SSH_ALIAS, `rm -f ${remote}/${key}`], { signal })
+  // Each transfer writes a new file and removes it once measured, untimed: the next one
+  // then takes the memory it held (see the warm-up below), and tmpfs holds at most one.
+  const transfer = async (
+    action: 'put' | 'get',
+    via: Via,
+    place: { local: string; remote: string },
+  ): Promise<Measured & { peakRssKiB: number }> => {
+    const key = action === 'put' ? `${via}.bin` : DOWNLOAD
+    const file = action === 'put' ? source : join(place.local, `${via}.down`)
+    const remote = `${place.remote}/${key}`
     await settleDisk(signal)
-    if (via === 'scp') {
-      const done = await mustRun('scp', ['-q', ...ssh, source, `${alias(via)}:${remote}/${key}`], {
-        signal,
-        peakRss: rss,
-      })
-      return { ms: done.ms, bytes: size, peakRssKiB: done.peakRssKiB ?? 0 }
+    try {
+      if (via === 'scp') {
+        const far = `${alias(via)}:${remote}`
+        const [from, to] = action === 'put' ? [file, far] : [far, file]
+        const done = await mustRun('scp', ['-q', ...ssh, from, to], { signal, peakRss: rss })
+        return { ms: done.ms, bytes: size, peakRssKiB: done.peakRssKiB ?? 0 }
+      }
+      const expected = via === 'verify' ? { expected: { size, sha256 } } : {}
+      const options = transportOptions(via, place.remote)
+      return await measure(context, { action, options, key, file, size, ...expected }, rss)
+    } finally {
+      if (action === 'put') await onB(`rm -f ${remote}`)
+      else await rm(file, { force: true })
     }
-    const transfer: Transfer = {
-      action: 'put',
-      options: options(via),
-      key,
-      file: source,
-      size,
-      ...(via === 'verify' ? { expected: { size, sha256 } } : {}),
-    }
-    return measure(context, transfer, rss)
-  }
-  const get = async (via: Via): Promise<Measured & { peakRssKiB: number }> => {
-    // Every way reads the same file: the one scp put there. Like a put, each way removes
-    // the file it wrote in the run before, untimed, and writes a new one.
-    const file = join(local, `${via}.down`)
-    await rm(file, { force: true })
-    await settleDisk(signal)
-    if (via === 'scp') {
-      const done = await mustRun('scp', ['-q', ...ssh, `${alias(via)}:${remote}/scp.bin`, file], {
-        signal,
-        peakRss: rss,
-      })
-      return { ms: done.ms, bytes: size, peakRssKiB: done.peakRssKiB ?? 0 }
-    }
-    const transfer: Transfer = {
-      action: 'get',
-      options: options(via),
-      key: 'scp.bin',
-      file,
-      size,
-    }
-    return measure(context, transfer, rss)
   }
 
-  const results = {
-    put: ways(),
-    get: ways(),
+  const results: Results = new Map()
+  const record = (key: string, measured: { ms: number; peakRssKiB: number }) => {
+    const result = results.get(key) ?? { ms: [], peakRssKiB: [] }
+    result.ms.push(measured.ms)
+    result.peakRssKiB.push(measured.peakRssKiB)
+    results.set(key, result)
   }
   const before = machineLoad()
   // Run 0 is a warm-up, not counted. This machine's memory balloon hands the memory the
   // guest frees back to the host, and whoever touches it next pays (here, the first 1 GiB
-  // written after a pause took 1.7 s instead of 0.25 s). The warm-up writes every file the
-  // timed runs then replace, so each timed transfer takes memory its own way just freed,
-  // rather than the first transfer after the uploads (or in run 1) paying for everyone.
+  // written after a pause took 1.7 s instead of 0.25 s). After the warm-up, each timed
+  // transfer takes the memory the transfer before it just freed.
   for (let index = 0; index <= settings.runs; index++) {
     const counted = index > 0
     const label = counted ? '' : ' (warm-up, not counted)'
-    // Alternate the order, so that no way always meets a warmer (or busier) machine.
-    const all: Via[] = ['scp', 'auto', 'verify', 'nofsync', 'sftp', 'exec']
-    const order = index % 2 === 1 ? all : [...all].reverse()
-    for (const via of order) {
-      signal.throwIfAborted()
-      const measured = await put(via)
-      if (counted) record(results.put[via], measured)
-      log(`put ${via}: ${seconds(measured.ms)} s${label}`)
-    }
-    // The variants that differ in what a put does only.
-    for (const via of order.filter((way) => way !== 'nofsync' && way !== 'verify')) {
-      signal.throwIfAborted()
-      const measured = await get(via)
-      if (counted) record(results.get[via], measured)
-      log(`get ${via}: ${seconds(measured.ms)} s${label}`)
+    for (const place of places) {
+      for (const [action, ways] of [
+        ['put', place.puts],
+        ['get', place.gets],
+      ] as const) {
+        for (const via of shuffled(ways)) {
+          signal.throwIfAborted()
+          const measured = await transfer(action, via, place)
+          if (counted) record(`${place.name} ${action} ${via}`, measured)
+          log(`${place.name}: ${action} ${via}: ${seconds(measured.ms)} s${label}`)
+        }
+      }
     }
   }
   const load = describeLoad(before, machineLoad())
 
-  for (const action of ['put', 'get'] as const) {
-    const { scp, auto, verify, nofsync, sftp, exec } = results[action]
-    printTable(
-      `${action === 'put' ? 'Upload of' : 'Download of'} ${binaryBytes(size)} ${action === 'put' ? 'to' : 'from'} host B's sshd (loopback between network namespaces), ` +
-        `${settings.runs} runs (median) after a warm-up run, each a process of its own: connect, authenticate, transfer, close. ` +
-        `The transport ${action === 'put' ? 'is called as the core calls it (no expected sha256: the core hashes the stream itself) unless said otherwise, and fsyncs before the rename; the file is read in 1 MiB chunks' : 'checks the size; the file is written with 1 MiB buffered'}; ` +
-        `scp is OpenSSH's with default settings. Peak RSS: ${describeRssMethod(rss)}.\n${load}`,
-      COLUMNS,
-      [
-        row(`OpenSSH scp (default settings)`, scp, size, scp),
-        row(`SCP transport ${action} (default: SFTP, then cat from 64 MiB)`, auto, size, scp),
-        ...(action === 'put'
-          ? [
-              row('SCP transport put, checking an expected sha256', verify, size, scp),
-              row('SCP transport put, without fsync (fsync: false)', nofsync, size, scp),
-            ]
-          : []),
-        row(`SCP transport ${action}, SFTP only`, sftp, size, scp),
-        row(`SCP transport ${action}, sshd without SFTP (commands only)`, exec, size, scp),
-      ],
-    )
+  for (const place of places) {
+    for (const action of ['put', 'get'] as const) {
+      const of = (via: Via) => results.get(`${place.name} ${action} ${via}`) ?? empty()
+      const scp = of('scp')
+      const upload = action === 'put'
+      printTable(
+        `${upload ? 'Upload of' : 'Download of'} ${binaryBytes(size)} ${upload ? 'to' : 'from'} host B's sshd (loopback between network namespaces), ${place.shows} (${place.root}). ` +
+          `${settings.runs} runs (median) after a warm-up run, each a process of its own: connect, authenticate, transfer, close. ` +
+          `The transport ${upload ? 'is called as the core calls it (no expected sha256: the core hashes the stream itself) unless said otherwise, and fsyncs before the rename; the file is read in 1 MiB chunks' : 'checks the size; the file is written with 1 MiB buffered'}; ` +
+          `scp is OpenSSH's with default settings. Peak RSS: ${describeRssMethod(rss)}.\n${load}`,
+        COLUMNS,
+        (upload ? place.puts : place.gets).map((via) =>
+          row(LABELS[via](action), of(via), size, scp),
+        ),
+      )
+    }
   }
+}
+
+/**
+ * The ways in a new random order each run. What ran just before a transfer shifts its time
+ * (of two 1 GiB downloads back to back, whichever ran second was the slower, by 0.4 to 2 s),
+ * so no way may always follow the same one, as it would in a fixed or alternating order.
+ */
+function shuffled(ways: readonly Via[]): Via[] {
+  const order = [...ways]
+  for (let last = order.length - 1; last > 0; last--) {
+    const other = Math.floor(Math.random() * (last + 1))
+    ;[order[last], order[other]] = [order[other] as Via, order[last] as Via]
+  }
+  return order
+}
+
+/** The file every download reads, in each place. */
+const DOWNLOAD = 'download.bin'
+
+const LABELS: Record<Via, (action: 'put' | 'get') => string> = {
+  scp: () => 'OpenSSH scp (default settings)',
+  auto: (action) => `SCP transport ${action} (default: SFTP, then cat)`,
+  verify: () => 'SCP transport put, checking an expected sha256',
+  nofsync: () => 'SCP transport put, without fsync (fsync: false)',
+  sftp: (action) => `SCP transport ${action}, SFTP only`,
+  exec: (action) => `SCP transport ${action}, sshd without SFTP (commands only)`,
 }
 
 const COLUMNS: readonly Column[] = [
@@ -221,22 +276,6 @@ function row(label: string, result: Result, size: number, scp: Result): string[]
 
 function empty(): Result {
   return { ms: [], peakRssKiB: [] }
-}
-
-function ways(): Record<Via, Result> {
-  return {
-    scp: empty(),
-    auto: empty(),
-    verify: empty(),
-    nofsync: empty(),
-    sftp: empty(),
-    exec: empty(),
-  }
-}
-
-function record(result: Result, measured: { ms: number; peakRssKiB: number }): void {
-  result.ms.push(measured.ms)
-  result.peakRssKiB.push(measured.peakRssKiB)
 }
 
 /**
