@@ -179,7 +179,7 @@ async function run(context: BenchContext): Promise<void> {
 
   const results: Results = new Map()
   const record = (key: string, measured: { ms: number; peakRssKiB: number }) => {
-    const result = results.get(key) ?? { ms: [], peakRssKiB: [] }
+    const result = results.get(key) ?? empty()
     result.ms.push(measured.ms)
     result.peakRssKiB.push(measured.peakRssKiB)
     results.set(key, result)

@@ -19,8 +19,9 @@ const debug = createDebug(`transship:${DRIVER_NAME}`)
 
 /**
  * An upload starts the command that takes over from SFTP once it passed the threshold
- * divided by this (4 MiB of the default 64 MiB): late enough that small artifacts (a manifest, a configuration) never
- * start a shell, early enough that the shell's start overlaps with SFTP.
+ * divided by this (4 MiB of the default 64 MiB): late enough that small artifacts (a
+ * manifest, a configuration) never start a shell, early enough that the shell's start
+ * overlaps with SFTP.
  */
 const COMMAND_START_DIVISOR = 16
 
@@ -79,8 +80,9 @@ export function hybridFs(
       try {
         let size = 0
         if (commandsRun !== false) {
+          const commandStart = Math.floor(threshold / COMMAND_START_DIVISOR)
           size = await writePipelined(sftp, handle, chunks, options, {
-            until: Math.floor(threshold / COMMAND_START_DIVISOR),
+            stopWhen: (reached) => reached >= commandStart,
           })
           if (!chunks.ended) {
             appender = startAppender(client, path, options.fsync)

@@ -18,15 +18,15 @@ export interface PipelineShape {
  * for each request's answer before it sends the next, and crawls. Chunks go out as they are
  * (sliced when larger than `chunkSize`); small ones are gathered first. The body is read
  * only while fewer than `depth` requests are pending, so a slow server holds the body back.
- * It stops at the end of the body, or once `until` bytes of the file are written or
- * `stopWhen` returns true (at a chunk's end), leaving the rest of the body unread.
+ * It stops at the end of the body, or once `stopWhen` returns true (asked before each chunk
+ * is read), leaving the rest of the body unread.
  *
  * @param sftp - the SFTP session the handle belongs to.
  * @param handle - a handle open for writing.
  * @param chunks - the body.
  * @param shape - request size and count.
- * @param range - where to start writing, and after which offset, or from when on, to stop
- *   reading.
+ * @param range - where to start writing, and when to stop reading: `stopWhen` gets the
+ *   offset the bytes read so far reach.
  * @return the offset written up to, once every request succeeded.
  * @throws the body's error, or the first failed request's SFTP error (after the requests
  *   in flight have settled).
@@ -38,9 +38,8 @@ export async function writePipelined(
   { chunkSize, depth }: PipelineShape,
   {
     from = 0,
-    until = Number.POSITIVE_INFINITY,
     stopWhen = () => false,
-  }: { from?: number; until?: number; stopWhen?: () => boolean } = {},
+  }: { from?: number; stopWhen?: (reached: number) => boolean } = {},
 ): Promise<number> {
   let offset = from
   let inFlight = 0
@@ -95,7 +94,7 @@ export async function writePipelined(
     await send(joined)
   }
   try {
-    while (offset + pendingLength < until && !stopWhen()) {
+    while (!stopWhen(offset + pendingLength)) {
       const bytes = await chunks.next()
       if (bytes === undefined) break
       if (pendingLength + bytes.length <= gather) {
