@@ -25,17 +25,25 @@ export interface TargetRecord {
 }
 
 /**
- * How long the container did not run: from the freeze (the checkpoint began) to the target
- * running from the checkpoint, in milliseconds, and its parts, which add up to the total.
+ * How long the container did not run: from the freeze (the stop or checkpoint request) to
+ * the target's start returning, in milliseconds, and its parts, which add up to the total.
  */
 export interface Downtime {
   readonly totalMs: number
-  /** The checkpoint itself (CRIU's dump). */
+  /** The freeze itself: CRIU's dump, or for a cold migration the stop. */
   readonly checkpointMs: number
-  /** From the checkpoint's end to the restore's start: copying, creating volumes and target. */
+  /** From the freeze's end to the restore's start: what moves while the source is frozen. */
   readonly transferMs: number
-  /** Putting the checkpoint in place and starting the target from it. */
+  /** Starting the target (from the checkpoint: putting it in place, then the start). */
   readonly restoreMs: number
+}
+
+/** When the source was frozen (stopped, or checkpointed), as this process saw it. */
+export interface Freeze {
+  /** When the stop or checkpoint was requested (`Date.now()`). */
+  readonly at: number
+  /** How long the stop or checkpoint took, in milliseconds. */
+  readonly durationMs: number
 }
 
 /**
@@ -59,7 +67,9 @@ export interface MigrationState {
   readonly image?: ImageRecord
   /** The checkpoint of the running source, once taken (or read from the manifest). */
   readonly checkpoint?: CheckpointRecord
-  /** Set once the target runs from the checkpoint. */
+  /** Set by the stage that stops or checkpoints the running source. */
+  readonly freeze?: Freeze
+  /** Set once the target runs again after a freeze. */
   readonly downtime?: Downtime
   readonly warnings: readonly Warning[]
   /** The manifest, once written (backup) or read (restore). */

@@ -1,6 +1,8 @@
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
+import { downtimeOf } from '../pipeline/downtime.js'
 import { defineStage } from '../pipeline/stage.js'
+import type { MigrationState, TargetRecord } from '../pipeline/state.js'
 
 /** Options of {@link startTarget}. */
 export interface StartTargetOptions {
@@ -11,6 +13,7 @@ export interface StartTargetOptions {
 /**
  * Stage `start-target`: starts the container {@link createTarget} made, when the source
  * was running, and checks that it runs. A source that was stopped gives a created target.
+ * After a freeze ({@link stopSource}), the state then holds the downtime.
  *
  * ## Example
  * ```ts
@@ -24,27 +27,46 @@ export interface StartTargetOptions {
  */
 export function startTarget(options: StartTargetOptions) {
   return defineStage('start-target', async (state, { warn }) => {
-    const { engine } = options
     if (!state.target) {
       throw new TransshipError(
         'PIPELINE_ORDER',
         'start-target needs a target: put createTarget before it',
       )
     }
-    if (!state.source?.running) {
-      warn(
-        `the source was not running: ${state.target.name} is created on ${engine.url}, not started`,
-      )
-      return state
-    }
-    await engine.startContainer(state.target.id)
-    const inspect = await engine.inspectContainer(state.target.id)
-    if (!inspect.State.Running && inspect.State.ExitCode !== 0) {
-      throw new TransshipError(
-        'TARGET_NOT_RUNNING',
-        `container ${state.target.name} on ${engine.url} exited at once with code ${inspect.State.ExitCode}`,
-      )
-    }
-    return state
+    return startTargetPlainly(options.engine, state, state.target, warn)
   })
+}
+
+/**
+ * Starts the target when the source was running (else warns that it stays created),
+ * checks that it did not exit at once, and adds the downtime after a freeze.
+ *
+ * @param engine - the destination engine.
+ * @param state - the migration state.
+ * @param target - the target container.
+ * @param warn - the stage's warning.
+ * @return the state, with the downtime when the source was frozen.
+ * @throws TransshipError `TARGET_NOT_RUNNING` when it exits at once.
+ */
+export async function startTargetPlainly(
+  engine: EngineClient,
+  state: MigrationState,
+  target: TargetRecord,
+  warn: (message: string) => void,
+): Promise<MigrationState> {
+  if (!state.source?.running) {
+    warn(`the source was not running: ${target.name} is created on ${engine.url}, not started`)
+    return state
+  }
+  const started = Date.now()
+  await engine.startContainer(target.id)
+  const running = Date.now()
+  const inspect = await engine.inspectContainer(target.id)
+  if (!inspect.State.Running && inspect.State.ExitCode !== 0) {
+    throw new TransshipError(
+      'TARGET_NOT_RUNNING',
+      `container ${target.name} on ${engine.url} exited at once with code ${inspect.State.ExitCode}`,
+    )
+  }
+  return state.freeze ? { ...state, downtime: downtimeOf(state.freeze, started, running) } : state
 }

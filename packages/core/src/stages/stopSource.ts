@@ -44,11 +44,11 @@ export function stopSource(options: StopSourceOptions) {
         : `restore the restart policy of ${source.name} on ${engine.url}`,
       () => restoreSource(engine, source),
     )
-    if (source.running) {
-      await engine.call(`stop container ${source.name}`, (docker) =>
-        docker.getContainer(source.id).stop(),
-      )
-    }
-    return state
+    if (!source.running) return state
+    const at = Date.now()
+    await engine.call(`stop container ${source.name}`, (docker) =>
+      docker.getContainer(source.id).stop(),
+    )
+    return { ...state, freeze: { at, durationMs: Date.now() - at } }
   })
 }

@@ -105,7 +105,7 @@ export function checkpointSource(options: CheckpointSourceOptions) {
         ...runcCommitOf(info),
       },
     }
-    return { ...state, checkpoint }
+    return { ...state, checkpoint, freeze: { at: frozenAt, durationMs: checkpoint.durationMs } }
   })
 }
 

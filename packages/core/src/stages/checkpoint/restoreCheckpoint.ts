@@ -7,11 +7,13 @@ import { pickHelperImage, withHelperContainer } from '../../engine/helperContain
 import { putArchive } from '../../engine/putArchive.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import type { Artifact, CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
+import { downtimeOf } from '../../pipeline/downtime.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
-import type { Downtime, MigrationState, TargetRecord } from '../../pipeline/state.js'
+import type { Freeze, MigrationState, TargetRecord } from '../../pipeline/state.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
+import { startTargetPlainly } from '../startTarget.js'
 import {
   CHECKPOINTS_MOUNT,
   checkpointsDirOf,
@@ -82,7 +84,7 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
         'restore-checkpoint needs a target: put createTarget before it',
       )
     }
-    if (!checkpoint) return startPlainly(engine, state, target, context)
+    if (!checkpoint) return startTargetPlainly(engine, state, target, context.warn)
     const artifact = state.artifacts.find(
       (a) => a.key === checkpoint.artifact && a.kind === 'checkpoint',
     )
@@ -122,7 +124,7 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
     await sleep(options.settleMs ?? DEFAULT_SETTLE_MS, undefined, { signal: context.signal })
     const after = await engine.inspectContainer(target.id)
     if (!after.State.Running) throw notRunning(engine, target, after.State)
-    return { ...state, downtime: downtimeOf(checkpoint, started, running) }
+    return { ...state, downtime: downtimeOf(freezeOf(state, checkpoint), started, running) }
   })
 }
 
@@ -160,25 +162,6 @@ async function putCheckpoint(
       })
     },
   )
-}
-
-/** What startTarget does, for a backup without a checkpoint. */
-async function startPlainly(
-  engine: EngineClient,
-  state: MigrationState,
-  target: TargetRecord,
-  { warn }: StageContext,
-): Promise<MigrationState> {
-  if (!state.source?.running) {
-    warn(`the source was not running: ${target.name} is created on ${engine.url}, not started`)
-    return state
-  }
-  await engine.startContainer(target.id)
-  const inspect = await engine.inspectContainer(target.id)
-  if (!inspect.State.Running && inspect.State.ExitCode !== 0) {
-    throw notRunning(engine, target, inspect.State)
-  }
-  return state
 }
 
 async function restoreFailure(
@@ -229,15 +212,7 @@ function notRunning(
   )
 }
 
-/** From the freeze to `running`; the parts add up to the total. */
-function downtimeOf(
-  checkpoint: CheckpointRecord,
-  restoreStarted: number,
-  running: number,
-): Downtime {
-  const frozenAt = Date.parse(checkpoint.frozenAt)
-  const totalMs = Math.max(0, running - frozenAt)
-  const restoreMs = Math.max(0, running - restoreStarted)
-  const checkpointMs = Math.max(0, Math.min(checkpoint.durationMs, totalMs - restoreMs))
-  return { totalMs, checkpointMs, restoreMs, transferMs: totalMs - checkpointMs - restoreMs }
+/** The freeze as this process saw it, or, in a restore on its own, as the backup records it. */
+function freezeOf(state: MigrationState, checkpoint: CheckpointRecord): Freeze {
+  return state.freeze ?? { at: Date.parse(checkpoint.frozenAt), durationMs: checkpoint.durationMs }
 }
