@@ -3,7 +3,15 @@ import { TransshipError } from '../errors.js'
 import { scannerStream } from './scannerStream.js'
 import { TarEntryRules } from './tarEntryRules.js'
 import { TarFormatError } from './tarHeader.js'
-import { TarScanner } from './tarScanner.js'
+import { type TarEntry, TarScanner } from './tarScanner.js'
+
+/** What {@link rootTarGuard} also does. */
+export interface RootTarGuardOptions {
+  /** Accept sparse files in PAX format 1.0, as transship's helper writes them. */
+  readonly sparse?: boolean
+  /** Called with each entry once it is checked, before any of its bytes go on. */
+  readonly onEntry?: (entry: TarEntry) => void
+}
 
 /** How the guard names the root in its messages. */
 const ROOT = '<root>'
@@ -22,11 +30,12 @@ const ROOT = '<root>'
  * ```
  *
  * @param describe - what the archive is, for error messages.
+ * @param options - sparse files, and a look at each checked entry.
  * @return the stream.
  * @throws TransshipError `UNSAFE_ARCHIVE` (as the stream's error) when the archive is
  *   refused, naming the entry.
  */
-export function rootTarGuard(describe: string): Transform {
+export function rootTarGuard(describe: string, options: RootTarGuardOptions = {}): Transform {
   const rules = new TarEntryRules(ROOT)
   const scanner = new TarScanner((entry) => {
     if (entry.name.startsWith('/')) {
@@ -52,7 +61,8 @@ export function rootTarGuard(describe: string): Transform {
       const named = problem.replaceAll(`"${ROOT}/`, '"').replaceAll(`"${ROOT}"`, 'the root')
       throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${named}`)
     }
-  })
+    options.onEntry?.(entry)
+  }, options)
   const refusal = (error: unknown): Error =>
     error instanceof TarFormatError
       ? new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${error.message}`, {

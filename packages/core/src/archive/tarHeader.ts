@@ -24,6 +24,10 @@ export interface TarHeader {
   readonly linkname: string
   /** The size field: the data's byte count, except for types that have no data. */
   readonly size: number
+  /** Permission bits, setuid, setgid and sticky included. */
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
 }
 
 /** Whether the block is all zeros, as the two blocks that end an archive are. */
@@ -45,9 +49,9 @@ export function parseTarHeader(block: Buffer): TarHeader {
   if (size < 0 || !Number.isSafeInteger(size)) {
     throw new TarFormatError(`its size ${size} is invalid`)
   }
-  numeric(block, 100, 8, 'mode')
-  numeric(block, 108, 8, 'uid')
-  numeric(block, 116, 8, 'gid')
+  const mode = numeric(block, 100, 8, 'mode') & 0o7777
+  const uid = numeric(block, 108, 8, 'uid')
+  const gid = numeric(block, 116, 8, 'gid')
   numeric(block, 136, 12, 'mtime')
   if (format !== 'v7') {
     numeric(block, 329, 8, 'devmajor')
@@ -60,6 +64,9 @@ export function parseTarHeader(block: Buffer): TarHeader {
     name: prefix === '' ? name : `${prefix}/${name}`,
     linkname: text(block, 157, 100),
     size,
+    mode,
+    uid,
+    gid,
   }
 }
 

@@ -18,6 +18,27 @@ export interface TarEntry {
   readonly offset: number
   /** Stream offset of its data, right after its own header block. */
   readonly dataOffset: number
+  /** Permission bits, setuid, setgid and sticky included. */
+  readonly mode: number
+  /** Owner, PAX records applied. */
+  readonly uid: number
+  readonly gid: number
+  /** The PAX records that amend it (empty when none), raw bytes as latin1 characters. */
+  readonly pax: ReadonlyMap<string, string>
+  /**
+   * For a sparse file (PAX format 1.0, only with {@link TarScannerOptions.sparse}): its real
+   * size. Its data then starts with the map of its regions.
+   */
+  readonly sparseSize?: number
+}
+
+/** What a {@link TarScanner} accepts beyond what the Docker engine's extraction does. */
+export interface TarScannerOptions {
+  /**
+   * Accept sparse files in GNU tar's PAX format 1.0 (the name is `GNU.sparse.name`), as
+   * transship's helper writes them; other GNU sparse forms are always refused.
+   */
+  readonly sparse?: boolean
 }
 
 // Go's limit on the data of PAX and GNU long-name headers.
@@ -37,6 +58,7 @@ const HEADER_ONLY_TYPES = new Set(['1', '2', '3', '4', '5', '6'])
  */
 export class TarScanner {
   readonly #onEntry: (entry: TarEntry) => void
+  readonly #sparse: boolean
   /** Bytes of a header split across chunks, held back until it is complete and checked. */
   #held = Buffer.alloc(BLOCK_SIZE)
   #heldLength = 0
@@ -59,9 +81,13 @@ export class TarScanner {
   #headerOffset = 0
   #offset = 0
 
-  /** @param onEntry - called with each entry; what it throws stops the scan. */
-  constructor(onEntry: (entry: TarEntry) => void) {
+  /**
+   * @param onEntry - called with each entry; what it throws stops the scan.
+   * @param options - what else to accept.
+   */
+  constructor(onEntry: (entry: TarEntry) => void, options: TarScannerOptions = {}) {
     this.#onEntry = onEntry
+    this.#sparse = options.sparse ?? false
   }
 
   /**
@@ -188,13 +214,10 @@ export class TarScanner {
       case 'S':
         throw new TarFormatError('old GNU sparse entries are not supported')
     }
-    for (const keyword of this.#pax.keys()) {
-      if (keyword.startsWith('GNU.sparse.')) {
-        throw new TarFormatError('GNU sparse entries are not supported')
-      }
-    }
+    const sparseSize = this.#sparseSize()
     // An empty extension value keeps the header's own, as in Go.
-    const name = this.#longName || this.#pax.get('path') || header.name
+    const sparseName = sparseSize === undefined ? undefined : this.#pax.get('GNU.sparse.name')
+    const name = sparseName || this.#longName || this.#pax.get('path') || header.name
     const linkname = this.#longLink || this.#pax.get('linkpath') || header.linkname
     const size = this.#paxSize() ?? header.size
     // A NUL type flag is a file, or a directory when the name ends with '/'.
@@ -202,6 +225,7 @@ export class TarScanner {
     const type = header.typeflag === '\0' ? legacyType : header.typeflag
     const offset = this.#metaOffset ?? this.#headerOffset
     const dataSize = HEADER_ONLY_TYPES.has(type) ? 0 : size
+    const pax = this.#pax
     this.#forgetMeta()
     this.#onEntry({
       type,
@@ -210,8 +234,31 @@ export class TarScanner {
       size: dataSize,
       offset,
       dataOffset: this.#headerOffset + BLOCK_SIZE,
+      mode: header.mode,
+      uid: paxId(pax, 'uid') ?? header.uid,
+      gid: paxId(pax, 'gid') ?? header.gid,
+      pax,
+      ...(sparseSize === undefined ? {} : { sparseSize }),
     })
     this.#advance(dataSize)
+  }
+
+  /** The real size of a PAX 1.0 sparse file, when sparse files are accepted; refuses others. */
+  #sparseSize(): number | undefined {
+    const keywords = [...this.#pax.keys()].filter((keyword) => keyword.startsWith('GNU.sparse.'))
+    if (keywords.length === 0) return undefined
+    const pax = this.#pax
+    const format1 = pax.get('GNU.sparse.major') === '1' && pax.get('GNU.sparse.minor') === '0'
+    const known = ['major', 'minor', 'name', 'realsize'].map((key) => `GNU.sparse.${key}`)
+    if (!this.#sparse || !format1 || keywords.some((keyword) => !known.includes(keyword))) {
+      throw new TarFormatError('GNU sparse entries are not supported')
+    }
+    const value = pax.get('GNU.sparse.realsize') ?? ''
+    const size = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(size) || !pax.get('GNU.sparse.name')) {
+      throw new TarFormatError('its GNU sparse name or real size is missing or invalid')
+    }
+    return size
   }
 
   #paxSize(): number | undefined {
@@ -245,4 +292,15 @@ export class TarScanner {
     this.#longLink = ''
     this.#metaOffset = undefined
   }
+}
+
+/** A PAX `uid` or `gid` record's value, when there is one. */
+function paxId(pax: ReadonlyMap<string, string>, keyword: 'uid' | 'gid'): number | undefined {
+  const value = pax.get(keyword)
+  if (!value) return undefined
+  const id = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(id)) {
+    throw new TarFormatError(`its PAX ${keyword} ${JSON.stringify(value)} is invalid`)
+  }
+  return id
 }
