@@ -1,0 +1,393 @@
+/* pack: the tree (or the entries a list names) as a pax tar on stdout. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+/* (dev, ino) -> first path emitted, for the regular files with more than one link. */
+struct link {
+  uint64_t dev, ino;
+  char *path;
+};
+struct links {
+  struct link *slots;
+  size_t cap, n;
+};
+
+static size_t link_hash(uint64_t dev, uint64_t ino, size_t cap) {
+  uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ (dev * 0xC2B2AE3D27D4EB4Full);
+  return (size_t)(h >> 17) & (cap - 1);
+}
+
+static const char *link_find(struct links *t, uint64_t dev, uint64_t ino) {
+  if (!t->cap) return NULL;
+  for (size_t i = link_hash(dev, ino, t->cap);; i = (i + 1) & (t->cap - 1)) {
+    struct link *l = &t->slots[i];
+    if (!l->path) return NULL;
+    if (l->dev == dev && l->ino == ino) return l->path;
+  }
+}
+
+static void link_put(struct links *t, uint64_t dev, uint64_t ino, const char *path) {
+  if ((t->n + 1) * 2 > t->cap) {
+    struct links bigger = {.cap = t->cap ? t->cap * 2 : 1024};
+    bigger.slots = calloc(bigger.cap, sizeof *bigger.slots);
+    if (!bigger.slots) die(EXIT_IO, "out of memory");
+    for (size_t i = 0; i < t->cap; i++)
+      if (t->slots[i].path) link_put(&bigger, t->slots[i].dev, t->slots[i].ino, t->slots[i].path);
+    free(t->slots);
+    *t = bigger;
+  }
+  for (size_t i = link_hash(dev, ino, t->cap);; i = (i + 1) & (t->cap - 1)) {
+    struct link *l = &t->slots[i];
+    if (!l->path) {
+      *l = (struct link){dev, ino, xstrdup(path)};
+      t->n++;
+      return;
+    }
+  }
+}
+
+struct packer {
+  bool xattrs;
+  struct links links;
+  struct sbuf pax;
+  char linkbuf[4098];
+};
+
+/* Data regions of a sparse file, GNU tar's way: SEEK_DATA/SEEK_HOLE, then a final
+   (size, 0) region. False when the file has no hole (or the file system cannot tell). */
+struct regions {
+  uint64_t (*r)[2];
+  size_t n, cap;
+};
+
+static void region_add(struct regions *rg, uint64_t off, uint64_t len) {
+  if (rg->n == rg->cap) {
+    rg->cap = rg->cap ? rg->cap * 2 : 16;
+    rg->r = xrealloc(rg->r, rg->cap * sizeof *rg->r);
+  }
+  rg->r[rg->n][0] = off;
+  rg->r[rg->n][1] = len;
+  rg->n++;
+}
+
+static bool find_regions(int fd, uint64_t size, struct regions *rg) {
+  uint64_t off = 0;
+  rg->n = 0;
+  while (off < size) {
+    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) break; /* only a hole from here to the end */
+      return false;
+    }
+    if ((uint64_t)d >= size) break;
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    if (h < 0) return false;
+    uint64_t end = (uint64_t)h < size ? (uint64_t)h : size;
+    region_add(rg, (uint64_t)d, end - (uint64_t)d);
+    off = end;
+  }
+  if (rg->n == 1 && rg->r[0][0] == 0 && rg->r[0][1] == size) return false;
+  region_add(rg, size, 0);
+  return true;
+}
+
+/* The map that opens a sparse 1.0 entry's data: count, then offset and size per region. */
+static void sparse_map(const struct regions *rg, struct sbuf *map) {
+  char num[48];
+  sb_clear(map);
+  sb_add(map, num, (size_t)sprintf(num, "%zu\n", rg->n));
+  for (size_t i = 0; i < rg->n; i++)
+    sb_add(map, num, (size_t)sprintf(num, "%" PRIu64 "\n%" PRIu64 "\n", rg->r[i][0], rg->r[i][1]));
+  while (map->len % 512) sb_addc(map, 0);
+}
+
+/* GNU tar's name for the header of a sparse 1.0 entry: DIR/GNUSparseFile.0/BASE. */
+static char *gnu_sparse_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  struct sbuf b = {0};
+  if (slash)
+    sb_add(&b, path, (size_t)(slash - path));
+  else
+    sb_addc(&b, '.');
+  sb_addstr(&b, "/GNUSparseFile.0/");
+  sb_addstr(&b, base_name(path));
+  return b.p;
+}
+
+/* Copies len bytes at off (or the current position when off < 0) into the stream; zeros
+   stand in for what the file no longer has. False when it ended early. */
+static bool copy_data(int fd, int64_t off, uint64_t len, const char *path) {
+  while (len > 0) {
+    size_t avail;
+    char *dst = out_space(&avail);
+    size_t want = len < avail ? (size_t)len : avail;
+    ssize_t r = off < 0 ? read(fd, dst, want) : pread(fd, dst, want, off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die_errno(EXIT_IO, "read", path);
+    }
+    if (r == 0) {
+      out_zeros(len);
+      return false;
+    }
+    out_commit((size_t)r);
+    len -= (uint64_t)r;
+    if (off >= 0) off += r;
+  }
+  return true;
+}
+
+static int open_regular(int dirfd, const char *name) {
+  /* O_NONBLOCK: should a FIFO have taken the name since the stat, do not hang on it. */
+  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int fd = openat(dirfd, name, flags | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = openat(dirfd, name, flags); /* not the owner */
+  return fd;
+}
+
+static bool changed_since(int fd, const struct meta *before) {
+  struct meta after;
+  if (meta_at(fd, "", &after) != 0) return true;
+  return !S_ISREG(after.mode) || after.ino != before->ino || after.dev != before->dev ||
+         after.size != before->size || after.ctime_s != before->ctime_s ||
+         after.ctime_ns != before->ctime_ns;
+}
+
+/* One entry: 'x' header, ustar header, content. Returns false when the entry vanished
+   before its content could be opened (nothing was written then). */
+static bool pack_entry(struct packer *p, const struct walk_entry *e) {
+  const struct meta *m = &e->m;
+  char type = tar_type(m->mode);
+  const char *linkpath = NULL;
+  bool racy = e->racy, sparse = false;
+  int fd = -1;
+  struct regions rg = {0};
+  struct sbuf map = {0};
+
+  if (type == '0' && m->nlink > 1) {
+    const char *first = link_find(&p->links, m->dev, m->ino);
+    if (first && strcmp(first, e->path) != 0) {
+      type = '1';
+      linkpath = first;
+    }
+  }
+  if (type == '0') {
+    fd = open_regular(e->dirfd, e->name);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ELOOP || errno == ENXIO) return false;
+      die_errno(EXIT_IO, "open", e->path);
+    }
+    if (m->blocks * 512 < m->size) sparse = find_regions(fd, m->size, &rg);
+    if (m->nlink > 1) link_put(&p->links, m->dev, m->ino, e->path);
+  } else if (type == '2') {
+    ssize_t n = readlinkat(e->dirfd, e->name, p->linkbuf, sizeof p->linkbuf - 1);
+    if (n < 0) {
+      if (errno == ENOENT || errno == EINVAL) return false;
+      die_errno(EXIT_IO, "readlink", e->path);
+    }
+    p->linkbuf[n] = 0;
+    if ((uint64_t)n != m->size) racy = true; /* replaced since the stat */
+    linkpath = p->linkbuf;
+  }
+
+  uint64_t data_size = type == '0' ? m->size : 0;
+  char *header_name = sparse ? gnu_sparse_name(e->path) : NULL;
+  if (sparse) {
+    sparse_map(&rg, &map);
+    data_size = map.len;
+    for (size_t i = 0; i < rg.n; i++) data_size += rg.r[i][1];
+  }
+
+  struct sbuf *x = &p->pax;
+  sb_clear(x);
+  pax_add_str(x, "path", header_name ? header_name : e->path);
+  if (sparse) {
+    pax_add_str(x, "GNU.sparse.major", "1");
+    pax_add_str(x, "GNU.sparse.minor", "0");
+    pax_add_str(x, "GNU.sparse.name", e->path);
+    pax_add_u64(x, "GNU.sparse.realsize", m->size);
+  }
+  if (linkpath) pax_add_str(x, "linkpath", linkpath);
+  pax_add_time(x, "mtime", m->mtime_s, m->mtime_ns);
+  if (m->uid > USTAR_MAX_ID) pax_add_u64(x, "uid", m->uid);
+  if (m->gid > USTAR_MAX_ID) pax_add_u64(x, "gid", m->gid);
+  if (data_size > USTAR_MAX_SIZE) pax_add_u64(x, "size", data_size);
+  pax_add_time(x, "TRANSSHIP.ctime", m->ctime_s, m->ctime_ns);
+  pax_add_u64(x, "TRANSSHIP.ino", m->ino);
+  pax_add_u64(x, "TRANSSHIP.nlink", m->nlink);
+  size_t racy_at = pax_add_str(x, "TRANSSHIP.racy", racy ? "1" : "0");
+  if (p->xattrs) xattrs_collect(x, type == '5' ? e->fd : fd, e->dirfd, e->name, e->path);
+
+  /* Small files land in the buffer with their header, so a change seen after reading
+     them can still be marked in it (see README: racy). */
+  if (type == '0' && g_out.cap - g_out.len < 1024 + x->len + data_size + 512 &&
+      1024 + x->len + data_size + 512 <= g_out.cap)
+    out_flush();
+  size_t records_at = tar_pax(header_name ? header_name : e->path, m->mtime_s, x);
+  uint64_t flushes = g_out.flushes;
+  struct ustar h = {
+      .name = header_name ? header_name : e->path,
+      .mode = m->mode & 07777,
+      .uid = m->uid,
+      .gid = m->gid,
+      .size = data_size,
+      .mtime = m->mtime_s,
+      .type = type,
+      .link = linkpath,
+      .devmajor = m->rdev_major,
+      .devminor = m->rdev_minor,
+  };
+  tar_header(&h);
+
+  if (fd >= 0) {
+    bool complete = true;
+    if (sparse) {
+      out_write(map.p, map.len);
+      for (size_t i = 0; i < rg.n; i++)
+        complete &= copy_data(fd, (int64_t)rg.r[i][0], rg.r[i][1], e->path);
+    } else {
+      complete = copy_data(fd, -1, m->size, e->path);
+    }
+    tar_pad(data_size);
+    if ((!complete || changed_since(fd, m)) && !racy) {
+      if (records_at != SIZE_MAX && g_out.flushes == flushes)
+        g_out.buf[records_at + racy_at] = '1';
+      else
+        warn_path(e->path, "changed while read");
+    }
+    close(fd);
+  }
+  free(header_name);
+  free(map.p);
+  free(rg.r);
+  return true;
+}
+
+static void pack_deleted(struct packer *p, const char *path) {
+  sb_clear(&p->pax);
+  pax_add_str(&p->pax, "path", path);
+  pax_add_str(&p->pax, "TRANSSHIP.deleted", "1");
+  tar_pax(path, 0, &p->pax);
+  struct ustar h = {.name = path, .type = '0'};
+  tar_header(&h);
+}
+
+static void pack_walked(struct walk_entry *e, void *ctx) {
+  if (!pack_entry(ctx, e)) warn_path(e->path, "vanished, skipped");
+}
+
+/* --paths: NUL-terminated records read as they come, up to an empty one. */
+struct list_reader {
+  char *buf;
+  size_t pos, len, cap;
+};
+
+static char *next_record(struct list_reader *r, size_t *len) {
+  for (;;) {
+    char *nul = memchr(r->buf + r->pos, 0, r->len - r->pos);
+    if (nul) {
+      char *rec = r->buf + r->pos;
+      *len = (size_t)(nul - rec);
+      r->pos = (size_t)(nul - r->buf) + 1;
+      return rec;
+    }
+    memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+    r->len -= r->pos;
+    r->pos = 0;
+    if (r->len == r->cap) {
+      r->cap = r->cap ? r->cap * 2 : 64 * 1024;
+      r->buf = xrealloc(r->buf, r->cap);
+    }
+    out_flush(); /* whoever writes the list may wait for what it asked for so far */
+    ssize_t n = read(0, r->buf + r->len, r->cap - r->len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die_errno(EXIT_IO, "read", "stdin");
+    }
+    if (n == 0) die(EXIT_REFUSED, "stdin ended before the empty record that ends the list");
+    r->len += (size_t)n;
+  }
+}
+
+static bool gone(int err) { return err == ENOENT || err == ENOTDIR || err == ELOOP; }
+
+/* E<path>: that entry alone (a directory without its content), or its deletion. */
+static void pack_listed(struct packer *p, int rootfd, const struct meta *root, const char *path) {
+  const char *base;
+  int pfd = open_parent(rootfd, path, false, &base, NULL, NULL);
+  if (pfd < 0) {
+    if (!gone(errno)) die_errno(EXIT_IO, "open parent of", path);
+    pack_deleted(p, path);
+    return;
+  }
+  struct walk_entry e = {.path = path, .dirfd = pfd, .name = base, .fd = -1};
+  struct timespec now = now_realtime();
+  bool present = meta_at(pfd, base, &e.m) == 0;
+  if (!present && errno != ENOENT) die_errno(EXIT_IO, "stat", path);
+  if (present && !same_mount(&e.m, root)) {
+    warn_path(path, "another file system, skipped");
+    close(pfd);
+    return;
+  }
+  if (present && S_ISDIR(e.m.mode)) {
+    e.fd = openat(pfd, base[0] ? base : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (e.fd < 0 && !gone(errno)) die_errno(EXIT_IO, "open", path);
+    now = now_realtime();
+    present = e.fd >= 0 && meta_at(e.fd, "", &e.m) == 0;
+  }
+  e.racy = present && is_racy(&e.m, &now);
+  /* a socket is not carried: at the destination the path holds nothing */
+  if (!present || !tar_type(e.m.mode) || !pack_entry(p, &e)) pack_deleted(p, path);
+  if (e.fd >= 0) close(e.fd);
+  close(pfd);
+}
+
+static void pack_list(struct packer *p, int rootfd) {
+  struct list_reader r = {0};
+  struct meta root;
+  if (meta_at(rootfd, "", &root) != 0) die_errno(EXIT_IO, "stat", ".");
+  for (;;) {
+    size_t len;
+    char *rec = next_record(&r, &len);
+    if (len == 0) break;
+    const char *why = "expected E<path> or D<path>";
+    char *path = (rec[0] == 'E' || rec[0] == 'D') ? normalize_name(rec + 1, len - 1, &why) : NULL;
+    if (path && rec[0] == 'D' && strcmp(path, ".") == 0) {
+      why = "ROOT cannot be deleted";
+      free(path);
+      path = NULL;
+    }
+    if (!path) die(EXIT_REFUSED, "list record %s: %s", printable(xstrndup(rec, len)), why);
+    if (!is_excluded(path)) {
+      if (rec[0] == 'E')
+        pack_listed(p, rootfd, &root, path);
+      else
+        pack_deleted(p, path);
+    }
+    free(path);
+  }
+  free(r.buf);
+}
+
+int cmd_pack(const char *root, bool paths, bool xattrs) {
+  int rootfd = open_root(root);
+  struct packer p = {.xattrs = xattrs};
+  out_init();
+  if (paths)
+    pack_list(&p, rootfd);
+  else
+    walk_tree(rootfd, pack_walked, &p);
+  tar_end();
+  out_flush();
+  close(rootfd);
+  return 0;
+}
