@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -25,6 +25,16 @@ import type { BenchContext, Benchmark } from './lib/benchmark.js'
 import { docker, labelArgs } from './lib/docker.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import { runProcess } from './lib/process.js'
+import { fillRedisMemory, redisKeptMemory } from './lib/redis.js'
+import {
+  type ColdCopy,
+  coldCopyVolumes,
+  containerId,
+  copyCheckpointDirectory,
+  removeCheckpoints,
+  startFromCheckpoint,
+  utilityMount,
+} from './lib/references.js'
 import {
   binaryBytes,
   type Column,
@@ -196,14 +206,33 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
   }
 }
 
+/** The seed's cold copy of the volume (lib/references.ts), with this run's names. */
+function coldCopy(bench: Bench): ColdCopy {
+  const { context, name, volume, labels, staging } = bench
+  const { env } = context
+  return {
+    context,
+    a: env.TESTENV_HOST_A,
+    b: env.TESTENV_HOST_B,
+    source: name,
+    paths: ['/data'],
+    volumes: [volume],
+    utility: `${name}-utility`,
+    image: env.TESTENV_IMAGE_BUSYBOX,
+    staging,
+    labels,
+  }
+}
+
 /** (a) The seed's method, with shell commands: everything happens while it is stopped. */
 async function stopAndCopy(bench: Bench, index: number): Promise<Timing> {
   const { context, name } = bench
   const { env } = context
+  const copy = coldCopy(bench)
   const started = performance.now()
   await docker(context, env.TESTENV_HOST_A, ['stop', name])
-  await copyVolume(bench, `stop-${index}`)
-  await docker(context, env.TESTENV_HOST_B, createArgs(bench))
+  await coldCopyVolumes(copy, `stop-${index}`)
+  await docker(context, env.TESTENV_HOST_B, createArgs(bench, utilityMount(copy)))
   await docker(context, env.TESTENV_HOST_B, ['start', name])
   const ms = performance.now() - started
   return { downtimeMs: ms, totalMs: ms, memoryKept: await memoryKept(bench) }
@@ -211,91 +240,35 @@ async function stopAndCopy(bench: Bench, index: number): Promise<Timing> {
 
 /**
  * (b) `docker checkpoint create`, the volume copied as in (a), the checkpoint directory
- * copied into the new container's, and `docker start --checkpoint` (Docker 20.10 refuses
- * `--checkpoint-dir`; the start is repeated once on "already exists").
+ * copied into the new container's, and `docker start --checkpoint`.
  */
 async function plainCheckpoint(bench: Bench, index: number): Promise<Timing> {
   const { context, name } = bench
   const { env } = context
+  const copy = coldCopy(bench)
   const checkpoint = `plain-${index}`
   const started = performance.now()
   await docker(context, env.TESTENV_HOST_A, ['checkpoint', 'create', name, checkpoint])
-  await copyVolume(bench, `plain-${index}`)
-  const target = (await docker(context, env.TESTENV_HOST_B, createArgs(bench))).trim()
-  const source = (
-    await docker(context, env.TESTENV_HOST_A, ['inspect', '-f', '{{.Id}}', name])
+  await coldCopyVolumes(copy, `plain-${index}`)
+  const target = (
+    await docker(context, env.TESTENV_HOST_B, createArgs(bench, utilityMount(copy)))
   ).trim()
-  await cp(
-    join(env.TESTENV_HOST_A_DATA_ROOT, 'containers', source, 'checkpoints', checkpoint),
-    join(env.TESTENV_HOST_B_DATA_ROOT, 'containers', target, 'checkpoints', checkpoint),
-    { recursive: true, preserveTimestamps: true },
-  )
-  const start = ['start', '--checkpoint', checkpoint, name]
-  const first = await runProcess('docker', ['-H', env.TESTENV_HOST_B, ...start], {
-    signal: context.signal,
-  })
-  if (first.code !== 0) {
-    if (!/already exists/.test(first.stderr)) throw new Error(`docker start: ${first.stderr}`)
-    await docker(context, env.TESTENV_HOST_B, start)
-  }
+  const roots = { a: env.TESTENV_HOST_A_DATA_ROOT, b: env.TESTENV_HOST_B_DATA_ROOT }
+  const source = await containerId(context, env.TESTENV_HOST_A, name)
+  await copyCheckpointDirectory(roots, source, target, checkpoint)
+  await startFromCheckpoint(context, env.TESTENV_HOST_B, name, checkpoint)
   const ms = performance.now() - started
   return { downtimeMs: ms, totalMs: ms, memoryKept: await memoryKept(bench) }
 }
 
-/**
- * The volume as the seed's shell commands move it: tar to a file through a helper
- * container on A, copy the file, untar through a helper container on B into a new volume.
- */
-async function copyVolume(bench: Bench, tag: string): Promise<void> {
-  const { context, volume, labels } = bench
-  const { env } = context
-  const from = join(bench.staging, `${tag}-a`)
-  const to = join(bench.staging, `${tag}-b`)
-  await Promise.all([mkdir(from), mkdir(to)])
-  await docker(context, env.TESTENV_HOST_A, [
-    'run',
-    '--rm',
-    ...labelArgs(labels),
-    '-v',
-    `${volume}:/volume:ro`,
-    '-v',
-    `${from}:/backup`,
-    env.TESTENV_IMAGE_BUSYBOX,
-    'tar',
-    'cf',
-    '/backup/volume.tar',
-    '-C',
-    '/volume',
-    '.',
-  ])
-  await cp(join(from, 'volume.tar'), join(to, 'volume.tar'))
-  await docker(context, env.TESTENV_HOST_B, ['volume', 'create', ...labelArgs(labels), volume])
-  await docker(context, env.TESTENV_HOST_B, [
-    'run',
-    '--rm',
-    ...labelArgs(labels),
-    '-v',
-    `${volume}:/volume`,
-    '-v',
-    `${to}:/backup`,
-    env.TESTENV_IMAGE_BUSYBOX,
-    'tar',
-    'xf',
-    '/backup/volume.tar',
-    '-C',
-    '/volume',
-  ])
-}
-
-function createArgs(bench: Bench): string[] {
-  const { name, volume, labels, context } = bench
+function createArgs(bench: Bench, mounts: readonly string[]): string[] {
+  const { name, labels, context } = bench
   return [
     'create',
     '--name',
     name,
     ...labelArgs(labels),
-    '-v',
-    `${volume}:/data`,
+    ...mounts,
     context.env.TESTENV_IMAGE_REDIS,
   ]
 }
@@ -306,40 +279,25 @@ async function fillMemory(bench: Bench): Promise<void> {
   const host = context.env.TESTENV_HOST_A
   const running = await docker(context, host, ['inspect', '-f', '{{.State.Running}}', name])
   if (running.trim() !== 'true') await docker(context, host, ['start', name])
-  for (let attempt = 0; ; attempt++) {
-    const ping = await runProcess('docker', ['-H', host, 'exec', name, 'redis-cli', 'ping'])
-    if (ping.stdout.trim() === 'PONG') break
-    if (attempt > 50) throw new Error(`redis on A does not answer: ${ping.stderr}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  // Each key holds 1 MiB of a distinct byte: every page is touched.
-  const script = `for i = 1, ${keys} do redis.call('SET', 'k' .. i, string.rep(string.char(i % 256), ${MiB})) end return ${keys}`
-  await docker(context, host, ['exec', name, 'redis-cli', 'eval', script, '0'])
+  await fillRedisMemory(context, host, name, keys)
 }
 
 async function memoryKept(bench: Bench): Promise<boolean> {
   const { context, name, keys } = bench
-  const size = await docker(context, context.env.TESTENV_HOST_B, [
-    'exec',
-    name,
-    'redis-cli',
-    'dbsize',
-  ])
-  return Number(size.trim()) === keys
+  return redisKeptMemory(context, context.env.TESTENV_HOST_B, name, keys)
 }
 
-/** Removes the target and its volume from B, the staging files, and A's checkpoints. */
+/**
+ * Removes the target, the utility container and the volume from B, the staging files,
+ * and A's checkpoints.
+ */
 async function reset(bench: Bench): Promise<void> {
   const { context, name, volume } = bench
   const { env } = context
   await runProcess('docker', ['-H', env.TESTENV_HOST_B, 'rm', '-f', '-v', name])
+  await runProcess('docker', ['-H', env.TESTENV_HOST_B, 'rm', '-f', '-v', `${name}-utility`])
   await runProcess('docker', ['-H', env.TESTENV_HOST_B, 'volume', 'rm', volume])
-  const listed = await docker(context, env.TESTENV_HOST_A, ['checkpoint', 'ls', name])
-  for (const line of listed.split('\n').slice(1)) {
-    const checkpoint = line.trim()
-    if (checkpoint)
-      await docker(context, env.TESTENV_HOST_A, ['checkpoint', 'rm', name, checkpoint])
-  }
+  await removeCheckpoints(context, env.TESTENV_HOST_A, name)
   await rm(bench.staging, { recursive: true, force: true })
   await mkdir(bench.staging)
 }

@@ -19,6 +19,13 @@ export interface Finished {
 /** Options of {@link runProcess}. */
 export interface RunOptions {
   readonly cwd?: string
+  /** The child's environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv
+  /**
+   * Called with each line of the child's stdout as it arrives, and when it arrived
+   * (`performance.now()`): for events whose timing matters (a CLI's `--json` lines).
+   */
+  readonly onLine?: (line: string, at: number) => void
   /**
    * Aborting it sends SIGTERM to the child's process group (the child may still clean up
    * before it exits; this waits for it).
@@ -80,6 +87,7 @@ export async function runProcess(
     // time's child, both sides of a shell pipe), and only through `signal`.
     const child = spawn(program, argv, {
       cwd: options.cwd,
+      ...(options.env ? { env: options.env } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     })
@@ -89,7 +97,15 @@ export async function runProcess(
     options.signal?.addEventListener('abort', stop, { once: true })
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+    let partial = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout.push(chunk)
+      if (!options.onLine) return
+      const at = performance.now()
+      const lines = (partial + chunk.toString()).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) options.onLine(line, at)
+    })
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
     let polledKiB = 0
     const poller =

@@ -6,6 +6,16 @@ import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { connectEngine } from '../../packages/core/src/index.js'
 import type { BenchContext, Benchmark } from '../lib/benchmark.js'
+import { summarizeTree, type TreeSummary, writeLargeFiles, writeSmallFiles } from '../lib/data.js'
+import {
+  createVolume,
+  type Host,
+  removeContainer,
+  removeVolume,
+  runLabels,
+  sweep,
+  volumeDir,
+} from '../lib/engines.js'
 import { describeLoad, type MachineLoad, machineLoad } from '../lib/machine.js'
 import { describeRssMethod, type RssMethod, rssMethod } from '../lib/process.js'
 import {
@@ -18,16 +28,6 @@ import {
   seconds,
   spread,
 } from '../lib/table.js'
-import { summarizeTree, type TreeSummary, writeLargeFiles, writeSmallFiles } from './data.js'
-import {
-  createVolume,
-  type Host,
-  removeContainer,
-  removeVolume,
-  runLabels,
-  sweep,
-  volumeDir,
-} from './engines.js'
 import {
   DATA_STAGES,
   type MigrationRun,

@@ -1,12 +1,18 @@
-import { spawnSync } from 'node:child_process'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { type MigrationEvent, migrate } from '../../packages/core/src/index.js'
 import { createLocalTransport } from '../../packages/transport-local/src/index.js'
+import {
+  createVolume,
+  type Host,
+  removeContainer,
+  removeVolume,
+  volumeDir,
+} from '../lib/engines.js'
 import { type RssMethod, runProcess, tail } from '../lib/process.js'
-import { createVolume, type Host, removeContainer, removeVolume, volumeDir } from './engines.js'
+import { settle, tarCopy } from '../lib/tarCopy.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI_MAIN = join(ROOT, 'packages/cli/src/main.ts')
@@ -34,11 +40,6 @@ export interface Subject {
 
 /** The durations of the data phases in a run's events. */
 export const DATA_STAGES = ['backup-volumes', 'restore-volumes'] as const
-
-/** Flushes dirty pages (fixtures, the previous run's copy) so no run pays for another's. */
-export function settle(): void {
-  spawnSync('sync')
-}
 
 /**
  * Times `transship migrate` as a user runs it: a child process (node with tsx, as
@@ -151,26 +152,9 @@ export async function referenceCopy(
   const { a, b, name, signal } = subject
   const dir = await createVolume(b, target, labels)
   try {
-    settle()
-    const finished = await runProcess(
-      'bash',
-      [
-        '-c',
-        'set -o pipefail; tar -c -f - --numeric-owner -C "$1" . | tar -x -f - -p --numeric-owner -C "$2"',
-        'reference',
-        volumeDir(a, name),
-        dir,
-      ],
-      { signal },
-    )
-    if (finished.code !== 0) {
-      signal.throwIfAborted()
-      throw new Error(
-        `tar c | tar x exited with ${finished.code ?? finished.signal}: ${tail(finished.stderr)}`,
-      )
-    }
+    const ms = await tarCopy(volumeDir(a, name), dir, signal)
     check?.(dir)
-    return finished.ms
+    return ms
   } finally {
     await removeVolume(b, target)
   }
