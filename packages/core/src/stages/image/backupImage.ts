@@ -1,12 +1,13 @@
+import type { Readable } from 'node:stream'
 import createDebug from 'debug'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import type { ImageRecord } from '../../manifest/schema.js'
+import type { ImageRecord, SourceContainer } from '../../manifest/schema.js'
 import { defineStage } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
 import { storeArtifact } from '../storeArtifact.js'
-import { imageSaveFilter } from './imageSaveFilter.js'
+import { type ImageSaveFilter, imageSaveFilter } from './imageSaveFilter.js'
 import { findImage, heldLayerCount, saveImage, shortImageId } from './images.js'
 
 const debug = createDebug('transship:image')
@@ -73,29 +74,7 @@ export function backupImage(options: BackupImageOptions) {
       )
       return state
     }
-    const image = await findImage(engine, id)
-    if (!image) {
-      throw new TransshipError(
-        'IMAGE_MISSING',
-        `image ${source.image} (${id}) of container ${source.name} is no longer on ${engine.url}`,
-      )
-    }
-    const layers = image.RootFS?.Layers ?? []
-    const held = destination ? await heldLayerCount(destination, layers, signal) : 0
-    debug(
-      'image %s: %d layers, %d held by %s',
-      shortImageId(id),
-      layers.length,
-      held,
-      destination?.url ?? 'no known destination',
-    )
-
-    const save = await saveImage(engine, id, signal)
-    const filter = imageSaveFilter({
-      layers,
-      omit: held,
-      describe: `docker save of image ${shortImageId(id)} on ${engine.url}`,
-    })
+    const save = await openImageSave(engine, source, destination, signal)
     const artifact = await storeArtifact(
       {
         transport,
@@ -103,17 +82,70 @@ export function backupImage(options: BackupImageOptions) {
         key: IMAGE_ARTIFACT,
         kind: 'image',
         label: 'image',
-        source: save,
-        through: [filter],
+        source: save.stream,
+        through: [save.filter],
       },
       context,
     )
-    const record: ImageRecord = {
-      id,
-      tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
-      artifact: IMAGE_ARTIFACT,
-      omittedLayers: [...filter.omitted],
-    }
-    return { ...state, image: record, artifacts: [...state.artifacts, artifact] }
+    return { ...state, image: save.record(), artifacts: [...state.artifacts, artifact] }
   })
+}
+
+/** A `docker save` of the source's image under way, from {@link openImageSave}. */
+export interface ImageSave {
+  /** The engine's archive; pass it through `filter`, and destroy it when done. */
+  readonly stream: Readable
+  /** Leaves out the layers the destination holds: the archive's bytes as they travel. */
+  readonly filter: ImageSaveFilter
+  /** The image as the state records it, once the archive went through `filter` to its end. */
+  record(): ImageRecord
+}
+
+/**
+ * Opens the save of the source container's image, thin when the destination holds its
+ * bottom layers (see {@link imageSaveFilter}): the backup half of an image's journey,
+ * which {@link backupImage} stores and `copyImage` loads at the destination at once.
+ *
+ * @param engine - the source engine.
+ * @param source - the source container.
+ * @param destination - the destination engine, when known: its layers are left out.
+ * @param signal - aborts the inspections and the save.
+ * @return the save under way.
+ * @throws TransshipError `IMAGE_MISSING` when the source engine no longer holds the image.
+ */
+export async function openImageSave(
+  engine: EngineClient,
+  source: SourceContainer,
+  destination: EngineClient | undefined,
+  signal: AbortSignal,
+): Promise<ImageSave> {
+  const id = source.imageId
+  const image = await findImage(engine, id)
+  if (!image) {
+    throw new TransshipError(
+      'IMAGE_MISSING',
+      `image ${source.image} (${id}) of container ${source.name} is no longer on ${engine.url}`,
+    )
+  }
+  const layers = image.RootFS?.Layers ?? []
+  const held = destination ? await heldLayerCount(destination, layers, signal) : 0
+  debug(
+    'image %s: %d layers, %d held by %s',
+    shortImageId(id),
+    layers.length,
+    held,
+    destination?.url ?? 'no known destination',
+  )
+  const stream = await saveImage(engine, id, signal)
+  const filter = imageSaveFilter({
+    layers,
+    omit: held,
+    describe: `docker save of image ${shortImageId(id)} on ${engine.url}`,
+  })
+  const tags = (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>')
+  return {
+    stream,
+    filter,
+    record: () => ({ id, tags, artifact: IMAGE_ARTIFACT, omittedLayers: [...filter.omitted] }),
+  }
 }

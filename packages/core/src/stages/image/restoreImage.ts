@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import createDebug from 'debug'
 import { tarFraming } from '../../archive/tarFraming.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
@@ -71,14 +71,10 @@ export function restoreImage(options: RestoreImageOptions) {
         `the image names artifact ${image.artifact}, which the manifest does not list as an image`,
       )
     }
-    const { signal, progress, undoable } = context
+    const { signal, progress } = context
     await assertLayersHeld(engine, image, source.image, signal)
 
     const key = `${source.backupId}/${artifact.key}`
-    // Registered first: a load that fails late may still have made the image.
-    undoable(`remove image ${shortImageId(image.id)} from ${engine.url}`, () =>
-      removeImage(engine, image.id),
-    )
     const body = pipeline(
       await transport.get(key, { signal }),
       meter((bytes) => progress('image', bytes, artifact.size)),
@@ -86,19 +82,48 @@ export function restoreImage(options: RestoreImageOptions) {
       tarFraming(`artifact ${key}`),
       () => {},
     )
-    const loaded = await loadImage(engine, body, {
-      action: `load image ${shortImageId(image.id)}`,
-      signal,
-    })
-    if (!(await findImage(engine, image.id))) {
-      throw new TransshipError(
-        'IMAGE_MISMATCH',
-        `engine ${engine.url} loaded ${loaded.join(', ') || 'nothing'} from ${key}, not image ${image.id}`,
-      )
-    }
-    await applyTags(engine, image, context)
+    await loadImageRecord(engine, image, body, key, context)
     return state
   })
+}
+
+/**
+ * Loads an image at the destination from a `docker save` stream checked upstream, and
+ * gives it the source's tags that are free there (see {@link restoreImage}); the restore
+ * half of an image's journey, which `copyImage` feeds from the source engine at once.
+ * Its undo, registered before the load, removes the image.
+ *
+ * @param engine - the destination engine.
+ * @param image - the image as the state records it.
+ * @param body - the archive; destroyed when the load ends.
+ * @param from - where the archive comes from, for messages, e.g. `b1/image.tar`.
+ * @param context - the stage's context.
+ * @throws TransshipError `IMAGE_LOAD_FAILED`, `IMAGE_MISMATCH` (the engine loaded another
+ *   image than recorded); the stream's error.
+ */
+export async function loadImageRecord(
+  engine: EngineClient,
+  image: ImageRecord,
+  body: Readable,
+  from: string,
+  context: StageContext,
+): Promise<void> {
+  const { signal, undoable } = context
+  // Registered first: a load that fails late may still have made the image.
+  undoable(`remove image ${shortImageId(image.id)} from ${engine.url}`, () =>
+    removeImage(engine, image.id),
+  )
+  const loaded = await loadImage(engine, body, {
+    action: `load image ${shortImageId(image.id)}`,
+    signal,
+  })
+  if (!(await findImage(engine, image.id))) {
+    throw new TransshipError(
+      'IMAGE_MISMATCH',
+      `engine ${engine.url} loaded ${loaded.join(', ') || 'nothing'} from ${from}, not image ${image.id}`,
+    )
+  }
+  await applyTags(engine, image, context)
 }
 
 /** A thin image loads only where the layers it leaves out are held. */
