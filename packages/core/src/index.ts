@@ -100,6 +100,7 @@ export { type CopyImageOptions, copyImage } from './stages/image/copyImage.js'
 export { type RestoreImageOptions, restoreImage } from './stages/image/restoreImage.js'
 export { type InspectSourceOptions, inspectSource } from './stages/inspectSource.js'
 export { type BackupLayerOptions, backupLayer, LAYER_ARTIFACT } from './stages/layer/backupLayer.js'
+export { type CopyLayerOptions, copyLayer } from './stages/layer/copyLayer.js'
 export type { ChangesRead } from './stages/layer/readChanges.js'
 export {
   DERIVED_IMAGE_REPOSITORY,

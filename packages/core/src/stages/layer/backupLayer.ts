@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import type { Artifact, LayerRecord } from '../../manifest/schema.js'
+import type { LayerRecord } from '../../manifest/schema.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { MigrationState } from '../../pipeline/state.js'
 import type { Transport } from '../../transport/contract.js'
@@ -67,50 +67,127 @@ export interface BackupLayerOptions {
 export function backupLayer(options: BackupLayerOptions) {
   return defineStage('backup-layer', async (state, context) => {
     const { engine, transport } = options
-    const { signal, warn } = context
     const source = requireSource(state, 'backup-layer')
-    const inspect = await engine.inspectContainer(source.id)
-    if (inspect.State.Running || inspect.State.Paused) {
-      throw new TransshipError(
-        'SOURCE_RUNNING',
-        `backup-layer needs container ${source.name} on ${engine.url} stopped: put stopSource before it`,
-      )
-    }
-    const excluded = new ExcludedPaths(excludedPaths(state, inspect))
-    const changes = await containerChanges(engine, source.id, excluded, signal)
+    const layer = await sourceLayer(engine, state, context, {
+      stage: 'backup-layer',
+      ...(options.changesRead ? { changesRead: options.changesRead } : {}),
+    })
     // Nothing written on the image: there is no layer to carry, and restore-layer skips it.
-    if (changes.length === 0) return state
-    const upperDir = upperDirOf(inspect)
-    const method: LayerRecord['method'] = upperDir === undefined ? 'changes' : 'overlay2'
-    const describe = `the layer of container ${source.name} on ${engine.url}`
-    const read = { describe, changes, excluded, warn, signal }
-    const store = (layer: Readable) => storeLayer(transport, source.backupId, layer, context)
-    let artifact: Artifact
-    if (upperDir === undefined) {
-      const image = await engine.call(`inspect image ${source.imageId}`, (docker) =>
-        docker.getImage(source.imageId).inspect(),
-      )
+    if (!layer) return state
+    const artifact = await layer.read((stream) =>
+      storeArtifact(
+        {
+          transport,
+          backupId: source.backupId,
+          key: LAYER_ARTIFACT,
+          kind: 'layer',
+          label: LAYER_LABEL,
+          source: stream,
+        },
+        context,
+      ),
+    )
+    const record: LayerRecord = {
+      method: layer.method,
+      artifact: LAYER_ARTIFACT,
+      changes: layer.changes,
+    }
+    return { ...state, layer: record, artifacts: [...state.artifacts, artifact] }
+  })
+}
+
+/** A stopped source's container layer, ready to be read: from {@link sourceLayer}. */
+export interface SourceLayer {
+  /** How it is read: from the overlay2 UpperDir, or from what `docker diff` lists. */
+  readonly method: LayerRecord['method']
+  /** How many paths it adds, changes and deletes. */
+  readonly changes: LayerRecord['changes']
+  /**
+   * Reads the layer, as a Docker image layer, and hands its tar stream to `use`; a helper
+   * container it needs is removed once `use` returns. A second read gives the same bytes
+   * (the source is stopped), and repeats no warning.
+   */
+  read<T>(use: (layer: Readable) => Promise<T>): Promise<T>
+}
+
+/** What {@link sourceLayer} is told. */
+export interface SourceLayerOptions {
+  /** The stage that reads, for messages. */
+  readonly stage: string
+  /** How the changes are read without an UpperDir (see {@link BackupLayerOptions}). */
+  readonly changesRead?: ChangesRead
+}
+
+/**
+ * The backup half of the layer's journey: finds what the stopped source container changed
+ * on its image (mount points and the engine's files left out), and how to read it, as
+ * {@link backupLayer} describes; {@link backupLayer} stores it, `copyLayer` writes it into
+ * the target at once.
+ *
+ * @param engine - the source engine.
+ * @param state - the migration state, with the source.
+ * @param context - the stage's context: its signal, and its warnings.
+ * @param options - the stage, how to read changes.
+ * @return the layer, or `undefined` when the container changed nothing on its image.
+ * @throws TransshipError `SOURCE_RUNNING` when the source runs.
+ */
+export async function sourceLayer(
+  engine: EngineClient,
+  state: MigrationState,
+  context: StageContext,
+  options: SourceLayerOptions,
+): Promise<SourceLayer | undefined> {
+  const { signal } = context
+  const source = requireSource(state, options.stage)
+  const inspect = await engine.inspectContainer(source.id)
+  if (inspect.State.Running || inspect.State.Paused) {
+    throw new TransshipError(
+      'SOURCE_RUNNING',
+      `${options.stage} needs container ${source.name} on ${engine.url} stopped: put stopSource before it`,
+    )
+  }
+  const excluded = new ExcludedPaths(excludedPaths(state, inspect))
+  const changes = await containerChanges(engine, source.id, excluded, signal)
+  if (changes.length === 0) return undefined
+  const warned = new Set<string>()
+  const warn = (message: string) => {
+    if (warned.has(message)) return
+    warned.add(message)
+    context.warn(message)
+  }
+  const describe = `the layer of container ${source.name} on ${engine.url}`
+  // The same whiteouts on every read.
+  const whiteoutMtime = Math.floor(Date.now() / 1000)
+  const read = { describe, changes, excluded, warn, signal, whiteoutMtime }
+  const counts = countChanges(changes)
+  const upperDir = upperDirOf(inspect)
+  if (upperDir !== undefined) {
+    return {
+      method: 'overlay2',
+      changes: counts,
+      read: (use) => withUpperDirLayer(engine, { image: source.imageId, upperDir, ...read }, use),
+    }
+  }
+  const image = await engine.call(`inspect image ${source.imageId}`, (docker) =>
+    docker.getImage(source.imageId).inspect(),
+  )
+  warn(
+    `the ${inspect.GraphDriver?.Name ?? 'unknown'} storage driver of ${engine.url} exposes no overlay2 UpperDir: ` +
+      'the layer was read from what docker diff lists, through the archive API',
+  )
+  return {
+    method: 'changes',
+    changes: counts,
+    read: (use) => {
       const layer = changedPathsLayer(engine, {
         container: source.id,
         ...read,
         read: options.changesRead ?? 'auto',
         imageSize: image.Size,
       })
-      warn(
-        `the ${inspect.GraphDriver?.Name ?? 'unknown'} storage driver of ${engine.url} exposes no overlay2 UpperDir: ` +
-          'the layer was read from what docker diff lists, through the archive API',
-      )
-      artifact = await store(Readable.from(layer))
-    } else {
-      artifact = await withUpperDirLayer(
-        engine,
-        { image: source.imageId, upperDir, ...read },
-        store,
-      )
-    }
-    const layer: LayerRecord = { method, artifact: LAYER_ARTIFACT, changes: countChanges(changes) }
-    return { ...state, layer, artifacts: [...state.artifacts, artifact] }
-  })
+      return use(Readable.from(layer))
+    },
+  }
 }
 
 /** Mount points, from the state and from the engine, and the engine's files. */
@@ -128,16 +205,4 @@ function excludedPaths(state: MigrationState, inspect: Dockerode.ContainerInspec
 export function upperDirOf(inspect: Dockerode.ContainerInspectInfo): string | undefined {
   const driver = inspect.GraphDriver as { Name?: string; Data?: { UpperDir?: string } | null }
   return driver?.Name === 'overlay2' ? driver.Data?.UpperDir || undefined : undefined
-}
-
-function storeLayer(
-  transport: Transport,
-  backupId: string,
-  layer: Readable,
-  context: StageContext,
-): Promise<Artifact> {
-  return storeArtifact(
-    { transport, backupId, key: LAYER_ARTIFACT, kind: 'layer', label: LAYER_LABEL, source: layer },
-    context,
-  )
 }

@@ -43,6 +43,11 @@ export interface ChangedPathsOptions {
   readonly read?: ChangesRead
   /** The size of the container's image, which `export` reads too (for `auto`). */
   readonly imageSize?: number
+  /**
+   * When the layer's `.wh.` files say they were made, in seconds since the epoch (default:
+   * now): the same value reads the same layer twice byte for byte.
+   */
+  readonly whiteoutMtime?: number
 }
 
 /**
@@ -101,7 +106,7 @@ export async function* changedPathsLayer(
     }
     for (const { path, whole } of reads) yield* readPath(engine, options, path, whole)
   }
-  const mtime = Math.floor(Date.now() / 1000)
+  const mtime = options.whiteoutMtime ?? Math.floor(Date.now() / 1000)
   for (const path of deleted) {
     yield encodeTarHeader({ name: whiteoutOf(path), type: '0', mode: 0o600, mtime })
   }

@@ -40,6 +40,11 @@ export interface UpperDirLayerOptions {
   /** Reports what cannot be carried. */
   readonly warn: (message: string) => void
   readonly signal: AbortSignal
+  /**
+   * When the layer's `.wh.` files say they were made, in seconds since the epoch (default:
+   * now): the same value reads the same layer twice byte for byte.
+   */
+  readonly whiteoutMtime?: number
 }
 
 /**
@@ -90,16 +95,20 @@ export async function withUpperDirLayer<T>(
  * @param options - the changes, exclusions, and where warnings go.
  * @return the edit and the members to append, for a {@link TarEditor}.
  */
-export function upperDirConversion(
-  options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>,
-): TarEditorOptions {
+export function upperDirConversion(options: ConversionOptions): TarEditorOptions {
   const conversion = new UpperDirConversion(options)
   return { edit: (entry) => conversion.edit(entry), append: () => conversion.append() }
 }
 
+/** What the edit of an UpperDir archive needs. */
+export type ConversionOptions = Pick<
+  UpperDirLayerOptions,
+  'describe' | 'changes' | 'excluded' | 'warn' | 'whiteoutMtime'
+>
+
 /** The edit of an UpperDir archive into an image layer, member by member. */
 class UpperDirConversion {
-  readonly #options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>
+  readonly #options: ConversionOptions
   /** Paths `docker diff` lists as deleted, until the layer shows how it deletes them. */
   readonly #deleted: Set<string>
   /** Directories of the layer: a whiteout may only go into one of them. */
@@ -111,7 +120,7 @@ class UpperDirConversion {
   /** Deleted paths whose names the engine could not report. */
   readonly #unreported: string[] = []
 
-  constructor(options: Pick<UpperDirLayerOptions, 'describe' | 'changes' | 'excluded' | 'warn'>) {
+  constructor(options: ConversionOptions) {
     this.#options = options
     this.#deleted = new Set()
     for (const change of options.changes) {
@@ -187,7 +196,7 @@ class UpperDirConversion {
       )
     }
     const whiteouts: Buffer[] = []
-    const mtime = Math.floor(Date.now() / 1000)
+    const mtime = this.#options.whiteoutMtime ?? Math.floor(Date.now() / 1000)
     for (const path of this.#deleted) {
       const parent = bare(dirOf(path))
       if (parent !== '' && !this.#directories.has(parent)) {

@@ -1,9 +1,10 @@
 import { pipeline, type Readable } from 'node:stream'
+import type Dockerode from 'dockerode'
+import type { ArtifactDigest } from '../../archive/hashingStream.js'
 import { rootTarGuard } from '../../archive/rootTarGuard.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import type { Artifact } from '../../manifest/schema.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { MigrationState, TargetRecord } from '../../pipeline/state.js'
@@ -69,13 +70,7 @@ export function restoreLayer(options: RestoreLayerOptions) {
     const { layer } = state
     if (!layer) return state
     const source = requireSource(state, 'restore-layer')
-    const target = state.target
-    if (!target) {
-      throw new TransshipError(
-        'PIPELINE_ORDER',
-        'restore-layer needs the target: put createTarget before it',
-      )
-    }
+    const target = targetOf(state, 'restore-layer')
     const artifact = state.artifacts.find((a) => a.key === layer.artifact && a.kind === 'layer')
     if (!artifact) {
       throw new TransshipError(
@@ -83,71 +78,157 @@ export function restoreLayer(options: RestoreLayerOptions) {
         `the layer names artifact ${layer.artifact}, which the manifest does not list as a layer`,
       )
     }
-    const inspect = await engine.inspectContainer(target.id)
-    if (inspect.State.Running || inspect.State.StartedAt !== NEVER) {
-      throw new TransshipError(
-        'TARGET_STARTED',
-        `container ${target.name} on ${engine.url} has started already: its layer is written before it first starts`,
-      )
-    }
+    const inspect = await neverStarted(engine, target)
     const { added, changed, deleted } = layer.changes
     if (added + changed + deleted === 0) return state
     const key = `${source.backupId}/${artifact.key}`
-    const describe = `the container layer in backup ${source.backupId}`
-    const open = async () =>
-      pipeline(
-        await transport.get(key, { signal: context.signal }),
-        meter((bytes) => context.progress(LAYER_LABEL, bytes, artifact.size)),
-        verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
-        rootTarGuard(describe),
-        () => {},
-      )
-    const upperDir = upperDirOf(inspect)
-    if (upperDir !== undefined) {
-      await writeUpperDir(engine, await open(), {
+    return writeLayer(engine, state, context, {
+      target: inspect,
+      describe: `the container layer in backup ${source.backupId}`,
+      read: async (use) =>
+        use(
+          pipeline(
+            await transport.get(key, { signal: context.signal }),
+            meter((bytes) => context.progress(LAYER_LABEL, bytes, artifact.size)),
+            verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
+            () => {},
+          ),
+        ),
+      digest: async () => artifact,
+    })
+  })
+}
+
+/** A layer to write into the target, checked upstream: what {@link writeLayer} is given. */
+export interface LayerToWrite {
+  /** The target as the engine inspects it, never started: from {@link neverStarted}. */
+  readonly target: Dockerode.ContainerInspectInfo
+  /** What the layer is, for messages, e.g. `the container layer in backup b1`. */
+  readonly describe: string
+  /**
+   * Opens the layer and hands its tar stream to `use`, cleaning up once `use` returns;
+   * the image route may read it twice (see `digest`).
+   */
+  read<T>(use: (layer: Readable) => Promise<T>): Promise<T>
+  /**
+   * The layer's size and sha256, which the image route (no UpperDir) names before the
+   * layer's data; the stream `read` gives then must match them.
+   */
+  digest(): Promise<ArtifactDigest>
+}
+
+/**
+ * The restore half of the layer's journey: writes a layer into a created, never-started
+ * target as {@link restoreLayer} describes, each member checked against landing outside
+ * the container's root: into its UpperDir on overlay2, else into a derived image the
+ * target is made again from (its undo steps replace createTarget's for the old one).
+ * {@link restoreLayer} feeds it from the transport, `copyLayer` from the source engine.
+ *
+ * @param engine - the destination engine.
+ * @param state - the migration state, with the target.
+ * @param context - the stage's context.
+ * @param layer - the target, the layer, its digest.
+ * @return the state, with the target re-made on the image route.
+ * @throws TransshipError `UNSAFE_ARCHIVE`, `IMAGE_LOAD_FAILED`; the stream's error.
+ */
+export async function writeLayer(
+  engine: EngineClient,
+  state: MigrationState,
+  context: StageContext,
+  layer: LayerToWrite,
+): Promise<MigrationState> {
+  const { target: inspect, describe } = layer
+  const target = targetOf(state, 'write-layer')
+  const guarded = <T>(use: (stream: Readable) => Promise<T>) =>
+    layer.read((stream) => use(pipeline(stream, rootTarGuard(describe), () => {})))
+  const upperDir = upperDirOf(inspect)
+  if (upperDir !== undefined) {
+    await guarded((stream) =>
+      writeUpperDir(engine, stream, {
         image: inspect.Image,
         upperDir,
         target: target.id,
         describe,
         signal: context.signal,
-      })
-      return state
-    }
-    const driver = (inspect.GraphDriver as { Name?: string } | undefined)?.Name ?? 'unknown'
-    return withDerivedImage(options, state, target, artifact, inspect.Image, context, {
-      describe,
-      driver,
-      open,
-    })
+      }),
+    )
+    return state
+  }
+  const driver = (inspect.GraphDriver as { Name?: string } | undefined)?.Name ?? 'unknown'
+  return withDerivedImage(engine, state, target, inspect.Image, context, {
+    describe,
+    driver,
+    digest: await layer.digest(),
+    read: guarded,
   })
+}
+
+/**
+ * @return the state's target.
+ * @throws TransshipError `PIPELINE_ORDER` when there is none.
+ */
+function targetOf(state: MigrationState, stage: string): TargetRecord {
+  if (!state.target) {
+    throw new TransshipError(
+      'PIPELINE_ORDER',
+      `${stage} needs the target: put createTarget before it`,
+    )
+  }
+  return state.target
+}
+
+/**
+ * Inspects the target, which must never have started: its layer is written before.
+ *
+ * @param engine - the destination engine.
+ * @param target - the target.
+ * @return its inspect.
+ * @throws TransshipError `TARGET_STARTED` when it has run already.
+ */
+export async function neverStarted(
+  engine: EngineClient,
+  target: TargetRecord,
+): Promise<Dockerode.ContainerInspectInfo> {
+  const inspect = await engine.inspectContainer(target.id)
+  if (inspect.State.Running || inspect.State.StartedAt !== NEVER) {
+    throw new TransshipError(
+      'TARGET_STARTED',
+      `container ${target.name} on ${engine.url} has started already: its layer is written before it first starts`,
+    )
+  }
+  return inspect
 }
 
 /** The image route: a derived image with the layer on top, and the target made from it. */
 async function withDerivedImage(
-  { engine }: RestoreLayerOptions,
+  engine: EngineClient,
   state: MigrationState,
   target: TargetRecord,
-  artifact: Artifact,
   base: string,
   { signal, undoable, warn }: StageContext,
-  how: { describe: string; driver: string; open: () => Promise<Readable> },
+  how: {
+    describe: string
+    driver: string
+    digest: ArtifactDigest
+    read: <T>(use: (layer: Readable) => Promise<T>) => Promise<T>
+  },
 ): Promise<MigrationState> {
   const backupId = state.id as string
   const tag = `${DERIVED_IMAGE_REPOSITORY}:${backupId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128)}`
-  const layer = await how.open()
-  let image: Awaited<ReturnType<typeof loadDerivedImage>>
-  try {
-    image = await loadDerivedImage(engine, layer, {
-      base,
-      layer: artifact,
-      tag,
-      created: state.manifest?.createdAt ?? new Date(state.startedAt).toISOString(),
-      describe: how.describe,
-      signal,
-    })
-  } finally {
-    layer.destroy()
-  }
+  const image = await how.read(async (layer) => {
+    try {
+      return await loadDerivedImage(engine, layer, {
+        base,
+        layer: how.digest,
+        tag,
+        created: state.manifest?.createdAt ?? new Date(state.startedAt).toISOString(),
+        describe: how.describe,
+        signal,
+      })
+    } finally {
+      layer.destroy()
+    }
+  })
   const removeImage = () =>
     engine.call(`remove image ${shortId(image.id)}`, (docker) =>
       docker.getImage(image.id).remove({ noprune: false }),
