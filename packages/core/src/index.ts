@@ -84,6 +84,10 @@ export {
   checkpointSource,
 } from './stages/checkpoint/checkpointSource.js'
 export {
+  type CopyCheckpointOptions,
+  copyCheckpoint,
+} from './stages/checkpoint/copyCheckpoint.js'
+export {
   type RestoreCheckpointOptions,
   restoreCheckpoint,
 } from './stages/checkpoint/restoreCheckpoint.js'
@@ -91,6 +95,7 @@ export {
   type ResumeFromCheckpointOptions,
   resumeFromCheckpoint,
 } from './stages/checkpoint/resumeSource.js'
+export { type ResumeTargetOptions, resumeTarget } from './stages/checkpoint/resumeTarget.js'
 export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
 export type { OnConflict } from './stages/destinationNames.js'
 export type { OnMissingNetwork } from './stages/destinationNetworks.js'

@@ -1,9 +1,9 @@
-import { type Readable, Transform, type TransformCallback } from 'node:stream'
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream'
 import { TarScanner } from '../../archive/tarScanner.js'
 import type { EngineClient } from '../../engine/client.js'
 import { withHelperContainer } from '../../engine/helperContainer.js'
 import { TransshipError } from '../../errors.js'
-import type { Artifact } from '../../manifest/schema.js'
+import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
 import { defineStage } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
@@ -51,24 +51,13 @@ export function backupCheckpoint(options: BackupCheckpointOptions) {
     const source = requireSource(state, 'backup-checkpoint')
     const { checkpoint } = state
     if (!checkpoint) return state
-    const directory = checkpointsDirOf(await engine.info(), source.id)
-    let tcpEstablished = false
-    const artifact = await withHelperContainer(
+    const { result: artifact, tcpEstablished } = await readCheckpoint(
       engine,
-      {
-        image: source.imageId,
-        purpose: `read checkpoint ${checkpoint.name}`,
-        mounts: [checkpointsMount(directory, true)],
-        signal,
-      },
-      async (helper): Promise<Artifact> => {
-        const archive = (await engine.call(`read checkpoint ${checkpoint.name}`, () =>
-          helper.getArchive({
-            path: `${CHECKPOINTS_MOUNT}/${checkpoint.name}`,
-            abortSignal: signal,
-          }),
-        )) as Readable
-        return storeArtifact(
+      source,
+      checkpoint,
+      signal,
+      (archive) =>
+        storeArtifact(
           {
             transport,
             backupId: source.backupId,
@@ -76,15 +65,9 @@ export function backupCheckpoint(options: BackupCheckpointOptions) {
             kind: 'checkpoint',
             label: 'checkpoint',
             source: archive,
-            through: [
-              entryNames((name) => {
-                if (TCP_STREAM_IMAGE.test(name)) tcpEstablished = true
-              }),
-            ],
           },
           context,
-        )
-      },
+        ),
     )
     return {
       ...state,
@@ -92,6 +75,59 @@ export function backupCheckpoint(options: BackupCheckpointOptions) {
       checkpoint: { ...checkpoint, tcpEstablished },
     }
   })
+}
+
+/**
+ * The backup half of the checkpoint's journey: reads the checkpoint directory from the
+ * source's checkpoints directory, through a created, never-started helper container that
+ * bind-mounts it read-only, as one tar stream, and hands it to `use`, noting on the way
+ * whether it holds established TCP connections. {@link backupCheckpoint} stores it,
+ * `copyCheckpoint` puts it at the destination at once.
+ *
+ * @param engine - the source engine.
+ * @param source - the source container.
+ * @param checkpoint - the checkpoint {@link checkpointSource} took.
+ * @param signal - aborts the read.
+ * @param use - consumes the stream; the helper is removed once it returns.
+ * @return what `use` returned, and whether the checkpoint holds established TCP connections.
+ * @throws TransshipError `CHECKPOINT_FAILED` (as the stream's error) when the engine's
+ *   archive cannot be read.
+ */
+export async function readCheckpoint<T>(
+  engine: EngineClient,
+  source: SourceContainer,
+  checkpoint: CheckpointRecord,
+  signal: AbortSignal,
+  use: (archive: Readable) => Promise<T>,
+): Promise<{ readonly result: T; readonly tcpEstablished: boolean }> {
+  const directory = checkpointsDirOf(await engine.info(), source.id)
+  let tcpEstablished = false
+  const result = await withHelperContainer(
+    engine,
+    {
+      image: source.imageId,
+      purpose: `read checkpoint ${checkpoint.name}`,
+      mounts: [checkpointsMount(directory, true)],
+      signal,
+    },
+    async (helper) => {
+      const archive = (await engine.call(`read checkpoint ${checkpoint.name}`, () =>
+        helper.getArchive({
+          path: `${CHECKPOINTS_MOUNT}/${checkpoint.name}`,
+          abortSignal: signal,
+        }),
+      )) as Readable
+      const names = entryNames((name) => {
+        if (TCP_STREAM_IMAGE.test(name)) tcpEstablished = true
+      })
+      try {
+        return await use(pipeline(archive, names, () => {}))
+      } finally {
+        archive.destroy()
+      }
+    },
+  )
+  return { result, tcpEstablished }
 }
 
 /** A pass-through stream over a tar archive that reports each entry's name. */

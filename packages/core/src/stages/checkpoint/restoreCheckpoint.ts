@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tarGuard } from '../../archive/tarGuard.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
@@ -6,7 +6,7 @@ import { type EngineClient, shortId } from '../../engine/client.js'
 import { pickHelperImage, withHelperContainer } from '../../engine/helperContainer.js'
 import { putArchive } from '../../engine/putArchive.js'
 import { messageOf, TransshipError } from '../../errors.js'
-import type { Artifact, CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
+import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
 import { downtimeOf } from '../../pipeline/downtime.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
@@ -75,93 +75,167 @@ const DEFAULT_SETTLE_MS = 500
 export function restoreCheckpoint(options: RestoreCheckpointOptions) {
   return defineStage('restore-checkpoint', async (state, context) => {
     const started = Date.now()
-    const { engine } = options
-    const source = requireSource(state, 'restore-checkpoint')
-    const { target, checkpoint } = state
-    if (!target) {
-      throw new TransshipError(
-        'PIPELINE_ORDER',
-        'restore-checkpoint needs a target: put createTarget before it',
-      )
-    }
-    if (!checkpoint) return startTargetPlainly(engine, state, target, context.warn)
-    const artifact = state.artifacts.find(
-      (a) => a.key === checkpoint.artifact && a.kind === 'checkpoint',
-    )
-    if (!artifact) {
-      throw new TransshipError(
-        'MANIFEST_INVALID',
-        `the checkpoint names artifact ${checkpoint.artifact}, which the backup does not list`,
-      )
-    }
-    const [info, version] = await Promise.all([engine.info(), engine.version()])
-    if (!info.ExperimentalBuild) {
-      throw new TransshipError(
-        'CHECKPOINT_UNAVAILABLE',
-        `cannot start ${target.name} from its checkpoint: engine ${engine.url} is not in ` +
-          'experimental mode, which Docker’s checkpoint API needs (see `transship doctor`)',
-      )
-    }
-    const directory = checkpointsDirOf(info, target.id)
-    const helperImage = await pickHelperImage(engine, [source.imageId, source.image])
-    await putCheckpoint(options.transport, engine, helperImage, source, checkpoint, artifact, {
-      directory,
-      target,
-      context,
+    const { engine, transport } = options
+    return resumeFromCheckpoint(engine, state, context, {
+      stage: 'restore-checkpoint',
+      started,
+      ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
+      put: async ({ source, checkpoint, ...place }) => {
+        const artifact = state.artifacts.find(
+          (a) => a.key === checkpoint.artifact && a.kind === 'checkpoint',
+        )
+        if (!artifact) {
+          throw new TransshipError(
+            'MANIFEST_INVALID',
+            `the checkpoint names artifact ${checkpoint.artifact}, which the backup does not list`,
+          )
+        }
+        const { signal, progress } = context
+        const key = `${source.backupId}/${artifact.key}`
+        const body = pipeline(
+          await transport.get(key, { signal }),
+          meter((bytes) => progress('checkpoint', bytes, artifact.size)),
+          verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
+          () => {},
+        )
+        await putCheckpointFiles(engine, body, {
+          ...place,
+          checkpoint: checkpoint.name,
+          describe: `checkpoint in backup ${source.backupId}`,
+          signal,
+        })
+      },
     })
-    try {
-      await startFromCheckpoint(engine, target.id, checkpoint.name, {
-        checkpointDir: directory,
-        passCheckpointDir: takesCheckpointDir(version.ApiVersion),
-        helperImage,
-      })
-    } catch (error) {
-      throw await restoreFailure(engine, helperImage, target, checkpoint, error, context.signal)
-    }
-    const inspect = await engine.inspectContainer(target.id)
-    const running = Date.now()
-    if (!inspect.State.Running) throw notRunning(engine, target, inspect.State)
-    await sleep(options.settleMs ?? DEFAULT_SETTLE_MS, undefined, { signal: context.signal })
-    const after = await engine.inspectContainer(target.id)
-    if (!after.State.Running) throw notRunning(engine, target, after.State)
-    return { ...state, downtime: downtimeOf(freezeOf(state, checkpoint), started, running) }
   })
 }
 
-async function putCheckpoint(
-  transport: Transport,
+/** Where {@link putCheckpointFiles} puts a checkpoint. */
+export interface CheckpointPlace {
+  /** The target's checkpoints directory on the destination's host ({@link checkpointsDirOf}). */
+  readonly directory: string
+  /** An image the destination holds, for the helper container. */
+  readonly helperImage: string
+  readonly target: TargetRecord
+}
+
+/**
+ * The restore half of the checkpoint's journey: writes a checkpoint's tar stream (its
+ * directory, named as the checkpoint) into the target's checkpoints directory, through a
+ * created, never-started helper container that bind-mounts it; every entry is checked
+ * against leaving that directory. {@link restoreCheckpoint} feeds it from the transport,
+ * `copyCheckpoint` from the source engine.
+ *
+ * @param engine - the destination engine.
+ * @param body - the checkpoint's tar stream, checked upstream; destroyed when done.
+ * @param where - the place, the checkpoint's name, what it is (for messages), the signal.
+ * @throws TransshipError `UNSAFE_ARCHIVE`; the stream's error.
+ */
+export async function putCheckpointFiles(
   engine: EngineClient,
-  image: string,
-  source: SourceContainer & { readonly backupId: string },
-  checkpoint: CheckpointRecord,
-  artifact: Artifact,
-  where: { directory: string; target: TargetRecord; context: StageContext },
+  body: Readable,
+  where: CheckpointPlace & { checkpoint: string; describe: string; signal: AbortSignal },
 ): Promise<void> {
-  const { signal, progress } = where.context
-  const key = `${source.backupId}/${artifact.key}`
-  await withHelperContainer(
-    engine,
-    {
-      image,
-      purpose: `put checkpoint ${checkpoint.name} for ${shortId(where.target.id)}`,
-      mounts: [checkpointsMount(where.directory, false)],
-      signal,
-    },
-    async (helper) => {
-      const body = pipeline(
-        await transport.get(key, { signal }),
-        meter((bytes) => progress('checkpoint', bytes, artifact.size)),
-        verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
-        tarGuard({ root: checkpoint.name, describe: `checkpoint in backup ${source.backupId}` }),
-        () => {},
-      )
-      await putArchive(engine, helper, body, {
-        path: CHECKPOINTS_MOUNT,
-        action: `put checkpoint ${checkpoint.name} for ${shortId(where.target.id)}`,
+  const { signal, checkpoint, target } = where
+  try {
+    await withHelperContainer(
+      engine,
+      {
+        image: where.helperImage,
+        purpose: `put checkpoint ${checkpoint} for ${shortId(target.id)}`,
+        mounts: [checkpointsMount(where.directory, false)],
         signal,
-      })
+      },
+      async (helper) => {
+        const guarded = pipeline(
+          body,
+          tarGuard({ root: checkpoint, describe: where.describe }),
+          () => {},
+        )
+        await putArchive(engine, helper, guarded, {
+          path: CHECKPOINTS_MOUNT,
+          action: `put checkpoint ${checkpoint} for ${shortId(target.id)}`,
+          signal,
+        })
+      },
+    )
+  } finally {
+    body.destroy()
+  }
+}
+
+/** How {@link resumeFromCheckpoint} is run. */
+export interface ResumeHow {
+  /** The stage, for messages. */
+  readonly stage: string
+  /** When the restore began (`Date.now()`): the downtime's restore part starts there. */
+  readonly started: number
+  /** How long the target must keep running after its start (default 500 ms). */
+  readonly settleMs?: number
+  /** Puts the checkpoint in place first, when it is not there yet. */
+  readonly put?: (
+    place: CheckpointPlace & {
+      source: SourceContainer & { readonly backupId: string }
+      checkpoint: CheckpointRecord
     },
-  )
+  ) => Promise<void>
+}
+
+/**
+ * Starts the target from the state's checkpoint, after `how.put` put it in place (or with
+ * it there already), as {@link restoreCheckpoint} and `resumeTarget` describe: checks
+ * that the target keeps running, explains CRIU's failures, and adds the downtime to the
+ * state. Without a checkpoint, starts the target as {@link startTarget} does.
+ *
+ * @param engine - the destination engine.
+ * @param state - the migration state, with the target.
+ * @param context - the stage's context.
+ * @param how - the stage, when the restore began, the settle time, the put.
+ * @return the state, with the downtime.
+ * @throws TransshipError `PIPELINE_ORDER`, `CHECKPOINT_UNAVAILABLE`, `RESTORE_FAILED`,
+ *   `TARGET_NOT_RUNNING`; what `how.put` throws.
+ */
+export async function resumeFromCheckpoint(
+  engine: EngineClient,
+  state: MigrationState,
+  context: StageContext,
+  how: ResumeHow,
+): Promise<MigrationState> {
+  const source = requireSource(state, how.stage)
+  const { target, checkpoint } = state
+  if (!target) {
+    throw new TransshipError(
+      'PIPELINE_ORDER',
+      `${how.stage} needs a target: put createTarget before it`,
+    )
+  }
+  if (!checkpoint) return startTargetPlainly(engine, state, target, context.warn)
+  const [info, version] = await Promise.all([engine.info(), engine.version()])
+  if (!info.ExperimentalBuild) {
+    throw new TransshipError(
+      'CHECKPOINT_UNAVAILABLE',
+      `cannot start ${target.name} from its checkpoint: engine ${engine.url} is not in ` +
+        'experimental mode, which Docker’s checkpoint API needs (see `transship doctor`)',
+    )
+  }
+  const directory = checkpointsDirOf(info, target.id)
+  const helperImage = await pickHelperImage(engine, [source.imageId, source.image])
+  await how.put?.({ directory, helperImage, target, source, checkpoint })
+  try {
+    await startFromCheckpoint(engine, target.id, checkpoint.name, {
+      checkpointDir: directory,
+      passCheckpointDir: takesCheckpointDir(version.ApiVersion),
+      helperImage,
+    })
+  } catch (error) {
+    throw await restoreFailure(engine, helperImage, target, checkpoint, error, context.signal)
+  }
+  const inspect = await engine.inspectContainer(target.id)
+  const running = Date.now()
+  if (!inspect.State.Running) throw notRunning(engine, target, inspect.State)
+  await sleep(how.settleMs ?? DEFAULT_SETTLE_MS, undefined, { signal: context.signal })
+  const after = await engine.inspectContainer(target.id)
+  if (!after.State.Running) throw notRunning(engine, target, after.State)
+  return { ...state, downtime: downtimeOf(freezeOf(state, checkpoint), how.started, running) }
 }
 
 async function restoreFailure(
