@@ -128,7 +128,11 @@ void walk_tree(int rootfd, walk_fn fn, void *ctx) {
 int open_root(const char *root) {
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ELOOP) die(EXIT_REFUSED, "ROOT %s is a symlink: not followed", printable(root));
+    struct stat st;
+    int err = errno;
+    if ((err == ELOOP || err == ENOTDIR) && lstat(root, &st) == 0 && S_ISLNK(st.st_mode))
+      die(EXIT_REFUSED, "ROOT %s is a symlink: not followed", printable(root));
+    errno = err;
     die_errno(errno == ENOENT || errno == ENOTDIR ? EXIT_REFUSED : EXIT_IO, "open ROOT", root);
   }
   g_root_arg = root;
