@@ -76,7 +76,7 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
   return defineStage('restore-checkpoint', async (state, context) => {
     const started = Date.now()
     const { engine, transport } = options
-    return resumeFromCheckpoint(engine, state, context, {
+    return startTargetFromCheckpoint(engine, state, context, {
       stage: 'restore-checkpoint',
       started,
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
@@ -163,8 +163,8 @@ export async function putCheckpointFiles(
   }
 }
 
-/** How {@link resumeFromCheckpoint} is run. */
-export interface ResumeHow {
+/** How {@link startTargetFromCheckpoint} is run. */
+export interface StartTargetHow {
   /** The stage, for messages. */
   readonly stage: string
   /** When the restore began (`Date.now()`): the downtime's restore part starts there. */
@@ -194,11 +194,11 @@ export interface ResumeHow {
  * @throws TransshipError `PIPELINE_ORDER`, `CHECKPOINT_UNAVAILABLE`, `RESTORE_FAILED`,
  *   `TARGET_NOT_RUNNING`; what `how.put` throws.
  */
-export async function resumeFromCheckpoint(
+export async function startTargetFromCheckpoint(
   engine: EngineClient,
   state: MigrationState,
   context: StageContext,
-  how: ResumeHow,
+  how: StartTargetHow,
 ): Promise<MigrationState> {
   const source = requireSource(state, how.stage)
   const { target, checkpoint } = state

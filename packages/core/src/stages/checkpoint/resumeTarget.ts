@@ -1,6 +1,6 @@
 import type { EngineClient } from '../../engine/client.js'
 import { defineStage } from '../../pipeline/stage.js'
-import { resumeFromCheckpoint } from './restoreCheckpoint.js'
+import { startTargetFromCheckpoint } from './restoreCheckpoint.js'
 
 /** Options of {@link resumeTarget}. */
 export interface ResumeTargetOptions {
@@ -45,7 +45,7 @@ export interface ResumeTargetOptions {
  */
 export function resumeTarget(options: ResumeTargetOptions) {
   return defineStage('resume-target', (state, context) =>
-    resumeFromCheckpoint(options.engine, state, context, {
+    startTargetFromCheckpoint(options.engine, state, context, {
       stage: 'resume-target',
       started: Date.now(),
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
