@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type Docker from 'dockerode'
-import { extract, pack } from 'tar-stream'
+import { pack } from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   backupVolumes,
@@ -35,6 +35,17 @@ import { createLocalTransport } from '../../packages/transport-local/src/index.j
 import { removeLabelled } from '../support/cleanup.js'
 import { IDLE_COMMAND } from '../support/containers.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import {
+  expectLayerContent,
+  LAYER_BASE_SCRIPT,
+  LAYER_MOUNTS,
+  type Listing,
+  layerChanges,
+  layerDiff,
+  layerListing,
+  linkGroups,
+  listingDifferences,
+} from '../support/layerChecks.js'
 import { testEnv } from '../support/testenv.js'
 
 const env = testEnv()
@@ -50,64 +61,10 @@ const PREFIX = `e2e-layer-${randomBytes(3).toString('hex')}`
 const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/layer' }
 const BASE_IMAGE = `transship-test/layer-base:${PREFIX}`
 const GIB = 1024 ** 3
-const ZEROS_GIB_MD5 = 'cd573cfaace07e7949bc0c46028904ff'
-const LONG_DIR = `/opt/long/${'d'.repeat(120)}`
-const LONG_FILE = `${LONG_DIR}/${'f'.repeat(90)}`
-const UNICODE_FILE = '/opt/app/café ü'
-const MOUNTS = { volume: '/srv/vol', tmpfs: '/srv/tmp' }
-/** The files the engine writes into every container. */
-const ENGINE_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']
-/** What the engine makes in every container when it creates it: not compared. */
-const INIT_PATHS = /^\/(\.dockerenv|etc\/mtab|dev\/.*|proc\/.*|sys\/.*)$/
-
-/** The base image's own tree, on top of busybox. */
-const BASE_SCRIPT = `set -e
-mkdir -p /opt/app /opt/gone/deep /opt/replaced-dir /opt/recreated/sub /opt/owned /srv
-echo config > /opt/app/config; echo data > /opt/app/data; echo deep > /opt/gone/deep/file
-echo r > /opt/replaced-dir/r; echo old1 > /opt/recreated/old1; echo old2 > /opt/recreated/old2
-echo old3 > /opt/recreated/sub/old3; echo owned > /opt/owned/file; chmod 755 /opt/owned
-echo original > /opt/file-changed; echo doomed > /opt/file-deleted; echo plain > /opt/file-to-dir`
-
-/** What the migrated container does to its image: every case of the layer. */
-const CHANGES_SCRIPT = `set -e
-echo added > /opt/app/added
-echo more >> /opt/file-changed
-rm /opt/file-deleted
-rm /opt/file-to-dir; mkdir /opt/file-to-dir; echo inside > /opt/file-to-dir/inside
-rm -rf /opt/gone
-rm -rf /opt/replaced-dir; echo now-a-file > /opt/replaced-dir
-rm -rf /opt/recreated; mkdir -p /opt/recreated/sub; echo new > /opt/recreated/new
-echo new3 > /opt/recreated/sub/new3
-chmod 700 /opt/owned; chown 1000:1000 /opt/owned
-mkdir /opt/links; echo hard > /opt/links/h1; ln /opt/links/h1 /opt/links/h2; ln /opt/links/h1 /opt/app/h3
-ln -s ../app/config /opt/links/rel; ln -s /opt/app/config /opt/links/abs
-mkdir -p ${LONG_DIR}; echo long > ${LONG_FILE}
-echo unicode > '${UNICODE_FILE}'
-echo in-volume > ${MOUNTS.volume}/file; echo in-tmpfs > ${MOUNTS.tmpfs}/file
-dd if=/dev/zero of=/opt/big bs=1M count=1024 2>/dev/null
-sync`
-
-/** What the target must show, command by command (run in it with `sh -c`). */
-const EXPECTED: [string, string][] = [
-  ['cat /opt/app/added', 'added'],
-  ['cat /opt/file-changed', 'original\nmore'],
-  ['test ! -e /opt/file-deleted && echo gone', 'gone'],
-  ['cat /opt/file-to-dir/inside', 'inside'],
-  ['test ! -e /opt/gone && echo gone', 'gone'],
-  ['test -f /opt/replaced-dir && cat /opt/replaced-dir', 'now-a-file'],
-  ['ls -A /opt/recreated', 'new\nsub'],
-  ['ls -A /opt/recreated/sub', 'new3'],
-  ["stat -c '%a %u %g' /opt/owned", '700 1000 1000'],
-  ['readlink /opt/links/rel; readlink /opt/links/abs', '../app/config\n/opt/app/config'],
-  ['cat /opt/links/rel', 'config'],
-  ['stat -c %i /opt/links/h1 /opt/links/h2 | uniq | wc -l', '1'],
-  [`cat ${LONG_FILE}`, 'long'],
-  [`cat '${UNICODE_FILE}'`, 'unicode'],
-  [`cat ${MOUNTS.volume}/file`, 'in-volume'],
-  [`ls -A ${MOUNTS.tmpfs}`, ''],
-  ['stat -c %s /opt/big', String(GIB)],
-  ['md5sum /opt/big | cut -d " " -f 1', ZEROS_GIB_MD5],
-]
+const MOUNTS = LAYER_MOUNTS
+const BASE_SCRIPT = LAYER_BASE_SCRIPT
+/** What the migrated container does to its image, and what the target must show. */
+const { script: CHANGES_SCRIPT, expected: EXPECTED } = layerChanges({ bigMiB: 1024, mounts: true })
 
 const engines: Partial<Record<Host, EngineClient>> = {}
 let staging: string
@@ -197,85 +154,11 @@ function restoreHalf(engine: EngineClient, id: string): Promise<Run> {
   )
 }
 
-/** `docker diff`, sorted, without mount points and the engine's files. */
-async function diffOf(host: Host, id: string): Promise<string[]> {
-  const changes = (await docker[host].getContainer(id).changes()) as
-    | { Path: string; Kind: number }[]
-    | null
-  const skipped = (path: string) =>
-    ENGINE_FILES.includes(path) ||
-    Object.values(MOUNTS).some((mount) => path === mount || path.startsWith(`${mount}/`))
-  return (changes ?? [])
-    .filter((change) => !skipped(change.Path))
-    .map((change) => `${'CAD'[change.Kind]} ${change.Path}`)
-    .sort()
-}
-
-/** A container's whole filesystem (`docker export`): each member's type, mode, owner, content. */
-interface Listing {
-  readonly members: Map<string, string>
-  /** Hard links, `name -> target`. */
-  readonly links: Map<string, string>
-}
-
-async function listingOf(host: Host, id: string): Promise<Listing> {
-  const members = new Map<string, string>()
-  const links = new Map<string, string>()
-  const reader = extract()
-  const archive = (await docker[host].getContainer(id).export()) as NodeJS.ReadableStream
-  const done = (async () => {
-    for await (const entry of reader) {
-      const { name, type, mode, uid, gid, size, linkname, mtime } = entry.header
-      const hash = createHash('sha256')
-      for await (const chunk of entry) hash.update(chunk as Buffer)
-      const path = `/${name.replace(/\/$/, '')}`
-      if (ENGINE_FILES.includes(path) || INIT_PATHS.test(path)) continue
-      if (type === 'link') {
-        links.set(path, `/${linkname}`)
-        members.set(path, members.get(`/${linkname}`) ?? `link to missing ${linkname}`)
-        continue
-      }
-      const time = type === 'directory' ? '' : ` ${mtime?.getTime()}`
-      const content = type === 'file' ? ` ${size} ${hash.digest('hex')}` : ''
-      const target = type === 'symlink' ? ` -> ${linkname}` : ''
-      members.set(path, `${type} ${mode?.toString(8)} ${uid}:${gid}${time}${content}${target}`)
-    }
-  })()
-  archive.pipe(reader)
-  await done
-  return { members, links }
-}
-
-/** The sets of paths that are hard links of one another, each sorted. */
-function linkGroups(listing: Listing): string[][] {
-  const groups = new Map<string, string[]>()
-  for (const [path, target] of listing.links) {
-    groups.set(target, [...(groups.get(target) ?? [target]), path])
-  }
-  return [...groups.values()].map((group) => group.sort()).sort()
-}
-
-/** Differences between two listings, as readable lines (empty when equal). */
-function differences(expected: Listing, actual: Listing): string[] {
-  const lines: string[] = []
-  for (const [path, member] of expected.members) {
-    const other = actual.members.get(path)
-    if (other !== member) lines.push(`${path}: ${member} ≠ ${other ?? 'missing'}`)
-  }
-  for (const path of actual.members.keys()) {
-    if (!expected.members.has(path)) lines.push(`${path}: unexpected ${actual.members.get(path)}`)
-  }
-  return lines
-}
-
-async function expectTargetContent(host: Host, id: string): Promise<void> {
-  const target = docker[host].getContainer(id)
-  expect((await target.inspect()).State.Running).toBe(true)
-  for (const [command, output] of EXPECTED) {
-    const result = await execIn(target, ['sh', '-c', command])
-    expect({ command, output: result.stdout.trim() }).toEqual({ command, output })
-  }
-}
+const diffOf = (host: Host, id: string) => layerDiff(docker[host], id)
+const listingOf = (host: Host, id: string) => layerListing(docker[host], id)
+const differences = listingDifferences
+const expectTargetContent = (host: Host, id: string) =>
+  expectLayerContent(docker[host], id, EXPECTED)
 
 /** Reads `docker export` of a container to its end, for the reference speed. */
 async function exportSeconds(host: Host, id: string): Promise<number> {
