@@ -59,7 +59,13 @@ export type {
 export { rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
 export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
 export { startMigration } from './pipeline/startMigration.js'
-export type { Downtime, JournalEntry, MigrationState, TargetRecord } from './pipeline/state.js'
+export type {
+  Downtime,
+  Freeze,
+  JournalEntry,
+  MigrationState,
+  TargetRecord,
+} from './pipeline/state.js'
 export { summarize } from './pipeline/summarize.js'
 export { type BackupOptions, backup } from './pipelines/backup.js'
 export { type MigrateOptions, migrate } from './pipelines/migrate.js'
@@ -112,11 +118,13 @@ export {
   type RestoreLayerOptions,
   restoreLayer,
 } from './stages/layer/restoreLayer.js'
+export { type PrecopyVolumesOptions, precopyVolumes } from './stages/precopyVolumes.js'
 export { type ReadManifestOptions, readManifest } from './stages/readManifest.js'
 export { type RemoveBackupOptions, removeBackup } from './stages/removeBackup.js'
 export { type RestoreVolumesOptions, restoreVolumes } from './stages/restoreVolumes.js'
 export { type StartTargetOptions, startTarget } from './stages/startTarget.js'
 export { type StopSourceOptions, stopSource } from './stages/stopSource.js'
+export { type SyncVolumesOptions, syncVolumes } from './stages/syncVolumes.js'
 export { type TargetConfig, type TargetInputs, targetConfig } from './stages/targetConfig.js'
 export { type WriteManifestOptions, writeManifest } from './stages/writeManifest.js'
 export type {

@@ -9,7 +9,7 @@ import { destinationChoiceOptions, fromOption, volumesOption } from './options.j
 interface MigrateFlags extends EngineFlags, OutputFlags {
   readonly from?: string
   readonly to: string
-  readonly via: string
+  readonly via?: string
   readonly checkpoint: boolean
   readonly volumes?: string[]
   readonly onConflict: OnConflict
@@ -20,7 +20,8 @@ interface MigrateFlags extends EngineFlags, OutputFlags {
 }
 
 /**
- * `transship migrate`: moves a container from one engine to another through a transport.
+ * `transship migrate`: moves a container from one engine to another, straight or through
+ * staging (`--via`).
  *
  * @return the subcommand.
  */
@@ -34,9 +35,11 @@ export function migrateCommand(): Command {
     .argument('<container>', 'container name or id')
     .addOption(fromOption())
     .requiredOption('--to <engine>', 'destination engine URL')
-    .requiredOption(
+    .option(
       '--via <url>',
-      'the route the archives take: file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix',
+      'stage the archives at file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix ' +
+        '(for hosts that cannot reach each other, or an audit copy); by default they stream ' +
+        'straight from one engine into the other, volumes copied while the container still runs',
     )
     .option(
       '--no-checkpoint',
@@ -44,14 +47,14 @@ export function migrateCommand(): Command {
     )
     .addOption(volumesOption())
     .option('--remove-source', 'remove the source container once the target runs')
-    .option('--keep-backup', 'keep the staged backup once the target runs')
+    .option('--keep-backup', 'keep the staged backup once the target runs (needs --via)')
     .option('--json', 'print events as JSON lines')
   for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
     command.addOption(option)
   return command.action(async (container: string, flags: MigrateFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
-    const transport = await openTransport(flags.via, flags)
+    const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
     try {
       await runPipeline(
         (signal) =>
@@ -59,7 +62,7 @@ export function migrateCommand(): Command {
             source,
             destination,
             container,
-            transport,
+            ...(transport ? { transport } : {}),
             checkpoint: flags.checkpoint,
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
@@ -74,7 +77,7 @@ export function migrateCommand(): Command {
           `migrated ${container} to ${destination.url} as ${summary.target?.name ?? '?'} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
       )
     } finally {
-      await Promise.all([source.close(), destination.close(), transport.close?.()])
+      await Promise.all([source.close(), destination.close(), transport?.close?.()])
     }
   })
 }

@@ -9,6 +9,7 @@ import type {
   VolumeRecord,
   Warning,
 } from '../manifest/schema.js'
+import type { TreeCopy } from '../precopy/treeCopy.js'
 
 /** How to take back one change a stage made, should a later stage fail. */
 export interface JournalEntry {
@@ -81,6 +82,11 @@ export interface MigrationState {
   /** Volume names at the destination, by source volume name. */
   readonly restoredVolumes: Readonly<Record<string, string>>
   readonly target?: TargetRecord
+  /**
+   * Volume copies begun while the source ran (the direct route's pre-copy), by source
+   * volume name, for the rounds after the freeze. Held in memory only; never in a manifest.
+   */
+  readonly treeCopies?: ReadonlyMap<string, TreeCopy>
   /** Undo steps for every change made so far, oldest first. */
   readonly journal: readonly JournalEntry[]
 }

@@ -1,5 +1,6 @@
-import { identity, type Observable } from 'rxjs'
+import { identity, type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
+import { TransshipError } from '../errors.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -8,20 +9,26 @@ import { backupVolumes } from '../stages/backupVolumes.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
+import { copyCheckpoint } from '../stages/checkpoint/copyCheckpoint.js'
 import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
+import { resumeTarget } from '../stages/checkpoint/resumeTarget.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { removeSource } from '../stages/finishSource.js'
 import { backupImage } from '../stages/image/backupImage.js'
+import { copyImage } from '../stages/image/copyImage.js'
 import { restoreImage } from '../stages/image/restoreImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { backupLayer } from '../stages/layer/backupLayer.js'
+import { copyLayer } from '../stages/layer/copyLayer.js'
 import { restoreLayer } from '../stages/layer/restoreLayer.js'
+import { precopyVolumes } from '../stages/precopyVolumes.js'
 import { removeBackup } from '../stages/removeBackup.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
 import { startTarget } from '../stages/startTarget.js'
 import { stopSource } from '../stages/stopSource.js'
+import { syncVolumes } from '../stages/syncVolumes.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
@@ -31,8 +38,12 @@ export interface MigrateOptions {
   readonly destination: EngineClient
   /** The container: name or id. */
   readonly container: string
-  /** The route the archives take. */
-  readonly transport: Transport
+  /**
+   * Staging for the archives (`--via`): for hosts that cannot reach each other, or for an
+   * audit copy. Without it, each artifact streams straight from the source engine into the
+   * destination engine, volumes copied while the source still runs (the default).
+   */
+  readonly transport?: Transport
   /**
    * Checkpoint the running processes with CRIU, so that they continue at the destination
    * (default true); `false` is the cold migration: stop, copy, start afresh.
@@ -48,7 +59,7 @@ export interface MigrateOptions {
   readonly onMissingNetwork?: OnMissingNetwork
   /** Remove the source container once the target runs (default: keep it, stopped). */
   readonly removeSource?: boolean
-  /** Keep the staged backup once the target runs (default: delete it). */
+  /** Keep the staged backup once the target runs (default: delete it); needs a transport. */
   readonly keepBackup?: boolean
   /** Aborting it interrupts the migration, and everything is put back. */
   readonly signal?: AbortSignal
@@ -56,18 +67,21 @@ export interface MigrateOptions {
 
 /**
  * A whole migration (`transship migrate`): checks the destination before touching
- * anything; sends the image if the destination lacks it (only the layers it lacks), while
- * the source still runs; then freezes the source with a CRIU checkpoint (or, cold, stops
- * it), and copies the checkpoint, the volumes and the container layer through the
- * transport; at the destination, restores the volumes, creates the target with the
- * source's configuration, writes the layer into it and starts it from the checkpoint, so
- * its processes continue. On any failure the destination's half-made state is removed and
- * the source is put back as it was (from its checkpoint where possible). After success the
- * source stays stopped, restart policy `no`, unless `removeSource`.
+ * anything and sends the image if the destination lacks it (only the layers it lacks),
+ * while the source still runs. Then, by default (no transport: the direct route), it makes
+ * the volumes at the destination and copies their content straight from engine to engine
+ * while the source still runs, creates the target, freezes the source with a CRIU
+ * checkpoint (or, cold, stops it), sends only what changed in the volumes since, the
+ * container layer and the checkpoint, and starts the target from the checkpoint, so its
+ * processes continue. Through a transport (staging), everything is copied after the
+ * freeze, into the transport and out of it. On any failure the destination's half-made
+ * state is removed and the source is put back as it was (from its checkpoint where
+ * possible). After success the source stays stopped, restart policy `no`, unless
+ * `removeSource`.
  *
  * ## Example
  * ```ts
- * migrate({ source: a, destination: b, container: 'web', transport }).subscribe({
+ * migrate({ source: a, destination: b, container: 'web' }).subscribe({
  *   next: (event) => event.type === 'summary' && console.log(event.downtime),
  *   error: (error) => console.error(error.message),
  * })
@@ -75,15 +89,68 @@ export interface MigrateOptions {
  *
  * @param options - engines, container, transport, choices.
  * @return the pipeline's events.
+ * @throws TransshipError `INVALID_OPTION` (as the observable's error) for `keepBackup`
+ *   without a transport.
  */
 export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
-  const { source, destination, transport } = options
-  const checkpoint = options.checkpoint ?? true
-  const choices = {
+  if (options.keepBackup && !options.transport) {
+    return throwError(
+      () =>
+        new TransshipError(
+          'INVALID_OPTION',
+          'keeping the backup (--keep-backup) needs staging (--via URL): the direct route stores none',
+        ),
+    )
+  }
+  return options.transport ? staged(options, options.transport) : direct(options)
+}
+
+/** What both routes pass to the destination's stages. */
+function choicesOf(options: MigrateOptions) {
+  return {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
+}
+
+function direct(options: MigrateOptions): Observable<MigrationEvent> {
+  const { source, destination } = options
+  const engines = { source, destination }
+  const checkpoint = options.checkpoint ?? true
+  const choices = choicesOf(options)
+  return startMigration(options.signal ? { signal: options.signal } : {})
+    .pipe(
+      inspectSource({
+        engine: source,
+        container: options.container,
+        ...(options.volumes ? { volumes: options.volumes } : {}),
+      }),
+      checkDestination({ engine: destination, sendImage: true, ...choices }),
+      // While the source runs: the image, the volumes' content, the target (never started).
+      copyImage(engines),
+      precopyVolumes({ ...engines, ...choices }),
+      createTarget({ engine: destination, ...choices }),
+      checkpoint
+        ? checkpointSource({ engine: source, destination })
+        : stopSource({ engine: source }),
+      // Frozen: only what changed in the volumes, the layer and the checkpoint move.
+      syncVolumes(engines),
+      copyLayer(engines),
+    )
+    .pipe(
+      checkpoint ? copyCheckpoint(engines) : identity,
+      checkpoint ? resumeTarget({ engine: destination }) : startTarget({ engine: destination }),
+      options.removeSource ? removeSource({ engine: source }) : identity,
+      rollbackOnFailure(),
+      summarize(),
+    )
+}
+
+function staged(options: MigrateOptions, transport: Transport): Observable<MigrationEvent> {
+  const { source, destination } = options
+  const checkpoint = options.checkpoint ?? true
+  const choices = choicesOf(options)
   const freeze = checkpoint
     ? (events: Observable<MigrationEvent>) =>
         events.pipe(

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode'
-import type { EngineClient } from '../engine/client.js'
+import { type EngineClient, shortId } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import type { SkippedMount, SourceContainer, VolumeRecord } from '../manifest/schema.js'
 import { defineStage } from '../pipeline/stage.js'
@@ -22,8 +22,8 @@ export interface InspectSourceOptions {
 
 /**
  * Stage `inspect`: reads the source container, its engine and its mounts. Volumes are
- * to be migrated; bind and tmpfs mounts are recorded, with a warning, but not copied.
- * Changes nothing.
+ * to be migrated; bind and tmpfs mounts are recorded, with a warning, but not copied. A
+ * selected volume that another running container also uses is refused. Changes nothing.
  *
  * ## Example
  * ```ts
@@ -33,7 +33,8 @@ export interface InspectSourceOptions {
  * @param options - engine, container, volume selection.
  * @return the stage operator.
  * @throws TransshipError `CONTAINER_NOT_FOUND`, or `VOLUME_NOT_FOUND` for a selection that
- *   names no volume of the container.
+ *   names no volume of the container, `VOLUME_SHARED` for a volume another running
+ *   container uses.
  */
 export function inspectSource(options: InspectSourceOptions) {
   return defineStage('inspect', async (state, { warn }) => {
@@ -94,6 +95,7 @@ export function inspectSource(options: InspectSourceOptions) {
     }
 
     const selected = selectVolumes(volumes, options.volumes, name)
+    await refuseSharedVolumes(engine, inspect.Id, name, [...selected])
     for (const volume of volumes.filter((v) => !selected.has(v))) {
       warn(
         `volume ${volume.name} (${volume.destination}) was not selected: it is re-created at the destination without its content`,
@@ -175,4 +177,30 @@ function selectVolumes(
     selected.add(volume)
   }
   return selected
+}
+
+/**
+ * Refuses a volume that another running container also uses: it would go on writing while
+ * the copy is taken, and keep running on the source without it. Checked before anything
+ * stops; the message names the other containers.
+ */
+async function refuseSharedVolumes(
+  engine: EngineClient,
+  id: string,
+  container: string,
+  volumes: readonly VolumeRecord[],
+): Promise<void> {
+  for (const volume of volumes) {
+    const users = await engine.call(`list containers using volume ${volume.name}`, (docker) =>
+      docker.listContainers({ filters: { volume: [volume.name], status: ['running'] } }),
+    )
+    const others = users.filter((user) => user.Id !== id)
+    if (others.length === 0) continue
+    const names = others.map((other) => other.Names[0]?.replace(/^\//, '') ?? shortId(other.Id))
+    throw new TransshipError(
+      'VOLUME_SHARED',
+      `volume ${volume.name} of container ${container} (${volume.destination}) is also used by running container ${names.join(', ')} on ${engine.url}: ` +
+        'it would change while copied and lose a writer; stop it first, or leave the volume out with --volumes',
+    )
+  }
 }

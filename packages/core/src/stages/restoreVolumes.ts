@@ -77,7 +77,17 @@ export function restoreVolumes(options: RestoreVolumesOptions) {
   })
 }
 
-async function makeVolume(
+/**
+ * Makes one volume at the destination as planned (creates it with the source's driver,
+ * labels and options, replaces or reuses a taken name), records its removal as the stage's
+ * undo, and warns about what differs from the source.
+ *
+ * @param engine - the destination engine.
+ * @param plan - what {@link planVolumes} decided for it.
+ * @param context - the stage's context.
+ * @return the volume's name at the destination.
+ */
+export async function makeVolume(
   engine: EngineClient,
   plan: VolumePlan,
   { undoable, warn }: StageContext,

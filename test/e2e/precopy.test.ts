@@ -1,0 +1,320 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  connectEngine,
+  createTarget,
+  defineStage,
+  type EngineClient,
+  type EngineOptions,
+  inspectSource,
+  type MigrationEvent,
+  precopyVolumes,
+  rollbackOnFailure,
+  startMigration,
+  startTarget,
+  stopSource,
+  syncVolumes,
+} from '@transship/core'
+import type Docker from 'dockerode'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeLabelled } from '../support/cleanup.js'
+import { type CliResult, transship } from '../support/cli.js'
+import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { runOnce } from '../support/runOnce.js'
+import { testEnv } from '../support/testenv.js'
+import { type ListedEntry, listVolume } from '../support/volumeListing.js'
+
+const env = testEnv()
+const A = dockerAt(env.TESTENV_HOST_A)
+const B = dockerAt(env.TESTENV_HOST_B)
+const IMAGE = env.TESTENV_IMAGE_BUSYBOX
+const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/precopy' }
+const PREFIX = `e2e-pre-${randomBytes(3).toString('hex')}`
+const DATA = '/data'
+const SSH: EngineOptions = {
+  ssh: {
+    identityFiles: [env.TESTENV_SSH_KEY],
+    knownHostsPath: env.TESTENV_SSH_KNOWN_HOSTS,
+    agent: false,
+  },
+}
+
+/**
+ * What the volume holds before the copy: every kind of entry, a sparse file (1 MiB of data
+ * after a 100 MiB hole), an all-hole file, and what the mutations below change.
+ */
+const FILL = `set -e
+cd ${DATA}
+dd if=/dev/urandom of=big bs=1M count=24 2>/dev/null
+for i in $(seq 1 300); do echo "small $i" > small-$i; done
+mkdir -p nested/deeper/deepest empty-dir dir2file link2dir-target
+echo deep > nested/deeper/deepest/file
+echo start > append.txt
+printf AAAA > same.txt
+echo old > old-name
+echo gone > gone.txt
+echo '#!/bin/sh' > mode.sh
+echo owned > owner.txt
+echo 0123456789 > trunc.txt
+echo inner > dir2file/inner
+echo file > file2dir
+ln -s link2dir-target link2dir
+ln -s /etc/hostname absolute-link
+ln -s nowhere dangling-link
+echo shared > hard-a
+ln hard-a nested/hard-b
+mkfifo fifo
+echo content > backdated.txt
+chown 1000:1001 small-1 && chmod 1777 empty-dir && chmod 2755 nested
+echo spaces > 'a name with spaces' && echo accents > 'écrit ünïcode'
+dd if=/dev/urandom of=sparse bs=1M count=1 seek=100 2>/dev/null
+dd if=/dev/zero of=all-hole bs=1M count=0 seek=64 2>/dev/null
+`
+
+/** Every kind of change a program makes, while the copy runs, after its first round. */
+const MUTATE = `set -e
+cd ${DATA}
+echo more >> append.txt
+printf BBBB > same.txt
+mv old-name new-name
+rm gone.txt
+chmod 4755 mode.sh
+chown 1234:5678 owner.txt
+dd if=/dev/null of=trunc.txt bs=1 seek=4 2>/dev/null
+rm -r dir2file && echo now-a-file > dir2file
+rm file2dir && mkdir file2dir && echo inner > file2dir/inner
+rm link2dir && mkdir link2dir && echo in > link2dir/in
+ln hard-a hard-c
+printf tnetnoc > backdated.txt && touch -d '2001-01-01 00:00:00' backdated.txt
+rm -r nested/deeper
+dd if=/dev/urandom of=sparse bs=4k count=1 seek=10 conv=notrunc 2>/dev/null
+dd if=/dev/urandom of=late-sparse bs=1M count=1 seek=50 2>/dev/null
+echo new > brand-new
+`
+
+/** A running container with a volume at /data filled by {@link FILL}. */
+async function sourceWithVolume(name: string, volume: string): Promise<Docker.Container> {
+  await A.createVolume({ Name: volume, Labels: LABELS })
+  const container = await A.createContainer({
+    name,
+    Image: IMAGE,
+    Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+    Labels: LABELS,
+    HostConfig: { Binds: [`${volume}:${DATA}`] },
+  })
+  await container.start()
+  const filled = await execIn(container, ['sh', '-c', FILL])
+  expect(filled.exitCode, filled.stderr).toBe(0)
+  return container
+}
+
+/** Allocated bytes of a file in a volume, as `stat` sees it inside a container. */
+async function allocatedBytes(docker: Docker, volume: string, path: string): Promise<number> {
+  const output = await runOnce(docker, {
+    image: IMAGE,
+    cmd: ['stat', '-c', '%b %B', `/v/${path}`],
+    hostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/v', ReadOnly: true }] },
+  })
+  const [blocks, size] = output.trim().split(' ').map(Number)
+  return (blocks ?? 0) * (size ?? 0)
+}
+
+/** The volume's name at B, from the target's mounts. */
+async function volumeOnB(target: string): Promise<string> {
+  const inspect = await B.getContainer(target).inspect()
+  const mount = inspect.Mounts.find((m) => m.Destination === DATA)
+  if (!mount?.Name) throw new Error(`${target} on B mounts no volume at ${DATA}`)
+  return mount.Name
+}
+
+async function run(events: ReturnType<typeof startMigration>): Promise<MigrationEvent[]> {
+  const seen: MigrationEvent[] = []
+  await events.forEach((event) => {
+    seen.push(event)
+  })
+  return seen
+}
+
+function expectSuccess(result: CliResult): void {
+  expect(result.stderr, 'transship failed').not.toMatch(/^\[transship\]/m)
+  expect(result.code, result.stderr).toBe(0)
+}
+
+function withoutRoot(listing: readonly ListedEntry[]): ListedEntry[] {
+  return listing.filter((entry) => entry.path !== '.')
+}
+
+let engineA: EngineClient
+
+beforeAll(async () => {
+  engineA = await connectEngine(env.TESTENV_HOST_A)
+})
+
+afterAll(async () => {
+  await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
+  await engineA?.close()
+})
+
+describe.each([
+  ['B by its socket', () => env.TESTENV_HOST_B, {}],
+  ['B over ssh://', () => env.TESTENV_HOST_B_SSH, SSH],
+])('pre-copy of a volume, straight from A to %s', (what, urlOfB, optionsOfB) => {
+  const tag = what.includes('ssh') ? 'ssh' : 'sock'
+  const name = `${PREFIX}-lib-${tag}`
+  const volume = `${PREFIX}-lib-${tag}`
+  let events: MigrationEvent[]
+
+  beforeAll(async () => {
+    await sourceWithVolume(name, volume)
+    // Entries changed within 2 s of their lstat are sent again by the next round (racy).
+    await sleep(2500)
+    const engineB = await connectEngine(urlOfB(), optionsOfB)
+    const mutate = defineStage('mutate', async (state) => {
+      const result = await execIn(A.getContainer(name), ['sh', '-c', MUTATE])
+      if (result.exitCode !== 0) throw new Error(`mutation failed: ${result.stderr}`)
+      return state
+    })
+    try {
+      events = await run(
+        startMigration().pipe(
+          inspectSource({ engine: engineA, container: name }),
+          precopyVolumes({ source: engineA, destination: engineB }),
+          mutate,
+          createTarget({ engine: engineB }),
+          stopSource({ engine: engineA }),
+          syncVolumes({ source: engineA, destination: engineB }),
+          startTarget({ engine: engineB }),
+          rollbackOnFailure(),
+        ),
+      )
+    } finally {
+      await engineB.close()
+    }
+  })
+
+  it('leaves the volume at B equal to the frozen source, path for path', async () => {
+    const [onA, onB] = await Promise.all([
+      listVolume(A, IMAGE, volume),
+      listVolume(B, IMAGE, await volumeOnB(name)),
+    ])
+    expect(withoutRoot(onB)).toEqual(withoutRoot(onA))
+    const paths = onB.map((entry) => entry.path)
+    expect(paths).toEqual(expect.arrayContaining(['./new-name', './dir2file', './file2dir/inner']))
+    expect(paths).not.toContain('./old-name')
+    expect(paths).not.toContain('./nested/deeper/deepest/file')
+    const byPath = new Map(onB.map((entry) => [entry.path, entry]))
+    expect(byPath.get('./mode.sh')?.mode).toBe('4755')
+    expect(byPath.get('./owner.txt')).toMatchObject({ uid: 1234, gid: 5678 })
+    expect(byPath.get('./backdated.txt')?.mtime).toBe(Date.UTC(2001, 0, 1) / 1000)
+    expect(byPath.get('./hard-c')?.linkGroup).toBe(byPath.get('./hard-a')?.linkGroup)
+  })
+
+  it('keeps sparse files sparse', async () => {
+    const onB = await volumeOnB(name)
+    for (const path of ['sparse', 'late-sparse', 'all-hole']) {
+      expect(await allocatedBytes(B, onB, path), path).toBeLessThan(4 * 1024 * 1024)
+    }
+  })
+
+  it('sent the changes after the freeze, not everything again', () => {
+    const stages = events.filter((e) => e.type === 'stage-finished').map((e) => e.stage)
+    expect(stages).toEqual([
+      'inspect',
+      'precopy-volumes',
+      'mutate',
+      'create-target',
+      'stop-source',
+      'sync-volumes',
+      'start-target',
+    ])
+    const state = events.filter((e) => e.type === 'state').at(-1)
+    const artifacts = state?.type === 'state' ? state.state.artifacts : []
+    const full = artifacts.find((a) => a.key === 'volumes/0.tar')
+    const deltas = artifacts.filter((a) => a.key.includes('.delta-'))
+    expect(full?.size).toBeGreaterThan(24 * 1024 * 1024)
+    // The mutations came after the live rounds: the round after the freeze carries them.
+    expect(deltas.length).toBeGreaterThan(0)
+    expect(deltas.at(-1)?.size).toBeGreaterThan(1024 * 1024)
+    expect(deltas.at(-1)?.size).toBeLessThan(4 * 1024 * 1024)
+  })
+})
+
+describe('transship migrate without --via: straight from engine to engine', () => {
+  it('a cold migration of a container whose volume is written while it moves', async () => {
+    const name = `${PREFIX}-cli`
+    const volume = `${PREFIX}-cli`
+    const source = await sourceWithVolume(name, volume)
+    // Writes on while phase 1 runs: it stops with the container.
+    const writer = await source.exec({
+      Cmd: [
+        'sh',
+        '-c',
+        `i=0; while :; do i=$((i+1)); echo "line $i" >> ${DATA}/writer.log; dd if=/dev/urandom of=${DATA}/churn bs=64k count=1 2>/dev/null; done`,
+      ],
+    })
+    await writer.start({ Detach: true })
+    const result = await transship([
+      'migrate',
+      name,
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+      '--no-checkpoint',
+      '--json',
+    ])
+    expectSuccess(result)
+    const [onA, onB] = await Promise.all([
+      listVolume(A, IMAGE, volume),
+      listVolume(B, IMAGE, await volumeOnB(name)),
+    ])
+    expect(withoutRoot(onB)).toEqual(withoutRoot(onA))
+    const summary = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as MigrationEvent)
+      .find((event) => event.type === 'summary')
+    expect(summary?.type === 'summary' && summary.downtime?.totalMs).toBeGreaterThan(0)
+    expect((await B.getContainer(name).inspect()).State.Running).toBe(true)
+  })
+
+  it('refuses a volume another running container uses, naming it, before anything stops', async () => {
+    const name = `${PREFIX}-shared`
+    const volume = `${PREFIX}-shared`
+    await sourceWithVolume(name, volume)
+    const other = await A.createContainer({
+      name: `${PREFIX}-other`,
+      Image: IMAGE,
+      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+      Labels: LABELS,
+      HostConfig: { Binds: [`${volume}:/shared`] },
+    })
+    await other.start()
+    const result = await transship([
+      'migrate',
+      name,
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+      '--no-checkpoint',
+    ])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(new RegExp(`${volume}.*${PREFIX}-other`))
+    expect((await A.getContainer(name).inspect()).State.Running).toBe(true)
+  })
+
+  it('--keep-backup without --via is refused: the direct route stores nothing', async () => {
+    const result = await transship([
+      'migrate',
+      `${PREFIX}-nothing`,
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+      '--keep-backup',
+    ])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/--keep-backup.*--via/)
+  })
+})
