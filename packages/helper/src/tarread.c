@@ -31,7 +31,8 @@ _Noreturn void die_malformed(uint64_t offset, const char *why) {
 }
 
 static _Noreturn void die_truncated(void) {
-  die_malformed(in.off, "unexpected end of input (no end-of-archive marker)");
+  /* the offset where the input ended */
+  die_malformed(in.off + (in.len - in.pos), "unexpected end of input (no end-of-archive marker)");
 }
 
 /* At least n (<= cap) bytes buffered; false at end of input. */

@@ -132,7 +132,16 @@ export function parseScan(out: Buffer): ScanRecord[] {
       at = sp + 1
     }
     const [type, mode, uid, gid, size, mtime, ctime, ino, nlink, racy] = fields as [
-      string, string, string, string, string, string, string, string, string, string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
     ]
     records.push({
       type,
@@ -229,8 +238,14 @@ export function listTree(root: string, options: ListOptions = {}): string[] {
     const full = rel === '.' ? root : join(root, rel)
     const st = lstatSync(full, { bigint: true })
     const type = typeOf(st)
-    const parts = [JSON.stringify(rel), type, (st.mode & 0o7777n).toString(8), `${st.uid}:${st.gid}`]
-    const timed = type === 'dir' ? options.dirTimes !== false : type !== 'symlink' || options.symlinkTimes
+    const parts = [
+      JSON.stringify(rel),
+      type,
+      (st.mode & 0o7777n).toString(8),
+      `${st.uid}:${st.gid}`,
+    ]
+    const timed =
+      type === 'dir' ? options.dirTimes !== false : type !== 'symlink' || options.symlinkTimes
     if (timed) parts.push(`mtime=${st.mtimeNs}`)
     if (type === 'file') {
       parts.push(`size=${st.size}`, `sha256=${sha256(full)}`)
@@ -307,7 +322,10 @@ export function paxBlocks(records: Record<string, string>): Buffer {
       return Buffer.from(`${len} ${k}=${v}\n`)
     }),
   )
-  return Buffer.concat([ustarBlock({ name: 'PaxHeaders/x', type: 'x', size: body.length }), padded(body)])
+  return Buffer.concat([
+    ustarBlock({ name: 'PaxHeaders/x', type: 'x', size: body.length }),
+    padded(body),
+  ])
 }
 
 /** An archive of the given entries (header + data), with the end marker unless `noEnd`. */
@@ -393,7 +411,10 @@ export function buildSampleTree(root: string, options: { xattrs?: boolean } = {}
   for (const line of listTree(root, {})) {
     const rel = JSON.parse(line.slice(0, line.indexOf('" ') + 1)) as string
     second += 7
-    setTime(rel === '.' ? root : p(rel), `${second}.${String(second % 999_999_937).padStart(9, '1')}`)
+    setTime(
+      rel === '.' ? root : p(rel),
+      `${second}.${String(second % 999_999_937).padStart(9, '1')}`,
+    )
   }
   setTime(p('small'), '-1.5') // before 1970: sec -2, ns 500000000
 }
