@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two Docker engines on two cores: run test files one at a time.
     fileParallelism: false,
+    // The helper program the volume pre-copy runs in its containers, built from its C source.
+    globalSetup: ['./test/support/buildHelper.ts'],
   },
 })

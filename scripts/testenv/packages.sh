@@ -1,6 +1,7 @@
-# Debian packages: the Docker engine, sshd, and what the test images are made of.
+# Debian packages: the Docker engine, sshd, what the test images are made of, and a C
+# compiler with static libc for transship's helper program (packages/helper).
 
-PACKAGES=(docker.io openssh-server busybox-static redis-server iproute2 iptables procps ca-certificates)
+PACKAGES=(docker.io openssh-server busybox-static redis-server iproute2 iptables procps ca-certificates gcc libc6-dev)
 
 install_packages() {
   local missing=()
