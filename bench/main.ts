@@ -7,6 +7,7 @@
  */
 import { testEnv } from '../test/support/testenv.js'
 import { checkpointBenchmark } from './checkpoint.js'
+import { downtimeBenchmark } from './downtime/index.js'
 import { imageBenchmark } from './image.js'
 import { layerBenchmark } from './layer.js'
 import type { Benchmark } from './lib/benchmark.js'
@@ -23,6 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   checkpointBenchmark,
   s3Benchmark,
   scpBenchmark,
+  downtimeBenchmark,
 ]
 
 function usage(): string {
