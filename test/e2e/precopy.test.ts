@@ -278,6 +278,55 @@ describe('transship migrate without --via: straight from engine to engine', () =
     expect((await B.getContainer(name).inspect()).State.Running).toBe(true)
   })
 
+  it('with a checkpoint: a process appending numbered lines to a file in a volume goes on at B, none missing, none repeated', async () => {
+    const name = `${PREFIX}-counter`
+    const volume = `${PREFIX}-counter`
+    await A.createVolume({ Name: volume, Labels: LABELS })
+    const counter = await A.createContainer({
+      name,
+      Image: IMAGE,
+      // The count lives in the shell's memory: a restart would begin again at 1.
+      Cmd: [
+        'sh',
+        '-c',
+        `i=0; while :; do i=$((i+1)); echo $i >> ${DATA}/count; usleep 20000; done`,
+      ],
+      Labels: LABELS,
+      HostConfig: { Binds: [`${volume}:${DATA}`] },
+    })
+    await counter.start()
+    await sleep(1500)
+    const result = await transship([
+      'migrate',
+      name,
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+      '--json',
+    ])
+    expectSuccess(result)
+    await sleep(1500)
+    const onB = await volumeOnB(name)
+    const lines = (
+      await runOnce(B, {
+        image: IMAGE,
+        cmd: ['cat', `/v/count`],
+        hostConfig: { Mounts: [{ Type: 'volume', Source: onB, Target: '/v', ReadOnly: true }] },
+      })
+    )
+      .trim()
+      .split('\n')
+      .map(Number)
+    expect(lines.length).toBeGreaterThan(100)
+    expect(lines).toEqual(lines.map((_, i) => i + 1))
+    const onA = await listVolume(A, IMAGE, volume)
+    const countOnA = onA.find((entry) => entry.path === './count')?.size ?? 0
+    // B went on counting after the freeze.
+    expect(lines.join('\n').length + 1).toBeGreaterThan(countOnA)
+    expect((await B.getContainer(name).inspect()).State.Running).toBe(true)
+  })
+
   it('refuses a volume another running container uses, naming it, before anything stops', async () => {
     const name = `${PREFIX}-shared`
     const volume = `${PREFIX}-shared`
