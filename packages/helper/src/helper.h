@@ -134,6 +134,8 @@ struct ustar {
   unsigned devmajor, devminor;
 };
 void tar_header(const struct ustar *h);
+/* The sum of a 512-byte block's bytes, unsigned (the header checksum's arithmetic). */
+unsigned block_sum(const void *block);
 /* Appends one "<len> key=value\n" record; returns the offset of the value in `records`. */
 size_t pax_add(struct sbuf *records, const char *key, const void *value, size_t vlen);
 size_t pax_add_str(struct sbuf *records, const char *key, const char *value);

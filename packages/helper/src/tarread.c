@@ -128,20 +128,17 @@ static bool parse_num(const char *f, size_t w, uint64_t *v) {
 static bool checksum_ok(const unsigned char *blk) {
   uint64_t want;
   if (!parse_num((const char *)blk + 148, 8, &want)) return false;
-  unsigned long sum = 0;
-  long ssum = 0;
-  for (size_t i = 0; i < 512; i++) {
-    unsigned char c = (i >= 148 && i < 156) ? ' ' : blk[i];
-    sum += c;
-    ssum += (signed char)c;
-  }
-  return want == sum || (int64_t)want == ssum; /* some old tars summed signed bytes */
+  unsigned sum = block_sum(blk) + 8 * ' '; /* the checksum field counts as spaces */
+  for (size_t i = 148; i < 156; i++) sum -= blk[i];
+  if (want == sum) return true;
+  int ssum = 8 * ' '; /* some old tars summed signed bytes */
+  for (size_t i = 0; i < 512; i++)
+    if (i < 148 || i >= 156) ssum += (signed char)blk[i];
+  return (int64_t)want == ssum;
 }
 
 static bool all_zero(const char *blk) {
-  for (size_t i = 0; i < 512; i++)
-    if (blk[i]) return false;
-  return true;
+  return blk[0] == 0 && memcmp(blk, blk + 1, 511) == 0;
 }
 
 /* What the 'x' headers before an entry said. */

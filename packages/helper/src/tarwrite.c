@@ -7,6 +7,20 @@
 
 #include "helper.h"
 
+unsigned block_sum(const void *block) {
+  /* Eight bytes at a time, in 16-bit lanes (64 words of at most 2 * 255 per lane fit);
+     a plain byte loop is not vectorized at -O2 and showed in unpack's profile. */
+  const unsigned char *b = block;
+  uint64_t lanes = 0;
+  for (size_t i = 0; i < 512; i += 8) {
+    uint64_t w;
+    memcpy(&w, b + i, 8);
+    lanes += (w & 0x00ff00ff00ff00ffull) + ((w >> 8) & 0x00ff00ff00ff00ffull);
+  }
+  lanes = (lanes & 0xffff) + ((lanes >> 16) & 0xffff) + ((lanes >> 32) & 0xffff) + (lanes >> 48);
+  return (unsigned)lanes;
+}
+
 /* width bytes: width-1 octal digits and a NUL; zeros when v does not fit (pax has it). */
 static void put_octal(char *dst, size_t width, uint64_t v) {
   size_t digits = width - 1;
@@ -52,9 +66,7 @@ void tar_header(const struct ustar *h) {
     put_octal(blk + 337, 8, h->devminor);
   }
   memset(blk + 148, ' ', 8);
-  unsigned sum = 0;
-  for (size_t i = 0; i < sizeof blk; i++) sum += (unsigned char)blk[i];
-  put_octal(blk + 148, 7, sum); /* six digits, NUL, and the space left in place */
+  put_octal(blk + 148, 7, block_sum(blk)); /* six digits, NUL, and the space left in place */
   out_write(blk, sizeof blk);
 }
 

@@ -216,7 +216,10 @@ static void write_data(struct unpacker *u, int fd, const struct entry *e) {
 
 static int make_node(const struct entry *e, int pfd, const char *base) {
   switch (e->type) {
-  case '0': return openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  case '0':
+    /* created with its permission bits already (umask is 0): the fchmod after the fchown
+       is then needed only for setuid/setgid/sticky, which a chown clears */
+    return openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e->mode & 0777);
   case '2': return symlinkat(e->link, pfd, base);
   case '3': return mknodat(pfd, base, S_IFCHR | 0600, makedev(e->devmajor, e->devminor));
   case '4': return mknodat(pfd, base, S_IFBLK | 0600, makedev(e->devmajor, e->devminor));
@@ -288,7 +291,7 @@ static void apply_regular(struct unpacker *u, const struct entry *e, int pfd, co
   struct timespec ts[2] = {{e->mtime_s, e->mtime_ns}, {e->mtime_s, e->mtime_ns}};
   /* chown before chmod: chown clears setuid/setgid */
   if (fchown(fd, (uid_t)e->uid, (gid_t)e->gid) != 0) die_errno(EXIT_IO, "chown", e->name);
-  if (fchmod(fd, e->mode) != 0) die_errno(EXIT_IO, "chmod", e->name);
+  if ((e->mode & 07000) && fchmod(fd, e->mode) != 0) die_errno(EXIT_IO, "chmod", e->name);
   if (u->xattrs) xattrs_apply(e->xattrs, e->n_xattrs, fd, -1, "", e->name);
   if (futimens(fd, ts) != 0) die_errno(EXIT_IO, "set times of", e->name);
   if (close(fd) != 0) die_errno(EXIT_IO, "close", e->name);
