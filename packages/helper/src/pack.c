@@ -133,6 +133,8 @@ static bool copy_data(int fd, int64_t off, uint64_t len, const char *path) {
     ssize_t r = off < 0 ? read(fd, dst, want) : pread(fd, dst, want, off);
     if (r < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
+        continue; /* a file system that honours O_NONBLOCK (see open_regular) */
       die_errno(EXIT_IO, "read", path);
     }
     if (r == 0) {

@@ -147,9 +147,10 @@ static void remove_tree(struct unpacker *u, int pfd, const char *name, const cha
   if (!same_mount(&m, &u->root))
     die(EXIT_IO, "remove %s: another file system is mounted there", printable(path));
   struct sbuf names = {0}, child = {0};
-  char dents[32 * 1024];
+  enum { DENTS = 32 * 1024 };
+  char *dents = xmalloc(DENTS); /* on the heap: deep trees recurse */
   ssize_t got;
-  while ((got = getdents64(fd, dents, sizeof dents)) > 0) {
+  while ((got = getdents64(fd, dents, DENTS)) > 0) {
     for (ssize_t off = 0; off < got;) {
       struct dirent64 *d = (struct dirent64 *)(dents + off);
       off += d->d_reclen;
@@ -158,6 +159,7 @@ static void remove_tree(struct unpacker *u, int pfd, const char *name, const cha
     }
   }
   if (got < 0) die_errno(EXIT_IO, "read directory", path);
+  free(dents);
   for (size_t i = 0; i < names.len; i += strlen(names.p + i) + 1) {
     sb_clear(&child);
     sb_addstr(&child, path);
