@@ -306,7 +306,7 @@ static char *next_record(struct list_reader *r, size_t *len) {
     r->len -= r->pos;
     r->pos = 0;
     if (r->len == r->cap) {
-      r->cap = r->cap ? r->cap * 2 : 64 * 1024;
+      r->cap *= 2;
       r->buf = xrealloc(r->buf, r->cap);
     }
     out_flush(); /* whoever writes the list may wait for what it asked for so far */
@@ -354,7 +354,8 @@ static void pack_listed(struct packer *p, int rootfd, const struct meta *root, c
 }
 
 static void pack_list(struct packer *p, int rootfd) {
-  struct list_reader r = {0};
+  struct list_reader r = {.cap = 64 * 1024};
+  r.buf = xmalloc(r.cap);
   struct meta root;
   if (meta_at(rootfd, "", &root) != 0) die_errno(EXIT_IO, "stat", ".");
   for (;;) {

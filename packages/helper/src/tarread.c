@@ -350,6 +350,8 @@ static void fill_entry(struct entry *e, const char *blk, struct pax *px, uint64_
     e->mtime_s = (int64_t)v;
     e->mtime_ns = 0;
   }
+  if (e->uid >= UINT32_MAX || e->gid >= UINT32_MAX) /* (uid_t)-1 would mean "unchanged" */
+    die_malformed(e->offset, "uid or gid out of range");
   if (e->type == '3' || e->type == '4') {
     if (!parse_num(blk + 329, 8, &v)) die_malformed(e->offset, "bad devmajor field");
     e->devmajor = (unsigned)v;

@@ -88,7 +88,7 @@ void sb_add(struct sbuf *b, const void *data, size_t n) {
     b->p = xrealloc(b->p, cap);
     b->cap = cap;
   }
-  memcpy(b->p + b->len, data, n);
+  if (n) memcpy(b->p + b->len, data, n);
   b->len += n;
   b->p[b->len] = 0; /* always a C string too */
 }
