@@ -32,8 +32,11 @@ struct unpacker {
   size_t n_recs, cap_recs;
   size_t *slots; /* index + 1 into recs, open addressing by path */
   size_t n_slots;
-  char *cache_path; /* the last parent directory resolved, and its fd */
+  char *cache_path; /* the last parent directory resolved, its fd and group */
   int cache_fd;
+  gid_t cache_gid;
+  uid_t euid;
+  gid_t egid;
   uint64_t entries, bytes;
 };
 
@@ -110,9 +113,12 @@ static int get_parent(struct unpacker *u, const char *path, bool create, const c
   }
   int fd = open_parent(u->rootfd, path, create, base, creating_parent, u);
   if (fd < 0) return -1;
+  struct meta m;
+  if (meta_at(fd, "", &m) != 0) die_errno(EXIT_IO, "stat parent of", path);
   drop_cache(u);
   u->cache_path = xstrndup(ppath, plen);
   u->cache_fd = fd;
+  u->cache_gid = m.gid;
   return fd;
 }
 
@@ -291,8 +297,11 @@ static void apply_regular(struct unpacker *u, const struct entry *e, int pfd, co
   int fd = create_node(u, e, pfd, base);
   write_data(u, fd, e);
   struct timespec ts[2] = {{e->mtime_s, e->mtime_ns}, {e->mtime_s, e->mtime_ns}};
-  /* chown before chmod: chown clears setuid/setgid */
-  if (fchown(fd, (uid_t)e->uid, (gid_t)e->gid) != 0) die_errno(EXIT_IO, "chown", e->name);
+  /* A new file is ours, its group ours or its directory's (setgid, or a grpid mount): when
+     all three are the entry's, the chown would change nothing. Otherwise chown, and chmod
+     after it: chown clears setuid/setgid. */
+  bool owned = e->uid == u->euid && e->gid == u->egid && u->cache_gid == u->egid;
+  if (!owned && fchown(fd, (uid_t)e->uid, (gid_t)e->gid) != 0) die_errno(EXIT_IO, "chown", e->name);
   if ((e->mode & 07000) && fchmod(fd, e->mode) != 0) die_errno(EXIT_IO, "chmod", e->name);
   if (u->xattrs) xattrs_apply(e->xattrs, e->n_xattrs, fd, -1, "", e->name);
   if (futimens(fd, ts) != 0) die_errno(EXIT_IO, "set times of", e->name);
@@ -397,7 +406,7 @@ static void finish_dirs(struct unpacker *u) {
 }
 
 int cmd_unpack(const char *root, bool xattrs) {
-  struct unpacker u = {.xattrs = xattrs};
+  struct unpacker u = {.xattrs = xattrs, .euid = geteuid(), .egid = getegid()};
   umask(0);
   u.rootfd = open_root(root);
   if (meta_at(u.rootfd, "", &u.root) != 0) die_errno(EXIT_IO, "stat", root);

@@ -375,8 +375,11 @@ export function buildSampleTree(root: string, options: { xattrs?: boolean } = {}
   for (let i = 0; i < 40; i++) writeFileSync(p(`dir/f${i}`), randomBytes(i * 97))
   writeFileSync(p('setuid'), '#!/bin/sh\n')
   chmodSync(p('setuid'), 0o4755)
+  lchownSync(p('setgid'), 0, 5678) // files made in it get group 5678...
   writeFileSync(p('setgid/file'), 'g')
   chmodSync(p('setgid/file'), 0o2711)
+  writeFileSync(p('setgid/root-group'), 'r')
+  lchownSync(p('setgid/root-group'), 0, 0) // ...unless chowned
   writeFileSync(p('owned'), 'x')
   lchownSync(p('owned'), 1234, 5678)
   writeFileSync(p('big-ids'), 'y')
