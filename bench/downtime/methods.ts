@@ -85,7 +85,12 @@ export interface Measured {
    * start to the last progress event of its first (full) round, as the CLI's `--json`
    * lines arrived here; and the bytes that round reported.
    */
-  readonly fullCopy?: { readonly ms: number; readonly bytes: number }
+  readonly fullCopy?: {
+    readonly ms: number
+    readonly bytes: number
+    /** From the round's first progress event to its last: the streaming alone. */
+    readonly streamingMs: number
+  }
   /** transship: the CLI process's peak RSS in KiB. */
   readonly peakRssKiB?: number
 }
@@ -237,7 +242,8 @@ async function transship(
   const stages = new Map<string, number>()
   let summary: Extract<MigrationEvent, { type: 'summary' }> | undefined
   let precopyStarted: number | undefined
-  let fullCopy: { ms: number; bytes: number } | undefined
+  let fullCopy: { ms: number; bytes: number; streamingMs: number } | undefined
+  let firstProgress: number | undefined
   const onLine = (line: string, at: number) => {
     if (!line.startsWith('{')) return
     const event = JSON.parse(line) as MigrationEvent
@@ -250,7 +256,12 @@ async function transship(
       !event.artifact.includes(', changes') &&
       precopyStarted !== undefined
     ) {
-      fullCopy = { ms: at - precopyStarted, bytes: event.bytesDone }
+      firstProgress ??= at
+      fullCopy = {
+        ms: at - precopyStarted,
+        bytes: event.bytesDone,
+        streamingMs: at - firstProgress,
+      }
     }
   }
   try {

@@ -200,6 +200,10 @@ function printBulkCopy(results: readonly WorkloadResult[]): void {
         'transship phase 1, full copy ((c) and (d))',
         full.map((run) => run.measured?.fullCopy?.ms ?? Number.NaN),
       ),
+      row(
+        '  of which streaming (first to last progress event)',
+        full.map((run) => run.measured?.fullCopy?.streamingMs ?? Number.NaN),
+      ),
       row('transship precopy-volumes stage, whole', stage),
     )
   }

@@ -28,7 +28,7 @@ export interface RunOptions {
   readonly onLine?: (line: string, at: number) => void
   /**
    * Aborting it sends SIGTERM to the child's process group (the child may still clean up
-   * before it exits; this waits for it).
+   * before it exits; this waits for it), and SIGKILL 30 s later.
    */
   readonly signal?: AbortSignal
   /** Read the child's peak RSS: through GNU time's `%M`, or by polling VmHWM. */
@@ -91,8 +91,18 @@ export async function runProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     })
+    // A child that has not ended 30 s after SIGTERM (a hung rollback) is killed: a
+    // grandchild that outlives GNU time would otherwise hold the pipes open forever.
+    let kill: NodeJS.Timeout | undefined
+    const signalGroup = (signal: NodeJS.Signals) => {
+      if (child.pid === undefined) return
+      try {
+        process.kill(-child.pid, signal)
+      } catch {}
+    }
     const stop = () => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
+      signalGroup('SIGTERM')
+      kill = setTimeout(() => signalGroup('SIGKILL'), 30_000)
     }
     options.signal?.addEventListener('abort', stop, { once: true })
     const stdout: Buffer[] = []
@@ -121,6 +131,7 @@ export async function runProcess(
       },
     )
     const ms = performance.now() - started
+    clearTimeout(kill)
     if (poller) clearInterval(poller)
     options.signal?.removeEventListener('abort', stop)
     const peakRssKiB =
