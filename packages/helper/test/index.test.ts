@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { arch } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { HELPER_SOURCE_DIR, helperBinaryPath } from '../src/index.js'
@@ -18,7 +19,8 @@ describe('helperBinaryPath', () => {
   })
 
   it('is where build.sh puts the host build, and HELPER_SOURCE_DIR holds the sources', () => {
-    expect(existsSync(buildHelper())).toBe(true)
+    buildHelper()
+    expect(existsSync(helperBinaryPath(arch() === 'arm64' ? 'aarch64' : 'x86_64'))).toBe(true)
     expect(existsSync(join(HELPER_SOURCE_DIR, 'main.c'))).toBe(true)
   })
 })

@@ -23,8 +23,14 @@ import { arch, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HELPER_SOURCE_DIR, helperBinaryPath } from '../src/index.js'
 
-/** Builds the helper (once a source changed) and returns its path. */
+/**
+ * Builds the helper (once a source changed) and returns its path; TRANSSHIP_HELPER_BINARY
+ * runs the tests against another build instead (e.g. a script that runs the aarch64 build
+ * under qemu-aarch64-static).
+ */
 export function buildHelper(): string {
+  const other = process.env.TRANSSHIP_HELPER_BINARY
+  if (other) return other
   execFileSync('sh', [join(HELPER_SOURCE_DIR, '..', 'build.sh')], { stdio: 'inherit' })
   return helperBinaryPath(arch() === 'arm64' ? 'aarch64' : 'x86_64')
 }
