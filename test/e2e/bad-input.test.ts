@@ -297,32 +297,32 @@ describe('bad input gets one clear error line, and nothing is lost', () => {
 })
 
 describe('the source is put back after a failure mid-migration', () => {
-  it('a volume name taken at the destination while the source stops: the restore fails, the source runs again with its restart policy', async () => {
-    // It ignores SIGTERM: stopping takes 10 s, time to take the name on B meanwhile.
-    const source = await runningSource('late-conflict', { slowToStop: true })
+  it('the target removed at the destination while the source stops: the migration fails after the freeze, the source runs again with its restart policy', async () => {
+    // It ignores SIGTERM: stopping takes 10 s, time to remove the target on B meanwhile.
+    const source = await runningSource('late-failure', { slowToStop: true })
     const { dir, url } = await staging.make()
     const run = startTransship(migrate(source.name, url))
     await run.waitForOutput(/^stop-source\.\.\.$/m)
-    await B.createVolume({ Name: source.volume, Labels: LABELS })
+    await B.getContainer(source.name).remove({ force: true })
 
     const result = await run.result
-    expect(result.stderr).toMatch(/^restore-volumes\.\.\.$/m)
-    expectOneErrorLine(result, `volume ${source.volume}`, env.TESTENV_HOST_B)
+    expectOneErrorLine(result, source.name, env.TESTENV_HOST_B)
     await expectPutBack(source)
     expect(await filesUnder(dir)).toEqual([])
     expect(await B.listContainers({ all: true, filters: { name: [`^/${source.name}$`] } })).toEqual(
       [],
     )
-    // The volume B had is left as it was: empty.
-    expect((await listVolume(B, IMAGE, source.volume)).map((entry) => entry.path)).toEqual(['.'])
+    expect(await B.listVolumes({ filters: { name: [source.volume] } })).toMatchObject({
+      Volumes: [],
+    })
   })
 
-  it('interrupted while restoring at the destination: the source runs again, nothing is left on B', async () => {
+  it('interrupted while the volume is copied: the source runs on, nothing is left on B', async () => {
     const source = await runningSource('interrupted', { largeMiB: 64 })
     const { dir, url } = await staging.make()
     // One Node process, without pnpm in between: the signal reaches transship once.
     const run = startTransshipDirectly(migrate(source.name, url))
-    await run.waitForOutput(/^restore-volumes\.\.\.$/m)
+    await run.waitForOutput(/^precopy-volumes\.\.\.$/m)
     run.child.kill('SIGTERM')
 
     const result = await run.result

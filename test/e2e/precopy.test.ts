@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   connectEngine,
+  copyLayer,
   createTarget,
   defineStage,
   type EngineClient,
   type EngineOptions,
   inspectSource,
   type MigrationEvent,
+  precopyLayer,
   precopyVolumes,
   rollbackOnFailure,
   startMigration,
@@ -20,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeLabelled } from '../support/cleanup.js'
 import { type CliResult, transship } from '../support/cli.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { layerDiff, layerListing, linkGroups, listingDifferences } from '../support/layerChecks.js'
 import { runOnce } from '../support/runOnce.js'
 import { testEnv } from '../support/testenv.js'
 import { type ListedEntry, listVolume } from '../support/volumeListing.js'
@@ -69,6 +72,9 @@ chown 1000:1001 small-1 && chmod 1777 empty-dir && chmod 2755 nested
 echo spaces > 'a name with spaces' && echo accents > 'écrit ünïcode'
 dd if=/dev/urandom of=sparse bs=1M count=1 seek=100 2>/dev/null
 dd if=/dev/zero of=all-hole bs=1M count=0 seek=64 2>/dev/null
+mkdir -p /opt/app/sub /opt/gone /opt/recreated && echo config > /opt/app/config
+echo a > /opt/recreated/a && echo g > /opt/gone/g && echo same > /opt/app/same
+dd if=/dev/urandom of=/opt/app/big bs=1M count=8 2>/dev/null && rm /bin/vi
 `
 
 /** Every kind of change a program makes, while the copy runs, after its first round. */
@@ -90,6 +96,9 @@ rm -r nested/deeper
 dd if=/dev/urandom of=sparse bs=4k count=1 seek=10 conv=notrunc 2>/dev/null
 dd if=/dev/urandom of=late-sparse bs=1M count=1 seek=50 2>/dev/null
 echo new > brand-new
+echo more >> /opt/app/config && printf emas > /opt/app/same && chmod 600 /opt/app/config
+rm -r /opt/gone && rm -r /opt/recreated && mkdir /opt/recreated && echo b > /opt/recreated/b
+mv /opt/app/big /opt/app/big-moved && ln /opt/app/big-moved /opt/app/big-link && rm /bin/wc
 `
 
 /** A running container with a volume at /data filled by {@link FILL}. */
@@ -176,16 +185,18 @@ describe.each([
     })
     try {
       events = await run(
-        startMigration().pipe(
-          inspectSource({ engine: engineA, container: name }),
-          precopyVolumes({ source: engineA, destination: engineB }),
-          mutate,
-          createTarget({ engine: engineB }),
-          stopSource({ engine: engineA }),
-          syncVolumes({ source: engineA, destination: engineB }),
-          startTarget({ engine: engineB }),
-          rollbackOnFailure(),
-        ),
+        startMigration()
+          .pipe(
+            inspectSource({ engine: engineA, container: name }),
+            precopyVolumes({ source: engineA, destination: engineB }),
+            createTarget({ engine: engineB }),
+            precopyLayer({ source: engineA, destination: engineB }),
+            mutate,
+            stopSource({ engine: engineA }),
+            syncVolumes({ source: engineA, destination: engineB }),
+            copyLayer({ source: engineA, destination: engineB }),
+          )
+          .pipe(startTarget({ engine: engineB }), rollbackOnFailure()),
       )
     } finally {
       await engineB.close()
@@ -209,6 +220,16 @@ describe.each([
     expect(byPath.get('./hard-c')?.linkGroup).toBe(byPath.get('./hard-a')?.linkGroup)
   })
 
+  it('leaves the container layer at B equal to the frozen source: docker diff and content', async () => {
+    expect(await layerDiff(B, name)).toEqual(await layerDiff(A, name))
+    const [onA, onB] = await Promise.all([layerListing(A, name), layerListing(B, name)])
+    expect(listingDifferences(onA, onB)).toEqual([])
+    expect(linkGroups(onB)).toEqual(linkGroups(onA))
+    expect(onB.members.has('/opt/gone')).toBe(false)
+    expect(onB.members.has('/opt/recreated/a')).toBe(false)
+    expect(onB.members.has('/bin/wc')).toBe(false)
+  })
+
   it('keeps sparse files sparse', async () => {
     const onB = await volumeOnB(name)
     for (const path of ['sparse', 'late-sparse', 'all-hole']) {
@@ -221,14 +242,19 @@ describe.each([
     expect(stages).toEqual([
       'inspect',
       'precopy-volumes',
-      'mutate',
       'create-target',
+      'precopy-layer',
+      'mutate',
       'stop-source',
       'sync-volumes',
+      'copy-layer',
       'start-target',
     ])
     const state = events.filter((e) => e.type === 'state').at(-1)
     const artifacts = state?.type === 'state' ? state.state.artifacts : []
+    const layer = artifacts.filter((a) => a.kind === 'layer').map((a) => a.key)
+    expect(layer).toEqual(expect.arrayContaining(['layer.tar']))
+    expect(layer.at(-1)).toMatch(/^layer\.delta-\d\.tar$/)
     const full = artifacts.find((a) => a.key === 'volumes/0.tar')
     const deltas = artifacts.filter((a) => a.key.includes('.delta-'))
     expect(full?.size).toBeGreaterThan(24 * 1024 * 1024)

@@ -64,6 +64,7 @@ export type {
   Freeze,
   JournalEntry,
   MigrationState,
+  PrecopiedTree,
   TargetRecord,
 } from './pipeline/state.js'
 export { summarize } from './pipeline/summarize.js'
@@ -112,6 +113,7 @@ export { type RestoreImageOptions, restoreImage } from './stages/image/restoreIm
 export { type InspectSourceOptions, inspectSource } from './stages/inspectSource.js'
 export { type BackupLayerOptions, backupLayer, LAYER_ARTIFACT } from './stages/layer/backupLayer.js'
 export { type CopyLayerOptions, copyLayer } from './stages/layer/copyLayer.js'
+export { type PrecopyLayerOptions, precopyLayer } from './stages/layer/precopyLayer.js'
 export type { ChangesRead } from './stages/layer/readChanges.js'
 export {
   DERIVED_IMAGE_REPOSITORY,

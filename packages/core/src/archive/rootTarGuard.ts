@@ -7,8 +7,11 @@ import { type TarEntry, TarScanner } from './tarScanner.js'
 
 /** What {@link rootTarGuard} also does. */
 export interface RootTarGuardOptions {
-  /** Accept sparse files in PAX format 1.0, as transship's helper writes them. */
-  readonly sparse?: boolean
+  /**
+   * An archive of transship's helper program: accept sparse files in PAX format 1.0, and
+   * refuse any name or hard-link target with a `..` segment (the helper writes none).
+   */
+  readonly helper?: boolean
   /** Called with each entry once it is checked, before any of its bytes go on. */
   readonly onEntry?: (entry: TarEntry) => void
 }
@@ -30,39 +33,49 @@ const ROOT = '<root>'
  * ```
  *
  * @param describe - what the archive is, for error messages.
- * @param options - sparse files, and a look at each checked entry.
+ * @param options - helper archives, and a look at each checked entry.
  * @return the stream.
  * @throws TransshipError `UNSAFE_ARCHIVE` (as the stream's error) when the archive is
  *   refused, naming the entry.
  */
 export function rootTarGuard(describe: string, options: RootTarGuardOptions = {}): Transform {
   const rules = new TarEntryRules(ROOT)
-  const scanner = new TarScanner((entry) => {
-    if (entry.name.startsWith('/')) {
-      throw new TransshipError(
-        'UNSAFE_ARCHIVE',
-        `refusing ${describe}: entry ${JSON.stringify(entry.name)} has an absolute name`,
-      )
-    }
-    const hardLink = entry.type === '1'
-    if (hardLink && entry.linkname.startsWith('/')) {
-      throw new TransshipError(
-        'UNSAFE_ARCHIVE',
-        `refusing ${describe}: entry ${JSON.stringify(entry.name)} is a hard link to an absolute name`,
-      )
-    }
-    const problem = rules.problemWith({
-      ...entry,
-      name: `${ROOT}/${entry.name}`,
-      linkname: hardLink ? `${ROOT}/${entry.linkname}` : entry.linkname,
-    })
-    if (problem !== undefined) {
-      // Names as the archive spells them, without the root the rules were given.
-      const named = problem.replaceAll(`"${ROOT}/`, '"').replaceAll(`"${ROOT}"`, 'the root')
-      throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${named}`)
-    }
-    options.onEntry?.(entry)
-  }, options)
+  const scanner = new TarScanner(
+    (entry) => {
+      if (entry.name.startsWith('/')) {
+        throw new TransshipError(
+          'UNSAFE_ARCHIVE',
+          `refusing ${describe}: entry ${JSON.stringify(entry.name)} has an absolute name`,
+        )
+      }
+      const hardLink = entry.type === '1'
+      const climbs = (name: string) => name.split('/').includes('..')
+      if (options.helper && (climbs(entry.name) || (hardLink && climbs(entry.linkname)))) {
+        throw new TransshipError(
+          'UNSAFE_ARCHIVE',
+          `refusing ${describe}: entry ${JSON.stringify(entry.name)} has a .. segment${hardLink ? ' in its name or link target' : ''}`,
+        )
+      }
+      if (hardLink && entry.linkname.startsWith('/')) {
+        throw new TransshipError(
+          'UNSAFE_ARCHIVE',
+          `refusing ${describe}: entry ${JSON.stringify(entry.name)} is a hard link to an absolute name`,
+        )
+      }
+      const problem = rules.problemWith({
+        ...entry,
+        name: `${ROOT}/${entry.name}`,
+        linkname: hardLink ? `${ROOT}/${entry.linkname}` : entry.linkname,
+      })
+      if (problem !== undefined) {
+        // Names as the archive spells them, without the root the rules were given.
+        const named = problem.replaceAll(`"${ROOT}/`, '"').replaceAll(`"${ROOT}"`, 'the root')
+        throw new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${named}`)
+      }
+      options.onEntry?.(entry)
+    },
+    { sparse: options.helper ?? false },
+  )
   const refusal = (error: unknown): Error =>
     error instanceof TarFormatError
       ? new TransshipError('UNSAFE_ARCHIVE', `refusing ${describe}: ${error.message}`, {

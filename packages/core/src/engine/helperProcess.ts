@@ -275,15 +275,17 @@ function demultiplex(stderr: Buffer[]): Transform {
 }
 
 /**
- * The error to report when moving data between helpers failed: what a helper said when it
- * exited with an error (the cause: a stream that ended early is only its effect), else
- * the error itself. Waits a moment for the helpers' exit codes, not longer.
+ * The error to report when moving data to or from helpers failed: transship's own
+ * verdict on the data when there is one (an integrity or safety check), else what a
+ * helper said when it exited with an error (the cause: a stream that ended early is only
+ * its effect), else the error itself. Waits a moment for the helpers' exit codes.
  *
  * @param error - what the data's pipeline failed with.
  * @param helpers - the helpers it ran between.
  * @return the error to throw.
  */
 export async function helperFailure(error: unknown, ...helpers: HelperProcess[]): Promise<Error> {
+  if (error instanceof TransshipError && error.code !== 'HELPER_FAILED') return error
   const failures = helpers.map((helper) =>
     helper.exited.then(
       () => undefined,

@@ -25,8 +25,13 @@ export const ArtifactSchema = z.object({
   /** Byte size as stored. */
   size: z.number().int().nonnegative(),
   sha256,
-  /** How the bytes are encoded: `tar`, uncompressed, for now. */
-  encoding: z.enum(['tar']),
+  /**
+   * How the bytes are encoded: `tar`, an archive as the engine's archive API gives and
+   * takes it (names under one top directory); `tree`, a PAX tar of a directory tree as
+   * transship's helper program packs it (names relative to the tree's root, nanosecond
+   * times, sparse files, members that delete a path), applied by the same program.
+   */
+  encoding: z.enum(['tar', 'tree']),
 })
 
 /** A volume of the source container, and what makes it the same volume elsewhere. */
@@ -43,6 +48,11 @@ export const VolumeSchema = z.object({
   readOnly: z.boolean(),
   /** Key of the artifact holding its content; absent when the volume was not selected. */
   artifact: artifactKey.optional(),
+  /**
+   * Keys of the artifacts holding what changed after `artifact` was taken (the pre-copy's
+   * later rounds, the last one after the freeze), applied in this order over it.
+   */
+  deltas: z.array(artifactKey).optional(),
 })
 
 /** A bind or tmpfs mount: recorded so the target gets it too, but its content is not copied. */

@@ -9,7 +9,7 @@ import type {
   VolumeRecord,
   Warning,
 } from '../manifest/schema.js'
-import type { TreeCopy } from '../precopy/treeCopy.js'
+import type { TreeEnd, TreeSource } from '../precopy/treeSource.js'
 
 /** How to take back one change a stage made, should a later stage fail. */
 export interface JournalEntry {
@@ -45,6 +45,14 @@ export interface Freeze {
   readonly at: number
   /** How long the stop or checkpoint took, in milliseconds. */
   readonly durationMs: number
+}
+
+/** A tree (a volume, the container layer) whose copy began while the source ran. */
+export interface PrecopiedTree {
+  /** The tree at the source, which remembers what was sent. */
+  readonly source: TreeSource
+  /** The tree at the destination, when the route has one. */
+  readonly destination?: TreeEnd
 }
 
 /**
@@ -83,10 +91,12 @@ export interface MigrationState {
   readonly restoredVolumes: Readonly<Record<string, string>>
   readonly target?: TargetRecord
   /**
-   * Volume copies begun while the source ran (the direct route's pre-copy), by source
-   * volume name, for the rounds after the freeze. Held in memory only; never in a manifest.
+   * Volumes whose copy began while the source ran (the pre-copy), by source volume name,
+   * for the round after the freeze. Held in memory only; never in a manifest.
    */
-  readonly treeCopies?: ReadonlyMap<string, TreeCopy>
+  readonly precopied?: ReadonlyMap<string, PrecopiedTree>
+  /** The container layer, when its copy began while the source ran; in memory only. */
+  readonly precopiedLayer?: PrecopiedTree
   /** Undo steps for every change made so far, oldest first. */
   readonly journal: readonly JournalEntry[]
 }

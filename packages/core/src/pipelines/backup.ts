@@ -4,14 +4,15 @@ import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
-import { backupVolumes } from '../stages/backupVolumes.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
 import { resumeFromCheckpoint } from '../stages/checkpoint/resumeSource.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { backupLayer } from '../stages/layer/backupLayer.js'
+import { precopyVolumes } from '../stages/precopyVolumes.js'
 import { stopSource } from '../stages/stopSource.js'
+import { syncVolumes } from '../stages/syncVolumes.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
@@ -40,8 +41,9 @@ export interface BackupOptions {
 
 /**
  * The backup half on its own (`transship backup`): stores the image (unless
- * `includeImage: false`), checkpoints the source (or, cold, stops it), stores the
- * checkpoint, its volumes and its layer, and then the manifest. The source stays stopped,
+ * `includeImage: false`) and the volumes' content while the source runs, checkpoints the
+ * source (or, cold, stops it), stores the checkpoint, what changed in the volumes since
+ * (their deltas) and its layer, and then the manifest. The source stays stopped,
  * with restart policy `no`, unless `leaveRunning` (then it continues from its checkpoint);
  * on failure it is put back as it was. The summary names the backup's URL.
  *
@@ -67,9 +69,11 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
       }),
       // The destination is unknown: the whole image travels, unless excluded.
       backupImage({ engine, transport, include: options.includeImage ?? true }),
+      // The volumes' content while the source runs; only what changed once it is frozen.
+      precopyVolumes({ source: engine, transport }),
       checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
       checkpoint ? backupCheckpoint({ engine, transport }) : identity,
-      backupVolumes({ engine, transport }),
+      syncVolumes({ source: engine, transport }),
       backupLayer({ engine, transport }),
     )
     .pipe(

@@ -5,7 +5,6 @@ import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
-import { backupVolumes } from '../stages/backupVolumes.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
@@ -22,10 +21,10 @@ import { restoreImage } from '../stages/image/restoreImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { backupLayer } from '../stages/layer/backupLayer.js'
 import { copyLayer } from '../stages/layer/copyLayer.js'
+import { precopyLayer } from '../stages/layer/precopyLayer.js'
 import { restoreLayer } from '../stages/layer/restoreLayer.js'
 import { precopyVolumes } from '../stages/precopyVolumes.js'
 import { removeBackup } from '../stages/removeBackup.js'
-import { restoreVolumes } from '../stages/restoreVolumes.js'
 import { startTarget } from '../stages/startTarget.js'
 import { stopSource } from '../stages/stopSource.js'
 import { syncVolumes } from '../stages/syncVolumes.js'
@@ -73,8 +72,9 @@ export interface MigrateOptions {
  * while the source still runs, creates the target, freezes the source with a CRIU
  * checkpoint (or, cold, stops it), sends only what changed in the volumes since, the
  * container layer and the checkpoint, and starts the target from the checkpoint, so its
- * processes continue. Through a transport (staging), everything is copied after the
- * freeze, into the transport and out of it. On any failure the destination's half-made
+ * processes continue. Through a transport (staging), the volumes take the same two
+ * phases, each archive stored and then applied at the destination as soon as it is
+ * stored; the checkpoint and the layer go through staging after the freeze. On any failure the destination's half-made
  * state is removed and the source is put back as it was (from its checkpoint where
  * possible). After success the source stays stopped, restart policy `no`, unless
  * `removeSource`.
@@ -127,10 +127,12 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
       checkDestination({ engine: destination, sendImage: true, ...choices }),
-      // While the source runs: the image, the volumes' content, the target (never started).
+      // While the source runs: the image, the volumes' content, the target (never
+      // started) and its layer.
       copyImage(engines),
       precopyVolumes({ ...engines, ...choices }),
       createTarget({ engine: destination, ...choices }),
+      precopyLayer(engines),
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
@@ -149,6 +151,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
 
 function staged(options: MigrateOptions, transport: Transport): Observable<MigrationEvent> {
   const { source, destination } = options
+  const route = { source, destination, transport }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
   const freeze = checkpoint
@@ -166,18 +169,19 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
       checkDestination({ engine: destination, sendImage: true, ...choices }),
-      // The image does not change: it travels before the source stops, out of the downtime.
+      // While the source runs: the image, the volumes' content (stored, then applied at
+      // the destination as soon as each archive is stored), the target (never started).
       backupImage({ engine: source, transport, destination }),
       restoreImage({ engine: destination, transport }),
-      // Volumes and layer are copied after the freeze, so they match the memory image.
+      precopyVolumes({ ...route, ...choices }),
+      createTarget({ engine: destination, ...choices }),
+      // Frozen: the checkpoint, what changed in the volumes, the layer.
       freeze,
-      backupVolumes({ engine: source, transport }),
+      syncVolumes(route),
       backupLayer({ engine: source, transport }),
-      writeManifest({ transport }),
     )
     .pipe(
-      restoreVolumes({ engine: destination, transport, ...choices }),
-      createTarget({ engine: destination, ...choices }),
+      writeManifest({ transport }),
       restoreLayer({ engine: destination, transport }),
       checkpoint
         ? restoreCheckpoint({ engine: destination, transport })

@@ -56,8 +56,19 @@ export function backupVolumes(options: BackupVolumesOptions) {
   })
 }
 
-async function backupVolume(
-  { engine, transport }: BackupVolumesOptions,
+/**
+ * Stores one volume's content, read whole through the engine's archive API, as its
+ * artifact (`tar` encoding).
+ *
+ * @param options - the source engine and the transport.
+ * @param image - an image the engine holds, for the helper container.
+ * @param backupId - the backup's id.
+ * @param volume - the volume; its `artifact` names the key.
+ * @param context - the stage's context.
+ * @return the artifact as the manifest lists it.
+ */
+export async function backupVolume(
+  { engine, transport }: Pick<BackupVolumesOptions, 'engine' | 'transport'>,
   image: string,
   backupId: string,
   volume: VolumeRecord,

@@ -1,46 +1,57 @@
-import type Dockerode from 'dockerode'
-import type { EngineClient } from '../engine/client.js'
-import { NO_COPY, pickHelperImage } from '../engine/helperContainer.js'
-import { helperProgramFor } from '../engine/helperProcess.js'
+import { pickHelperImage } from '../engine/helperContainer.js'
 import type { Artifact, VolumeRecord } from '../manifest/schema.js'
 import { mapConcurrent } from '../pipeline/concurrent.js'
 import { defineStage, type StageContext } from '../pipeline/stage.js'
-import { type RoundResult, TreeCopy } from '../precopy/treeCopy.js'
+import type { PrecopiedTree } from '../pipeline/state.js'
+import { type TreeSink, TreeSource } from '../precopy/treeSource.js'
 import { type OnConflict, planVolumes } from './destinationNames.js'
 import { requireSource } from './require.js'
 import { makeVolume } from './restoreVolumes.js'
 import { volumeLabel } from './volumeLabel.js'
+import {
+  destinationImage,
+  roundArtifact,
+  roundContext,
+  routePrograms,
+  type VolumeRoute,
+  volumeSink,
+  volumeTree,
+  withRounds,
+} from './volumeTrees.js'
 
 /** Options of {@link precopyVolumes}. */
-export interface PrecopyVolumesOptions {
-  /** The source engine; the container may still run. */
-  readonly source: EngineClient
-  /** The destination engine. */
-  readonly destination: EngineClient
+export interface PrecopyVolumesOptions extends VolumeRoute {
   /** What to do with volume names taken at the destination (default `fail`). */
   readonly onConflict?: OnConflict
   /** How many volumes are copied at once (default 2). */
   readonly concurrent?: number
 }
 
-/** Rounds while the source runs, after the first: each sends what changed during the last. */
-const MAX_LIVE_ROUNDS = 3
-/** A round that changed less than this is left to the round after the freeze. */
-const LIVE_ROUND_BYTES = 8 * 1024 * 1024
+/** A round's artifact, and the volume it belongs to. */
+interface Round {
+  readonly volume: VolumeRecord
+  readonly round: number
+  readonly artifact: Artifact
+}
 
 /**
- * Stage `precopy-volumes`, the direct route's first phase: while the source container
- * still runs, makes each volume at the destination (as {@link restoreVolumes} does: same
- * driver, labels and options; named volumes keep their name) and copies the selected
- * volumes' content straight into them, engine to engine, through transship's helper
- * program (`packages/helper`), which packs at the source and unpacks at the destination.
- * Then, while what changed during the last round is large and shrinking, it sends that
- * again, so that little is left for {@link syncVolumes} after the freeze. Every archive
- * is checked on its way (names, links, format) and hashed.
+ * Stage `precopy-volumes`, the pre-copy's first phase: while the source container still
+ * runs, copies the selected volumes' content through transship's helper program
+ * (`packages/helper`), which packs each volume at the source; then, while what changed
+ * during the last round is large and shrinking (at most 3 more rounds), it sends that, so
+ * that little is left for {@link syncVolumes} after the freeze. Each round's archive is
+ * checked on its way (names, links, format) and hashed. Where it goes depends on the route:
+ *
+ * - `destination` alone (the direct route): straight into the volume, made here at the
+ *   destination as {@link restoreVolumes} makes it (same driver, labels and options);
+ * - `transport` alone (a backup): into staging, as the volume's artifact, later rounds as
+ *   its `deltas` (`tree` encoding);
+ * - both (a migration through staging): into staging, and from there into the volume at
+ *   the destination as soon as each archive is stored.
  *
  * Where the helper cannot run (an engine of another architecture, no build of it), the
- * volumes are only made here, with a warning, and {@link syncVolumes} copies them after
- * the freeze through the archive API.
+ * volumes are only made here, with a warning, and {@link syncVolumes} copies them whole
+ * after the freeze through the archive API.
  *
  * ## Example
  * ```ts
@@ -54,134 +65,75 @@ const LIVE_ROUND_BYTES = 8 * 1024 * 1024
  * )
  * ```
  *
- * @param options - engines, conflict choice, concurrency.
+ * @param options - source, destination and/or transport, conflict choice, concurrency.
  * @return the stage operator.
- * @throws TransshipError `VOLUME_NAME_TAKEN`, `UNSAFE_ARCHIVE`, `HELPER_FAILED`.
+ * @throws TransshipError `VOLUME_NAME_TAKEN`, `UNSAFE_ARCHIVE`, `HELPER_FAILED`, `INTEGRITY`.
  */
 export function precopyVolumes(options: PrecopyVolumesOptions) {
   return defineStage('precopy-volumes', async (state, context) => {
-    const { source: from, destination: to } = options
+    const { destination } = options
     const source = requireSource(state, 'precopy-volumes')
-    const plans = await planVolumes(to, state.volumes, options.onConflict ?? 'fail')
-    const restored: Record<string, string> = {}
-    for (const plan of plans) restored[plan.volume.name] = await makeVolume(to, plan, context)
-    const copied = state.volumes.filter((volume) => volume.artifact !== undefined)
-    if (copied.length === 0) return { ...state, restoredVolumes: restored }
-    const [fromProgram, toProgram] = await Promise.all([
-      helperProgramFor(from),
-      helperProgramFor(to),
-    ])
-    if (fromProgram === undefined || toProgram === undefined) {
-      const engine = fromProgram === undefined ? from : to
-      context.warn(
-        `transship's helper program is not built for the architecture of ${engine.url}: ` +
-          'the volumes are copied after the freeze, through the archive API',
-      )
-      return { ...state, restoredVolumes: restored }
+    const restored: Record<string, string> = { ...state.restoredVolumes }
+    if (destination) {
+      const plans = await planVolumes(destination, state.volumes, options.onConflict ?? 'fail')
+      for (const plan of plans)
+        restored[plan.volume.name] = await makeVolume(destination, plan, context)
     }
-    const images = await Promise.all([
-      pickHelperImage(from, [source.imageId]),
-      pickHelperImage(to, [source.imageId, source.image]),
-    ])
-    const copies = copied.map((volume) => {
-      const name = restored[volume.name] as string
-      return new TreeCopy(
-        {
-          engine: from,
-          program: fromProgram,
-          image: images[0],
-          mount: volumeMount(volume.name, true),
-          describe: `${volumeLabel(volume)} on ${from.url}`,
-        },
-        {
-          engine: to,
-          program: toProgram,
-          image: images[1],
-          mount: volumeMount(name, false),
-          describe: `volume ${name} on ${to.url}`,
-        },
-      )
-    })
-    const artifacts = await mapConcurrent(
+    const made = { ...state, restoredVolumes: restored }
+    const copied = state.volumes.filter((volume) => volume.artifact !== undefined)
+    if (copied.length === 0) return made
+    const programs = await routePrograms(options, context.warn)
+    if (!programs) return made
+    const sourceImage = await pickHelperImage(options.source, [source.imageId])
+    const image = destination ? await destinationImage(destination, state) : undefined
+    const precopied = new Map<string, PrecopiedTree>()
+    for (const volume of copied) {
+      const tree = volumeTree(options.source, programs.source, sourceImage, volume.name, true)
+      precopied.set(volume.name, {
+        source: new TreeSource({
+          ...tree,
+          describe: `${volumeLabel(volume)} on ${options.source.url}`,
+        }),
+        ...(destination && programs.destination && image
+          ? {
+              destination: volumeTree(
+                destination,
+                programs.destination,
+                image,
+                restored[volume.name] as string,
+                false,
+              ),
+            }
+          : {}),
+      })
+    }
+    const rounds = await mapConcurrent(
       copied,
       options.concurrent ?? 2,
       context.signal,
       (volume, signal) => {
-        const copy = copies[copied.indexOf(volume)] as TreeCopy
-        return precopy(copy, volume, { ...context, signal })
+        const stage = { ...context, signal }
+        const copy = precopied.get(volume.name) as PrecopiedTree
+        const sink = volumeSink(options, source.backupId, volume, copy.destination, stage)
+        return precopy(copy.source, sink, volume, stage)
       },
     )
-    return {
-      ...state,
-      restoredVolumes: restored,
-      treeCopies: new Map(copied.map((volume, i) => [volume.name, copies[i] as TreeCopy])),
-      artifacts: [...state.artifacts, ...artifacts.flat()],
-    }
+    return withRounds({ ...made, precopied }, rounds.flat())
   })
 }
 
-/** The full copy, then live rounds while they pay. */
+/** The full copy, then live rounds while they pay: each round's artifact. */
 async function precopy(
-  copy: TreeCopy,
+  tree: TreeSource,
+  sink: TreeSink,
   volume: VolumeRecord,
   context: StageContext,
-): Promise<Artifact[]> {
+): Promise<Round[]> {
   const label = volumeLabel(volume)
-  const artifacts: Artifact[] = []
-  let last = await copy.full(roundContext(label, context))
-  artifacts.push(...roundArtifact(volume, copy, last))
-  for (let round = 1; round <= MAX_LIVE_ROUNDS; round++) {
-    const result = await copy.delta(roundContext(`${label}, changes (round ${round})`, context))
-    artifacts.push(...roundArtifact(volume, copy, result))
-    const shrinking = result.changedBytes < last.changedBytes / 2
-    last = result
-    if (result.changedBytes < LIVE_ROUND_BYTES || !shrinking) break
-  }
-  return artifacts
-}
-
-/**
- * How progress is reported for one round.
- *
- * @param label - what moves, e.g. `volume data, changes (round 1)`.
- * @param context - the stage's context.
- * @return the round's context.
- */
-export function roundContext(label: string, { signal, progress }: StageContext) {
-  return {
-    signal,
-    progress: (done: number, total?: number) => progress(label, done, total),
-  }
-}
-
-/**
- * The artifact a round of a volume's copy adds to the state (and to the summary's bytes):
- * `volumes/<n>.tar` for the full copy, `volumes/<n>.delta-<round>.tar` after it.
- *
- * @param volume - the volume.
- * @param copy - its copy, after the round.
- * @param result - what the round sent.
- * @return the artifact, or none when nothing was sent.
- */
-export function roundArtifact(
-  volume: VolumeRecord,
-  copy: TreeCopy,
-  result: RoundResult,
-): Artifact[] {
-  if (!result.digest || !volume.artifact) return []
-  const round = copy.rounds - 1
-  const key =
-    round === 0 ? volume.artifact : volume.artifact.replace(/\.tar$/, `.delta-${round}.tar`)
-  return [{ key, kind: 'volume', encoding: 'tar', ...result.digest }]
-}
-
-/** A volume mounted into a helper container (read-only at the source). */
-function volumeMount(name: string, readOnly: boolean) {
-  return (target: string): Dockerode.MountSettings => ({
-    Type: 'volume',
-    Source: name,
-    Target: target,
-    ReadOnly: readOnly,
-    ...(readOnly ? {} : { VolumeOptions: NO_COPY }),
-  })
+  const results = await tree.precopy(sink, (round) =>
+    roundContext(round === 0 ? label : `${label}, changes (round ${round})`, context),
+  )
+  return results.flatMap(({ round, digest }) =>
+    digest ? [{ volume, round, artifact: roundArtifact(volume, round, digest) }] : [],
+  )
 }

@@ -3,16 +3,20 @@ import { tarGuard } from '../archive/tarGuard.js'
 import { verifyingStream } from '../archive/verifyingStream.js'
 import { type EngineClient, shortId } from '../engine/client.js'
 import { NO_COPY, pickHelperImage, withHelperContainer } from '../engine/helperContainer.js'
+import { helperProgramFor } from '../engine/helperProcess.js'
 import { putArchive } from '../engine/putArchive.js'
 import { TransshipError } from '../errors.js'
 import type { Artifact, VolumeRecord } from '../manifest/schema.js'
 import { meter } from '../pipeline/meter.js'
 import { defineStage, type StageContext } from '../pipeline/stage.js'
+import type { MigrationState } from '../pipeline/state.js'
+import { applyStoredTree } from '../precopy/treeSinks.js'
 import type { Transport } from '../transport/contract.js'
 import { VOLUME_MOUNT } from './backupVolumes.js'
 import { type OnConflict, planVolumes, type VolumePlan } from './destinationNames.js'
 import { requireSource } from './require.js'
 import { volumeLabel } from './volumeLabel.js'
+import { volumeTree } from './volumeTrees.js'
 
 /** Options of {@link restoreVolumes}. */
 export interface RestoreVolumesOptions {
@@ -27,9 +31,11 @@ export interface RestoreVolumesOptions {
 /**
  * Stage `restore-volumes`: creates each volume at the destination with the source's
  * driver, labels and driver options (a named volume keeps its name, an anonymous one gets
- * a fresh one), and fills it through the API from the transport. The archive is checked
- * as it streams: its sha256 and size against the manifest, and every entry against
- * escaping the volume. Any failure removes the volumes this stage made.
+ * a fresh one), and fills it from the transport: an archive of the engine's archive API
+ * (`tar`) through that API; a pre-copied volume (`tree`: its content, then its deltas in
+ * order) through transship's helper program. Every archive is checked as it streams: its
+ * sha256 and size against the manifest, and every entry against escaping the volume. Any
+ * failure removes the volumes this stage made.
  *
  * ## Example
  * ```ts
@@ -41,7 +47,8 @@ export interface RestoreVolumesOptions {
  *
  * @param options - engine, transport, conflict choice.
  * @return the stage operator.
- * @throws TransshipError `VOLUME_NAME_TAKEN`, `INTEGRITY`, `UNSAFE_ARCHIVE`.
+ * @throws TransshipError `VOLUME_NAME_TAKEN`, `INTEGRITY`, `UNSAFE_ARCHIVE`,
+ *   `HELPER_UNAVAILABLE` (a pre-copied backup, and no helper program for the destination).
  */
 export function restoreVolumes(options: RestoreVolumesOptions) {
   return defineStage('restore-volumes', async (state, context) => {
@@ -53,14 +60,29 @@ export function restoreVolumes(options: RestoreVolumesOptions) {
     for (const plan of plans) {
       const name = await makeVolume(engine, plan, context)
       restored[plan.volume.name] = name
-      const artifact = state.artifacts.find((a) => a.key === plan.volume.artifact)
-      if (plan.volume.artifact && !artifact) {
-        throw new TransshipError(
-          'MANIFEST_INVALID',
-          `volume ${plan.volume.name} names artifact ${plan.volume.artifact}, which the manifest does not list`,
+      const [artifact, ...deltas] = artifactsOf(state, plan.volume)
+      if (artifact?.encoding === 'tree') {
+        const tree = volumeTree(
+          engine,
+          await treeProgram(engine, plan.volume),
+          helperImage,
+          name,
+          false,
         )
-      }
-      if (artifact) {
+        for (const stored of [artifact, ...deltas]) {
+          const label = `${volumeLabel(plan.volume)}${stored === artifact ? '' : ', changes'}`
+          await applyStoredTree(
+            tree,
+            options.transport,
+            `${source.backupId}/${stored.key}`,
+            stored,
+            {
+              signal: context.signal,
+              progress: (done, total) => context.progress(label, done, total),
+            },
+          )
+        }
+      } else if (artifact) {
         await fillVolume(
           options.transport,
           engine,
@@ -130,7 +152,20 @@ export async function makeVolume(
   return name
 }
 
-async function fillVolume(
+/**
+ * Fills a volume at the destination from an artifact in `tar` encoding (an archive of the
+ * engine's archive API), checked as it streams, through the archive API.
+ *
+ * @param transport - where the artifact is.
+ * @param engine - the destination engine.
+ * @param image - an image it holds, for the helper container.
+ * @param backupId - the backup's id.
+ * @param volume - the source's volume.
+ * @param name - the volume's name at the destination.
+ * @param artifact - the artifact.
+ * @param context - the stage's context.
+ */
+export async function fillVolume(
   transport: Transport,
   engine: EngineClient,
   image: string,
@@ -166,4 +201,44 @@ async function fillVolume(
       })
     },
   )
+}
+
+/**
+ * A volume's artifacts, as the manifest lists them: its content, then its deltas in order.
+ *
+ * @throws TransshipError `MANIFEST_INVALID` when one is not listed, or deltas follow an
+ *   archive that is not a tree.
+ */
+function artifactsOf(state: MigrationState, volume: VolumeRecord): Artifact[] {
+  const keys = volume.artifact ? [volume.artifact, ...(volume.deltas ?? [])] : []
+  const artifacts = keys.map((key) => {
+    const artifact = state.artifacts.find((a) => a.key === key && a.kind === 'volume')
+    if (!artifact) {
+      throw new TransshipError(
+        'MANIFEST_INVALID',
+        `volume ${volume.name} names artifact ${key}, which the manifest does not list as a volume's`,
+      )
+    }
+    return artifact
+  })
+  if (artifacts.length > 1 && artifacts.some((artifact) => artifact.encoding !== 'tree')) {
+    throw new TransshipError(
+      'MANIFEST_INVALID',
+      `volume ${volume.name} has deltas, but not every one of its artifacts is a tree archive`,
+    )
+  }
+  return artifacts
+}
+
+/** The helper program that unpacks tree archives at the destination; refuses where none runs. */
+async function treeProgram(engine: EngineClient, volume: VolumeRecord): Promise<string> {
+  const program = await helperProgramFor(engine)
+  if (program === undefined) {
+    const { Architecture } = await engine.info()
+    throw new TransshipError(
+      'HELPER_UNAVAILABLE',
+      `${volumeLabel(volume)} was backed up by transship's helper program, which has no build for ${engine.url} (${String(Architecture)}): it cannot be restored there`,
+    )
+  }
+  return program
 }

@@ -190,8 +190,18 @@ export async function sourceLayer(
   }
 }
 
-/** Mount points, from the state and from the engine, and the engine's files. */
-function excludedPaths(state: MigrationState, inspect: Dockerode.ContainerInspectInfo): string[] {
+/**
+ * What the layer leaves out: mount points, from the state and from the engine, and the
+ * engine's files, as absolute container paths.
+ *
+ * @param state - the migration state (volumes, skipped mounts).
+ * @param inspect - the source container.
+ * @return the paths.
+ */
+export function excludedPaths(
+  state: MigrationState,
+  inspect: Dockerode.ContainerInspectInfo,
+): string[] {
   return [
     ...ENGINE_FILES,
     ...state.volumes.map((volume) => volume.destination),

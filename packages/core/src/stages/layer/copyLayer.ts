@@ -6,8 +6,11 @@ import { TransshipError } from '../../errors.js'
 import type { Artifact, LayerRecord } from '../../manifest/schema.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage } from '../../pipeline/stage.js'
+import { unpackInto } from '../../precopy/treeSinks.js'
 import { requireSource } from '../require.js'
+import { roundContext } from '../volumeTrees.js'
 import { LAYER_ARTIFACT, LAYER_LABEL, sourceLayer } from './backupLayer.js'
+import { layerRoundArtifact } from './precopyLayer.js'
 import type { ChangesRead } from './readChanges.js'
 import { neverStarted, writeLayer } from './restoreLayer.js'
 
@@ -30,7 +33,8 @@ export interface CopyLayerOptions {
  * image the target is made again from, with a warning). Every member is checked against
  * landing outside the container's root, and the layer is hashed on the way: the state
  * records the layer and its artifact (`layer.tar`, size and sha256) as a backup would.
- * A container that changed nothing on its image copies nothing.
+ * A container that changed nothing on its image copies nothing. After
+ * {@link precopyLayer}, only what changed since its last round moves.
  *
  * The image route names the layer's size and sha256 before its data, so there the layer
  * is read twice from the frozen source: once to learn them, then streamed and checked
@@ -69,6 +73,15 @@ export function copyLayer(options: CopyLayerOptions) {
       )
     }
     const inspect = await neverStarted(destination, target)
+    const { precopiedLayer } = state
+    if (precopiedLayer?.destination) {
+      const label = `${LAYER_LABEL}, changes while frozen`
+      const result = await precopiedLayer.source.delta(
+        unpackInto(precopiedLayer.destination),
+        roundContext(label, context),
+      )
+      return { ...state, artifacts: [...state.artifacts, ...layerRoundArtifact(result)] }
+    }
     const layer = await sourceLayer(engine, state, context, {
       stage: 'copy-layer',
       ...(options.changesRead ? { changesRead: options.changesRead } : {}),
