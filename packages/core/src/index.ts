@@ -47,6 +47,7 @@ export {
   type VolumeRecord,
   type Warning,
 } from './manifest/schema.js'
+export { concurrently } from './pipeline/concurrently.js'
 export type {
   MigrationEvent,
   ProgressEvent,

@@ -34,6 +34,23 @@ export class StageFailure extends TransshipError {
     this.stage = stage
     this.state = state
   }
+
+  /**
+   * The same failure, with more undo steps for {@link rollbackOnFailure}: those of stages
+   * that ran beside the failed one and finished.
+   *
+   * @param entries - the steps, oldest first.
+   * @return the failure, its state's journal extended.
+   */
+  withUndo(entries: readonly JournalEntry[]): StageFailure {
+    const copy = Object.create(
+      Object.getPrototypeOf(this) as object,
+      Object.getOwnPropertyDescriptors(this),
+    ) as StageFailure
+    const state = { ...this.state, journal: [...this.state.journal, ...entries] }
+    Object.defineProperty(copy, 'state', { value: state, enumerable: true })
+    return copy
+  }
 }
 
 const PROGRESS_INTERVAL_MS = 200

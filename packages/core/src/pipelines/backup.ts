@@ -1,5 +1,6 @@
 import { identity, type Observable } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
+import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -72,9 +73,12 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
       // The volumes' content while the source runs; only what changed once it is frozen.
       precopyVolumes({ source: engine, transport }),
       checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
-      checkpoint ? backupCheckpoint({ engine, transport }) : identity,
-      syncVolumes({ source: engine, transport }),
-      backupLayer({ engine, transport }),
+      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
+      concurrently(
+        syncVolumes({ source: engine, transport }),
+        backupLayer({ engine, transport }),
+        checkpoint ? backupCheckpoint({ engine, transport }) : identity,
+      ),
     )
     .pipe(
       writeManifest({ transport }),

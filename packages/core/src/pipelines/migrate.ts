@@ -1,6 +1,7 @@
 import { identity, type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
+import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -136,13 +137,17 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
-      // Frozen: only what changed in the volumes, the layer and the checkpoint move.
-      syncVolumes(engines),
-      copyLayer(engines),
+      // Frozen: what changed in the volumes, and the layer then the checkpoint (the layer
+      // may make the target again elsewhere than on overlay2), at the same time.
+      concurrently(
+        syncVolumes(engines),
+        checkpoint
+          ? (events) => events.pipe(copyLayer(engines), copyCheckpoint(engines))
+          : copyLayer(engines),
+      ),
+      checkpoint ? resumeTarget({ engine: destination }) : startTarget({ engine: destination }),
     )
     .pipe(
-      checkpoint ? copyCheckpoint(engines) : identity,
-      checkpoint ? resumeTarget({ engine: destination }) : startTarget({ engine: destination }),
       options.removeSource ? removeSource({ engine: source }) : identity,
       rollbackOnFailure(),
       summarize(),
@@ -154,13 +159,6 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
   const route = { source, destination, transport }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
-  const freeze = checkpoint
-    ? (events: Observable<MigrationEvent>) =>
-        events.pipe(
-          checkpointSource({ engine: source, destination }),
-          backupCheckpoint({ engine: source, transport }),
-        )
-    : stopSource({ engine: source })
   return startMigration(options.signal ? { signal: options.signal } : {})
     .pipe(
       inspectSource({
@@ -175,10 +173,15 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
       restoreImage({ engine: destination, transport }),
       precopyVolumes({ ...route, ...choices }),
       createTarget({ engine: destination, ...choices }),
-      // Frozen: the checkpoint, what changed in the volumes, the layer.
-      freeze,
-      syncVolumes(route),
-      backupLayer({ engine: source, transport }),
+      checkpoint
+        ? checkpointSource({ engine: source, destination })
+        : stopSource({ engine: source }),
+      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
+      concurrently(
+        syncVolumes(route),
+        backupLayer({ engine: source, transport }),
+        checkpoint ? backupCheckpoint({ engine: source, transport }) : identity,
+      ),
     )
     .pipe(
       writeManifest({ transport }),
