@@ -12,6 +12,7 @@ interface BackupFlags extends EngineFlags, OutputFlags {
   readonly leaveRunning?: boolean
   readonly image: boolean
   readonly checkpoint: boolean
+  readonly checksum?: boolean
 }
 
 /**
@@ -39,6 +40,10 @@ export function backupCommand(): Command {
       '--no-checkpoint',
       'stop the container instead of checkpointing its processes with CRIU',
     )
+    .option(
+      '--checksum',
+      "after the freeze, find what changed in the volumes by each file's content hash rather than its ctime (reads every file once more)",
+    )
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
@@ -56,6 +61,7 @@ export function backupCommand(): Command {
             ...(flags.leaveRunning ? { leaveRunning: true } : {}),
             includeImage: flags.image,
             checkpoint: flags.checkpoint,
+            ...(flags.checksum ? { checksum: true } : {}),
           }),
         flags,
         (summary) => summary.backupUrl ?? '',

@@ -11,6 +11,7 @@ interface MigrateFlags extends EngineFlags, OutputFlags {
   readonly to: string
   readonly via?: string
   readonly checkpoint: boolean
+  readonly checksum?: boolean
   readonly volumes?: string[]
   readonly onConflict: OnConflict
   readonly onMissingNetwork: OnMissingNetwork
@@ -45,6 +46,10 @@ export function migrateCommand(): Command {
       '--no-checkpoint',
       'cold migration: stop the container instead of checkpointing its processes with CRIU (they restart at the destination)',
     )
+    .option(
+      '--checksum',
+      "after the freeze, find what changed in the volumes by each file's content hash rather than its ctime (reads every file once more)",
+    )
     .addOption(volumesOption())
     .option('--remove-source', 'remove the source container once the target runs')
     .option('--keep-backup', 'keep the staged backup once the target runs (needs --via)')
@@ -64,6 +69,7 @@ export function migrateCommand(): Command {
             container,
             ...(transport ? { transport } : {}),
             checkpoint: flags.checkpoint,
+            ...(flags.checksum ? { checksum: true } : {}),
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,

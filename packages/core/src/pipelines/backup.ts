@@ -34,6 +34,11 @@ export interface BackupOptions {
    * them; `false` stops the container instead (cold).
    */
   readonly checkpoint?: boolean
+  /**
+   * Find what changed after the pre-copy by each file's content hash rather than its
+   * ctime (every file is read once more; default false).
+   */
+  readonly checksum?: boolean
   /** Start the source again once the copy is taken (it is left stopped by default). */
   readonly leaveRunning?: boolean
   /** Aborting it interrupts the backup, and the source is put back. */
@@ -71,11 +76,11 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
       // The destination is unknown: the whole image travels, unless excluded.
       backupImage({ engine, transport, include: options.includeImage ?? true }),
       // The volumes' content while the source runs; only what changed once it is frozen.
-      precopyVolumes({ source: engine, transport }),
+      precopyVolumes({ source: engine, transport, checksum: options.checksum ?? false }),
       checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
       // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
       concurrently(
-        syncVolumes({ source: engine, transport }),
+        syncVolumes({ source: engine, transport, checksum: options.checksum ?? false }),
         backupLayer({ engine, transport }),
         checkpoint ? backupCheckpoint({ engine, transport }) : identity,
       ),

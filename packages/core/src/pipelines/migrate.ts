@@ -57,6 +57,11 @@ export interface MigrateOptions {
   readonly name?: string
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
+  /**
+   * Find what changed after the pre-copy by each file's content hash rather than its
+   * ctime (every file is read once more at the source; default false).
+   */
+  readonly checksum?: boolean
   /** Remove the source container once the target runs (default: keep it, stopped). */
   readonly removeSource?: boolean
   /** Keep the staged backup once the target runs (default: delete it); needs a transport. */
@@ -118,6 +123,7 @@ function choicesOf(options: MigrateOptions) {
 function direct(options: MigrateOptions): Observable<MigrationEvent> {
   const { source, destination } = options
   const engines = { source, destination }
+  const compare = { checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
   return startMigration(options.signal ? { signal: options.signal } : {})
@@ -131,9 +137,9 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
       // While the source runs: the image, the volumes' content, the target (never
       // started) and its layer.
       copyImage(engines),
-      precopyVolumes({ ...engines, ...choices }),
+      precopyVolumes({ ...engines, ...compare, ...choices }),
       createTarget({ engine: destination, ...choices }),
-      precopyLayer(engines),
+      precopyLayer({ ...engines, ...compare }),
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
@@ -156,7 +162,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
 
 function staged(options: MigrateOptions, transport: Transport): Observable<MigrationEvent> {
   const { source, destination } = options
-  const route = { source, destination, transport }
+  const route = { source, destination, transport, checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
   return startMigration(options.signal ? { signal: options.signal } : {})

@@ -22,13 +22,18 @@ export interface TreeChanges {
  * const { deleted, changed } = treeChanges(index, scanned)
  * ```
  *
+ * With `checksum` (both looks carry each regular file's sha256), ctime is not compared:
+ * a file changed when its content hash or any other of those fields differ.
+ *
  * @param before - the entries as last sent, by path.
  * @param now - a scan of the tree, in the helper's order (pre-order, a directory first).
+ * @param checksum - compare content hashes instead of ctimes.
  * @return the paths to delete and to send again.
  */
 export function treeChanges(
   before: ReadonlyMap<string, TreeEntry>,
   now: readonly TreeEntry[],
+  checksum = false,
 ): TreeChanges {
   const present = new Set<string>()
   const changed: string[] = []
@@ -36,7 +41,7 @@ export function treeChanges(
   for (const entry of now) {
     present.add(entry.path)
     const old = before.get(entry.path)
-    if (old === undefined || old.racy || !sameEntry(old, entry)) {
+    if (old === undefined || old.racy || !sameEntry(old, entry, checksum)) {
       changed.push(entry.path)
       if (entry.type === '0') changedBytes += entry.size
     }
@@ -46,7 +51,7 @@ export function treeChanges(
   return { deleted, changed, changedBytes }
 }
 
-function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
+function sameEntry(a: TreeEntry, b: TreeEntry, checksum: boolean): boolean {
   return (
     a.type === b.type &&
     a.mode === b.mode &&
@@ -54,7 +59,7 @@ function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
     a.gid === b.gid &&
     a.size === b.size &&
     a.mtime === b.mtime &&
-    a.ctime === b.ctime &&
+    (checksum ? a.sha256 === b.sha256 : a.ctime === b.ctime) &&
     a.ino === b.ino &&
     a.nlink === b.nlink
   )

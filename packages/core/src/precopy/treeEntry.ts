@@ -27,32 +27,39 @@ export interface TreeEntry {
    * might not move its ctime again, so the next round sends it whatever the scan says.
    */
   readonly racy: boolean
+  /** A regular file's content sha256, when the tree is compared by content (`--checksum`). */
+  readonly sha256?: string
 }
 
 const TYPES = new Set(['0', '2', '3', '4', '5', '6'])
 const TIME = /^-?\d+\.\d{9}$/
+const SHA256 = /^[0-9a-f]{64}$/
 
 /**
  * Parses the records `transship-helper scan` writes, NUL-terminated:
- * `<type> <mode> <uid> <gid> <size> <mtime> <ctime> <ino> <nlink> <racy> <path>`.
+ * `<type> <mode> <uid> <gid> <size> <mtime> <ctime> <ino> <nlink> <racy> [<sha256>] <path>`,
+ * the sha256 (`-` for what is not a regular file) only with `--checksum`.
  *
  * @param record - one record, without its NUL, as latin1 characters.
+ * @param checksum - whether the scan ran with `--checksum`.
  * @return the entry.
  * @throws TransshipError `HELPER_OUTPUT_INVALID` when the record is malformed.
  */
-export function parseScanRecord(record: string): TreeEntry {
+export function parseScanRecord(record: string, checksum = false): TreeEntry {
   const fields: string[] = []
   let position = 0
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < (checksum ? 11 : 10); i++) {
     const space = record.indexOf(' ', position)
     if (space === -1) throw invalid(record)
     fields.push(record.slice(position, space))
     position = space + 1
   }
-  const [type, mode, uid, gid, size, mtime, ctime, ino, nlink, racy] = fields as [
+  const [type, mode, uid, gid, size, mtime, ctime, ino, nlink, racy, sha256] = fields as [
     string,
     ...string[],
   ]
+  if (checksum && !(sha256 === '-' ? type !== '0' : SHA256.test(sha256 ?? '')))
+    throw invalid(record)
   return checked(
     {
       path: record.slice(position),
@@ -66,6 +73,7 @@ export function parseScanRecord(record: string): TreeEntry {
       ino: ino ?? '',
       nlink: Number(nlink),
       racy: racy === '1',
+      ...(sha256 && sha256 !== '-' ? { sha256 } : {}),
     },
     record,
   )
@@ -98,6 +106,8 @@ export function entryFromPax(member: PackedMember, linked?: TreeEntry): TreeEntr
   const field = (key: string) => pax.get(key) ?? ''
   const what = `member ${JSON.stringify(member.name)}`
   if (member.type === '1' && linked === undefined) throw invalid(`${what}, a hard link to nothing`)
+  const sha256 = linked ? linked.sha256 : pax.get('TRANSSHIP.sha256')
+  if (sha256 !== undefined && !SHA256.test(sha256)) throw invalid(`${what}, its sha256`)
   const size =
     linked?.size ??
     member.sparseSize ??
@@ -115,6 +125,7 @@ export function entryFromPax(member: PackedMember, linked?: TreeEntry): TreeEntr
       ino: field('TRANSSHIP.ino'),
       nlink: Number(field('TRANSSHIP.nlink')),
       racy: field('TRANSSHIP.racy') === '1',
+      ...(sha256 ? { sha256 } : {}),
     },
     what,
   )

@@ -117,13 +117,24 @@ export interface RoundContext {
  */
 export class TreeSource {
   readonly #from: TreeEnd
+  readonly #checksum: boolean
   /** Every entry as last sent, by path. */
   readonly #sent = new Map<string, TreeEntry>()
   #rounds = 0
 
-  /** @param from - the tree at the source. */
-  constructor(from: TreeEnd) {
+  /**
+   * @param from - the tree at the source.
+   * @param options - `checksum`: compare each regular file's content hash (the helper
+   *   reads every file once more for it) instead of its ctime.
+   */
+  constructor(from: TreeEnd, options: { readonly checksum?: boolean } = {}) {
     this.#from = from
+    this.#checksum = options.checksum ?? false
+  }
+
+  /** The helper's options for this tree: its own, and `--checksum`. */
+  #args(): string[] {
+    return [...treeArgs(this.#from), ...(this.#checksum ? ['--checksum'] : [])]
   }
 
   /** Rounds begun so far, the full copy included. */
@@ -141,7 +152,7 @@ export class TreeSource {
   async full(sink: TreeSink, context: RoundContext): Promise<RoundResult> {
     const round = this.#rounds++
     const digest = await this.#send(
-      ['pack', TREE, ...treeArgs(this.#from)],
+      ['pack', TREE, ...this.#args()],
       undefined,
       round,
       sink,
@@ -180,18 +191,18 @@ export class TreeSource {
    * @return what was sent.
    */
   async delta(sink: TreeSink, context: RoundContext): Promise<RoundResult> {
-    const changes = treeChanges(this.#sent, await this.#scan(context.signal))
+    const changes = treeChanges(this.#sent, await this.#scan(context.signal), this.#checksum)
     const entries = changes.deleted.length + changes.changed.length
     if (entries === 0) return { round: this.#rounds, entries, changedBytes: 0 }
     const round = this.#rounds++
     for (const path of changes.deleted) this.#sent.delete(path)
-    const args = ['pack', TREE, '--paths', ...treeArgs(this.#from)]
+    const args = ['pack', TREE, '--paths', ...this.#args()]
     const digest = await this.#send(args, changes, round, sink, context)
     return { round, entries, digest, changedBytes: changes.changedBytes }
   }
 
   async #scan(signal: AbortSignal): Promise<TreeEntry[]> {
-    const args = ['scan', TREE, ...treeArgs(this.#from)].filter((arg) => arg !== '--xattrs')
+    const args = ['scan', TREE, ...this.#args()].filter((arg) => arg !== '--xattrs')
     return withHelperProcesses([this.#helper('scan', args, signal)], async ([scan]) => {
       const helper = scan as HelperProcess
       const entries: TreeEntry[] = []
@@ -200,7 +211,7 @@ export class TreeSource {
         for await (const chunk of helper.stdout) {
           const records = (rest + (chunk as Buffer).toString('latin1')).split('\0')
           rest = records.pop() ?? ''
-          for (const record of records) entries.push(parseScanRecord(record))
+          for (const record of records) entries.push(parseScanRecord(record, this.#checksum))
         }
         await helper.exited
       } catch (error) {

@@ -90,10 +90,10 @@ export function precopyVolumes(options: PrecopyVolumesOptions) {
     for (const volume of copied) {
       const tree = volumeTree(options.source, programs.source, sourceImage, volume.name, true)
       precopied.set(volume.name, {
-        source: new TreeSource({
-          ...tree,
-          describe: `${volumeLabel(volume)} on ${options.source.url}`,
-        }),
+        source: new TreeSource(
+          { ...tree, describe: `${volumeLabel(volume)} on ${options.source.url}` },
+          { checksum: options.checksum ?? false },
+        ),
         ...(destination && programs.destination && image
           ? {
               destination: volumeTree(

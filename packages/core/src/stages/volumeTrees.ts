@@ -21,6 +21,11 @@ export interface VolumeRoute {
   readonly source: EngineClient
   readonly destination?: EngineClient
   readonly transport?: Transport
+  /**
+   * Find what changed by each regular file's content hash rather than its ctime (the
+   * helper reads every file once more for it): for who distrusts the file system's times.
+   */
+  readonly checksum?: boolean
 }
 
 /** The helper programs for a route's engines, or `undefined` where one cannot run. */

@@ -54,6 +54,16 @@ describe('treeChanges', () => {
     expect(treeChanges(before, [dir('.'), file('a')]).changed).toEqual(['a'])
   })
 
+  it('with checksum, compares content hashes instead of ctimes', () => {
+    const hashed = (sha: string, changes: Partial<TreeEntry> = {}) =>
+      file('a', { sha256: sha.repeat(64), ...changes })
+    const before = index(dir('.'), hashed('1'))
+    const touchedOnly = [dir('.'), hashed('1', { ctime: '1800000000.000000000' })]
+    expect(treeChanges(before, touchedOnly, true).changed).toEqual([])
+    expect(treeChanges(before, touchedOnly, false).changed).toEqual(['a'])
+    expect(treeChanges(before, [dir('.'), hashed('2')], true).changed).toEqual(['a'])
+  })
+
   it('lists deletions deepest first and changes in scan order, counting changed file bytes', () => {
     const before = index(dir('.'), dir('d'), file('d/x'), dir('d/e'), file('d/e/y'), file('z'))
     const now = [dir('.', { ctime: '2.000000000' }), file('n', { size: 7 }), file('z', { size: 5 })]
@@ -81,6 +91,22 @@ describe('parseScanRecord', () => {
       nlink: 2,
       racy: true,
     })
+  })
+
+  it('reads the sha256 field of a scan with --checksum, `-` for what is not a file', () => {
+    const sha = 'ab'.repeat(32)
+    expect(
+      parseScanRecord(`0 644 0 0 1 1.000000000 1.000000000 9 1 0 ${sha} f g`, true),
+    ).toMatchObject({
+      path: 'f g',
+      sha256: sha,
+    })
+    expect(
+      parseScanRecord('5 755 0 0 0 1.000000000 1.000000000 9 2 0 - d', true),
+    ).not.toHaveProperty('sha256')
+    expect(() => parseScanRecord('0 644 0 0 1 1.000000000 1.000000000 9 1 0 - f', true)).toThrow(
+      /cannot be read/,
+    )
   })
 
   it.each([

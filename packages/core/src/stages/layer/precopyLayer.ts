@@ -18,6 +18,8 @@ export interface PrecopyLayerOptions {
   readonly source: EngineClient
   /** The destination engine, where {@link createTarget} made the target. */
   readonly destination: EngineClient
+  /** Find what changed by content hash rather than ctime (see {@link precopyVolumes}). */
+  readonly checksum?: boolean
 }
 
 /**
@@ -96,7 +98,9 @@ export function precopyLayer(options: PrecopyLayerOptions) {
       exclude,
       xattrs: true,
     })
-    const tree = new TreeSource(upper(from, fromProgram, source.imageId, fromDir, true))
+    const tree = new TreeSource(upper(from, fromProgram, source.imageId, fromDir, true), {
+      checksum: options.checksum ?? false,
+    })
     const destination = upper(to, toProgram, target.Image, toDir, false)
     const rounds = await tree.precopy(unpackInto(destination), (round) =>
       roundContext(round === 0 ? LAYER_LABEL : `${LAYER_LABEL}, changes (round ${round})`, context),
