@@ -1,6 +1,7 @@
 #!/bin/sh
 # Throughput of pack | unpack against GNU tar's tar -c | tar -x, on one 1 GiB file and on
-# 20,000 small files, here on this machine's disk (page cache warm, each run after a sync).
+# 20,000 small files, here on this machine's disk (page cache warm, each run after a sync);
+# and on the 1 GiB file, scan --checksum and pack --checksum against sha256sum.
 # Prints the timings; asserts nothing. BENCH_DIR: where to work (default: under /var/tmp);
 # RUNS: runs of each (default 3, best and all shown).
 set -eu
@@ -46,9 +47,26 @@ compare() {
   report "helper scan" "$scan_times"
 }
 
+# checksums SRC: --checksum's hashing (scan, and pack's two passes) against sha256sum
+checksums() {
+  echo "== --checksum, one 1 GiB file"
+  scan_times="" sum_times="" pack_times=""
+  i=0
+  while [ "$i" -lt "$runs" ]; do
+    scan_times="$scan_times $(once "$1" "'$helper' scan --checksum \"\$1\"")"
+    sum_times="$sum_times $(once "$1" "sha256sum \"\$1\"/file")"
+    pack_times="$pack_times $(once "$1" "'$helper' pack --checksum \"\$1\"")"
+    i=$((i + 1))
+  done
+  report "helper scan --checksum" "$scan_times"
+  report "sha256sum" "$sum_times"
+  report "helper pack --checksum" "$pack_times"
+}
+
 mkdir "$work/big"
 head -c 1073741824 /dev/urandom >"$work/big/file"
 compare "one 1 GiB file" "$work/big"
+checksums "$work/big"
 rm -rf "$work/big"
 
 # 20,000 files of 1-8 KiB in 100 directories

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 enum { EXIT_IO = 1, EXIT_REFUSED = 2 };
 
@@ -163,6 +164,43 @@ void xattrs_collect(struct sbuf *records, int fd, int dirfd, const char *name,
                     const char *relpath);
 void xattrs_apply(const struct xattr *xs, size_t n, int fd, int dirfd, const char *name,
                   const char *relpath);
+
+/* ---- sha256.c: FIPS 180-4 SHA-256 ---- */
+
+struct sha256 {
+  uint32_t h[8];
+  uint64_t len; /* bytes hashed so far */
+  unsigned char buf[64];
+  size_t n; /* bytes pending in buf */
+};
+void sha256_init(struct sha256 *c);
+void sha256_update(struct sha256 *c, const void *data, size_t n);
+void sha256_final(struct sha256 *c, unsigned char digest[32]);
+void sha256_hex(const unsigned char digest[32], char hex[65]); /* lower case, NUL-ended */
+
+/* ---- content.c: reading regular files ---- */
+
+/* openat with O_NOFOLLOW|O_NONBLOCK (and O_NOATIME when allowed); -1 with errno. */
+int open_regular(int dirfd, const char *name);
+/* Up to want bytes at off (the current position when off < 0), 0 at the end; retries on
+   EINTR, drops O_NONBLOCK on EAGAIN, exits 1 on an error. */
+size_t read_some(int fd, void *buf, size_t want, int64_t off, const char *path);
+/* True when fd is no longer the regular file `before` describes: type, inode, size or
+   ctime changed. */
+bool changed_since(int fd, const struct meta *before);
+/* Data regions of a sparse file, GNU tar's way: SEEK_DATA/SEEK_HOLE, then a final
+   (size, 0) region. False when the file has no hole (or the file system cannot tell). */
+struct regions {
+  uint64_t (*r)[2];
+  size_t n, cap;
+};
+bool find_regions(int fd, uint64_t size, struct regions *rg);
+void sha256_zeros(struct sha256 *c, uint64_t n);
+/* The sha256 of the file's first `size` bytes, read 1 MiB at a time: with rg, only its
+   regions are read and the holes between them hashed as zeros. What the file no longer has
+   (it shrank) is hashed as zeros too, and then it returns false. */
+bool hash_content(int fd, uint64_t size, const struct regions *rg, unsigned char digest[32],
+                  const char *path);
 
 /* ---- tarread.c: the tar reader ---- */
 

@@ -8,13 +8,13 @@
 
 #include "helper.h"
 
-int cmd_scan(const char *root);
-int cmd_pack(const char *root, bool paths, bool xattrs);
+int cmd_scan(const char *root, bool checksum);
+int cmd_pack(const char *root, bool paths, bool xattrs, bool checksum);
 int cmd_unpack(const char *root, bool xattrs);
 
 static const char usage[] =
-    "usage: transship-helper scan ROOT [--exclude REL]...\n"
-    "       transship-helper pack ROOT [--exclude REL]... [--paths] [--xattrs]\n"
+    "usage: transship-helper scan ROOT [--exclude REL]... [--checksum]\n"
+    "       transship-helper pack ROOT [--exclude REL]... [--paths] [--xattrs] [--checksum]\n"
     "       transship-helper unpack ROOT [--xattrs]\n";
 
 static _Noreturn void bad_usage(const char *why, const char *arg) {
@@ -25,7 +25,7 @@ static _Noreturn void bad_usage(const char *why, const char *arg) {
 int main(int argc, char **argv) {
   if (argc < 2) bad_usage("no command", NULL);
   const char *cmd = argv[1], *root = NULL;
-  bool paths = false, xattrs = false;
+  bool paths = false, xattrs = false, checksum = false;
   bool is_scan = strcmp(cmd, "scan") == 0, is_pack = strcmp(cmd, "pack") == 0,
        is_unpack = strcmp(cmd, "unpack") == 0;
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
@@ -45,6 +45,8 @@ int main(int argc, char **argv) {
       paths = true;
     } else if (strcmp(a, "--xattrs") == 0 && !is_scan) {
       xattrs = true;
+    } else if (strcmp(a, "--checksum") == 0 && !is_unpack) {
+      checksum = true;
     } else if (a[0] == '-' && a[1] != 0) {
       bad_usage("unknown option", a);
     } else if (!root) {
@@ -56,7 +58,7 @@ int main(int argc, char **argv) {
   if (!root) bad_usage("no ROOT", NULL);
   /* a reader that went away is a write error (exit 1), not a silent death by signal */
   signal(SIGPIPE, SIG_IGN);
-  if (is_scan) return cmd_scan(root);
-  if (is_pack) return cmd_pack(root, paths, xattrs);
+  if (is_scan) return cmd_scan(root, checksum);
+  if (is_pack) return cmd_pack(root, paths, xattrs, checksum);
   return cmd_unpack(root, xattrs);
 }

@@ -56,49 +56,11 @@ static void link_put(struct links *t, uint64_t dev, uint64_t ino, const char *pa
 }
 
 struct packer {
-  bool xattrs;
+  bool xattrs, checksum;
   struct links links;
   struct sbuf pax;
   char linkbuf[4098];
 };
-
-/* Data regions of a sparse file, GNU tar's way: SEEK_DATA/SEEK_HOLE, then a final
-   (size, 0) region. False when the file has no hole (or the file system cannot tell). */
-struct regions {
-  uint64_t (*r)[2];
-  size_t n, cap;
-};
-
-static void region_add(struct regions *rg, uint64_t off, uint64_t len) {
-  if (rg->n == rg->cap) {
-    rg->cap = rg->cap ? rg->cap * 2 : 16;
-    rg->r = xrealloc(rg->r, rg->cap * sizeof *rg->r);
-  }
-  rg->r[rg->n][0] = off;
-  rg->r[rg->n][1] = len;
-  rg->n++;
-}
-
-static bool find_regions(int fd, uint64_t size, struct regions *rg) {
-  uint64_t off = 0;
-  rg->n = 0;
-  while (off < size) {
-    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-    if (d < 0) {
-      if (errno == ENXIO) break; /* only a hole from here to the end */
-      return false;
-    }
-    if ((uint64_t)d >= size) break;
-    off_t h = lseek(fd, d, SEEK_HOLE);
-    if (h < 0) return false;
-    uint64_t end = (uint64_t)h < size ? (uint64_t)h : size;
-    region_add(rg, (uint64_t)d, end - (uint64_t)d);
-    off = end;
-  }
-  if (rg->n == 1 && rg->r[0][0] == 0 && rg->r[0][1] == size) return false;
-  region_add(rg, size, 0);
-  return true;
-}
 
 /* The map that opens a sparse 1.0 entry's data: count, then offset and size per region. */
 static void sparse_map(const struct regions *rg, struct sbuf *map) {
@@ -123,45 +85,24 @@ static char *gnu_sparse_name(const char *path) {
   return b.p;
 }
 
-/* Copies len bytes at off (or the current position when off < 0) into the stream; zeros
-   stand in for what the file no longer has. False when it ended early. */
-static bool copy_data(int fd, int64_t off, uint64_t len, const char *path) {
+/* Copies len bytes at off (or the current position when off < 0) into the stream, and into
+   h unless NULL; zeros stand in for what the file no longer has. False when it ended early. */
+static bool copy_data(int fd, int64_t off, uint64_t len, const char *path, struct sha256 *h) {
   while (len > 0) {
     size_t avail;
     char *dst = out_space(&avail);
-    size_t want = len < avail ? (size_t)len : avail;
-    ssize_t r = off < 0 ? read(fd, dst, want) : pread(fd, dst, want, off);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
-        continue; /* a file system that honours O_NONBLOCK (see open_regular) */
-      die_errno(EXIT_IO, "read", path);
-    }
+    size_t r = read_some(fd, dst, len < avail ? (size_t)len : avail, off, path);
     if (r == 0) {
       out_zeros(len);
+      if (h) sha256_zeros(h, len);
       return false;
     }
-    out_commit((size_t)r);
-    len -= (uint64_t)r;
-    if (off >= 0) off += r;
+    if (h) sha256_update(h, dst, r);
+    out_commit(r);
+    len -= r;
+    if (off >= 0) off += (int64_t)r;
   }
   return true;
-}
-
-static int open_regular(int dirfd, const char *name) {
-  /* O_NONBLOCK: should a FIFO have taken the name since the stat, do not hang on it. */
-  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int fd = openat(dirfd, name, flags | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = openat(dirfd, name, flags); /* not the owner */
-  return fd;
-}
-
-static bool changed_since(int fd, const struct meta *before) {
-  struct meta after;
-  if (meta_at(fd, "", &after) != 0) return true;
-  return !S_ISREG(after.mode) || after.ino != before->ino || after.dev != before->dev ||
-         after.size != before->size || after.ctime_s != before->ctime_s ||
-         after.ctime_ns != before->ctime_ns;
 }
 
 /* One entry: 'x' header, ustar header, content. Returns false when the entry vanished
@@ -174,6 +115,7 @@ static bool pack_entry(struct packer *p, const struct walk_entry *e) {
   int fd = -1;
   struct regions rg = {0};
   struct sbuf map = {0};
+  unsigned char digest[32];
 
   if (type == '0' && m->nlink > 1) {
     const char *first = link_find(&p->links, m->dev, m->ino);
@@ -190,6 +132,11 @@ static bool pack_entry(struct packer *p, const struct walk_entry *e) {
     }
     if (m->blocks * 512 < m->size) sparse = find_regions(fd, m->size, &rg);
     if (m->nlink > 1) link_put(&p->links, m->dev, m->ino, e->path);
+    /* --checksum: the header precedes the data, so a first pass hashes the content */
+    if (p->checksum &&
+        (!hash_content(fd, m->size, sparse ? &rg : NULL, digest, e->path) ||
+         changed_since(fd, m)))
+      racy = true;
   } else if (type == '2') {
     ssize_t n = readlinkat(e->dirfd, e->name, p->linkbuf, sizeof p->linkbuf - 1);
     if (n < 0) {
@@ -227,6 +174,11 @@ static bool pack_entry(struct packer *p, const struct walk_entry *e) {
   pax_add_u64(x, "TRANSSHIP.ino", m->ino);
   pax_add_u64(x, "TRANSSHIP.nlink", m->nlink);
   size_t racy_at = pax_add_str(x, "TRANSSHIP.racy", racy ? "1" : "0");
+  if (p->checksum && fd >= 0) {
+    char hex[65];
+    sha256_hex(digest, hex);
+    pax_add(x, "TRANSSHIP.sha256", hex, 64);
+  }
   if (p->xattrs) xattrs_collect(x, type == '5' ? e->fd : fd, e->dirfd, e->name, e->path);
 
   /* Small files land in the buffer with their header, so a change seen after reading
@@ -251,15 +203,28 @@ static bool pack_entry(struct packer *p, const struct walk_entry *e) {
   tar_header(&h);
 
   if (fd >= 0) {
+    /* --checksum: what is sent is hashed again, and must be what the header's hash says */
+    struct sha256 sent, *hs = p->checksum ? &sent : NULL;
+    if (hs) sha256_init(hs);
     bool complete = true;
     if (sparse) {
       out_write(map.p, map.len);
-      for (size_t i = 0; i < rg.n; i++)
-        complete &= copy_data(fd, (int64_t)rg.r[i][0], rg.r[i][1], e->path);
+      uint64_t pos = 0;
+      for (size_t i = 0; i < rg.n; i++) {
+        if (hs) sha256_zeros(hs, rg.r[i][0] - pos);
+        complete &= copy_data(fd, (int64_t)rg.r[i][0], rg.r[i][1], e->path, hs);
+        pos = rg.r[i][0] + rg.r[i][1];
+      }
     } else {
-      complete = copy_data(fd, -1, m->size, e->path);
+      /* at offset 0: find_regions may have moved the file position */
+      complete = copy_data(fd, 0, m->size, e->path, hs);
     }
     tar_pad(data_size);
+    if (hs) {
+      unsigned char again[32];
+      sha256_final(hs, again);
+      if (memcmp(again, digest, sizeof digest) != 0) complete = false;
+    }
     if ((!complete || changed_since(fd, m)) && !racy) {
       if (records_at != SIZE_MAX && g_out.flushes == flushes)
         g_out.buf[records_at + racy_at] = '1';
@@ -381,9 +346,9 @@ static void pack_list(struct packer *p, int rootfd) {
   free(r.buf);
 }
 
-int cmd_pack(const char *root, bool paths, bool xattrs) {
+int cmd_pack(const char *root, bool paths, bool xattrs, bool checksum) {
   int rootfd = open_root(root);
-  struct packer p = {.xattrs = xattrs};
+  struct packer p = {.xattrs = xattrs, .checksum = checksum};
   out_init();
   if (paths)
     pack_list(&p, rootfd);

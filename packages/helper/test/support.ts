@@ -120,20 +120,24 @@ export interface ScanRecord {
   ino: bigint
   nlink: number
   racy: boolean
+  /** with `--checksum`: the sha256 of a regular file's content, `-` for other types */
+  sha256?: string
   path: string
 }
 
-export function parseScan(out: Buffer): ScanRecord[] {
+/** Parses scan's records: ten fields then the path, eleven with `checksum`. */
+export function parseScan(out: Buffer, checksum = false): ScanRecord[] {
   const records: ScanRecord[] = []
   let start = 0
   for (let end = out.indexOf(0, start); end >= 0; end = out.indexOf(0, start)) {
     const rec = out.subarray(start, end)
     start = end + 1
-    // ten space-separated fields, then the path (which may hold spaces)
+    // ten (eleven) space-separated fields, then the path (which may hold spaces)
     let at = 0
     const fields: string[] = []
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < (checksum ? 11 : 10); i++) {
       const sp = rec.indexOf(32, at)
+      if (sp < 0) throw new Error(`scan record with too few fields: ${JSON.stringify(String(rec))}`)
       fields.push(rec.subarray(at, sp).toString())
       at = sp + 1
     }
@@ -160,11 +164,57 @@ export function parseScan(out: Buffer): ScanRecord[] {
       ino: BigInt(ino),
       nlink: Number(nlink),
       racy: racy === '1',
+      ...(checksum ? { sha256: fields[10] } : {}),
       path: rec.subarray(at).toString(),
     })
   }
   if (start !== out.length) throw new Error('scan output does not end with a NUL')
   return records
+}
+
+/** One member of a pax tar as pack writes it: its ustar type and its 'x' header's records. */
+export interface PackedMember {
+  /** the real name: `GNU.sparse.name` for a sparse member, else the `path` record */
+  name: string
+  type: string
+  pax: Map<string, string>
+}
+
+/** The members of a pax tar (the 'x' headers folded into the member they precede). */
+export function packedMembers(tar: Buffer): PackedMember[] {
+  const members: PackedMember[] = []
+  let pax = new Map<string, string>()
+  for (let at = 0; at + 512 <= tar.length; ) {
+    const header = tar.subarray(at, at + 512)
+    if (header.every((b) => b === 0)) break
+    const type = String.fromCharCode(header[156] ?? 0)
+    let size = Number.parseInt(header.subarray(124, 136).toString().replace(/\0.*$/, ''), 8)
+    if (type !== 'x' && pax.has('size')) size = Number(pax.get('size'))
+    const data = tar.subarray(at + 512, at + 512 + size)
+    at += 512 + Math.ceil(size / 512) * 512
+    if (type === 'x') {
+      for (let i = 0; i < data.length; ) {
+        const space = data.indexOf(32, i)
+        const len = Number(data.subarray(i, space).toString())
+        const record = data.subarray(space + 1, i + len - 1).toString('latin1')
+        const eq = record.indexOf('=')
+        pax.set(record.slice(0, eq), record.slice(eq + 1))
+        i += len
+      }
+      continue
+    }
+    const name = pax.get('GNU.sparse.name') ?? pax.get('path') ?? ''
+    members.push({ name: Buffer.from(name, 'latin1').toString(), type, pax })
+    pax = new Map()
+  }
+  return members
+}
+
+/** The sha256 of a file as coreutils' sha256sum computes it. */
+export function sha256sum(file: string): string {
+  // a name with a newline or a backslash makes sha256sum start its line with a backslash
+  const line = execFileSync('sha256sum', ['-b', '--', file], { encoding: 'latin1' })
+  return line.replace(/^\\/, '').slice(0, 64)
 }
 
 /** "<sec>.<9 digits>" (sec = floor) of a nanosecond timestamp. */
