@@ -10,8 +10,8 @@ import { putArchive } from './putArchive.js'
 
 /** Where the helper program is put in a helper container. */
 const PROGRAM = '/.transship-helper'
-/** How much of the program's stderr is kept for the error message. */
-const STDERR_LIMIT = 16 * 1024
+/** How much of the program's stderr is kept: its error message, and its warnings. */
+const STDERR_LIMIT = 1024 * 1024
 
 /** What a helper program run needs. */
 export interface HelperProcessOptions {
@@ -33,6 +33,11 @@ export interface HelperProcess {
   readonly stdout: Readable
   /** Its stdin. */
   readonly stdin: Writable
+  /**
+   * What it wrote to stderr so far (its first MiB), raw bytes as latin1 characters, and
+   * whether more was left out.
+   */
+  readonly stderr: () => { readonly text: string; readonly truncated: boolean }
   /**
    * Settles when it has exited: resolves on exit code 0, rejects with what it wrote to
    * stderr otherwise.
@@ -164,7 +169,11 @@ async function startHelperProcess(
     const exited = waitForExit(engine, container, run, stderr)
     // Nobody may be waiting when it fails: the caller learns of it from its stream first.
     exited.catch(() => {})
-    return { helper: { stdout, stdin: socket, exited }, close }
+    const said = () => {
+      const text = Buffer.concat(stderr).toString('latin1')
+      return { text, truncated: text.length >= STDERR_LIMIT }
+    }
+    return { helper: { stdout, stdin: socket, exited, stderr: said }, close }
   } catch (error) {
     await close()
     throw error

@@ -268,8 +268,27 @@ export class TreeSource {
       } finally {
         stream.destroy()
       }
+      this.#markChangedWhileRead(helper.stderr())
       return hashing.digest()
     })
+  }
+
+  /**
+   * A file the helper found changed while it read it, once its header had gone out, is
+   * sent again next round: marked racy. When a warning names a path the copy does not
+   * know (the helper escapes control characters in messages), or warnings were cut off,
+   * every file sent is.
+   */
+  #markChangedWhileRead(said: { readonly text: string; readonly truncated: boolean }): void {
+    const paths = [...said.text.matchAll(/^warning: (.*): changed while read$/gm)].map(
+      (match) => match[1] ?? '',
+    )
+    if (paths.length === 0 && !said.truncated) return
+    const unknown = said.truncated || paths.some((path) => !this.#sent.has(path))
+    for (const path of unknown ? [...this.#sent.keys()] : paths) {
+      const entry = this.#sent.get(path)
+      if (entry) this.#sent.set(path, { ...entry, racy: true })
+    }
   }
 
   /** Remembers a packed member as sent (or forgets a deleted path). */
