@@ -34,6 +34,8 @@ const IMAGE = env.TESTENV_IMAGE_BUSYBOX
 const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/precopy' }
 const PREFIX = `e2e-pre-${randomBytes(3).toString('hex')}`
 const DATA = '/data'
+/** Runs until stopped, and exits at once on SIGTERM. */
+const IDLE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done']
 const SSH: EngineOptions = {
   ssh: {
     identityFiles: [env.TESTENV_SSH_KEY],
@@ -107,7 +109,7 @@ async function sourceWithVolume(name: string, volume: string): Promise<Docker.Co
   const container = await A.createContainer({
     name,
     Image: IMAGE,
-    Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+    Cmd: IDLE,
     Labels: LABELS,
     HostConfig: { Binds: [`${volume}:${DATA}`] },
   })
@@ -142,6 +144,19 @@ async function run(events: ReturnType<typeof startMigration>): Promise<Migration
     seen.push(event)
   })
   return seen
+}
+
+/** `transship migrate NAME` from A to B, straight (no --via), with `extra` flags. */
+function migrateAToB(name: string, ...extra: string[]): Promise<CliResult> {
+  return transship([
+    'migrate',
+    name,
+    '--from',
+    env.TESTENV_HOST_A,
+    '--to',
+    env.TESTENV_HOST_B,
+    ...extra,
+  ])
 }
 
 function expectSuccess(result: CliResult): void {
@@ -279,16 +294,7 @@ describe('transship migrate without --via: straight from engine to engine', () =
       ],
     })
     await writer.start({ Detach: true })
-    const result = await transship([
-      'migrate',
-      name,
-      '--from',
-      env.TESTENV_HOST_A,
-      '--to',
-      env.TESTENV_HOST_B,
-      '--no-checkpoint',
-      '--json',
-    ])
+    const result = await migrateAToB(name, '--no-checkpoint', '--json')
     expectSuccess(result)
     const [onA, onB] = await Promise.all([
       listVolume(A, IMAGE, volume),
@@ -322,15 +328,7 @@ describe('transship migrate without --via: straight from engine to engine', () =
     })
     await counter.start()
     await sleep(1500)
-    const result = await transship([
-      'migrate',
-      name,
-      '--from',
-      env.TESTENV_HOST_A,
-      '--to',
-      env.TESTENV_HOST_B,
-      '--json',
-    ])
+    const result = await migrateAToB(name, '--json')
     expectSuccess(result)
     await sleep(1500)
     const onB = await volumeOnB(name)
@@ -360,35 +358,19 @@ describe('transship migrate without --via: straight from engine to engine', () =
     const other = await A.createContainer({
       name: `${PREFIX}-other`,
       Image: IMAGE,
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+      Cmd: IDLE,
       Labels: LABELS,
       HostConfig: { Binds: [`${volume}:/shared`] },
     })
     await other.start()
-    const result = await transship([
-      'migrate',
-      name,
-      '--from',
-      env.TESTENV_HOST_A,
-      '--to',
-      env.TESTENV_HOST_B,
-      '--no-checkpoint',
-    ])
+    const result = await migrateAToB(name, '--no-checkpoint')
     expect(result.code).not.toBe(0)
     expect(result.stderr).toMatch(new RegExp(`${volume}.*${PREFIX}-other`))
     expect((await A.getContainer(name).inspect()).State.Running).toBe(true)
   })
 
   it('--keep-backup without --via is refused: the direct route stores nothing', async () => {
-    const result = await transship([
-      'migrate',
-      `${PREFIX}-nothing`,
-      '--from',
-      env.TESTENV_HOST_A,
-      '--to',
-      env.TESTENV_HOST_B,
-      '--keep-backup',
-    ])
+    const result = await migrateAToB(`${PREFIX}-nothing`, '--keep-backup')
     expect(result.code).not.toBe(0)
     expect(result.stderr).toMatch(/--keep-backup.*--via/)
   })

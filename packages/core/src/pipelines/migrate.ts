@@ -1,4 +1,4 @@
-import { identity, type Observable, throwError } from 'rxjs'
+import { identity, type MonoTypeOperatorFunction, type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import { concurrently } from '../pipeline/concurrently.js'
@@ -120,6 +120,19 @@ function choicesOf(options: MigrateOptions) {
   }
 }
 
+/** Both routes begin here: the source read, the destination checked; nothing changed. */
+function preflight(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
+  return (events) =>
+    events.pipe(
+      inspectSource({
+        engine: options.source,
+        container: options.container,
+        ...(options.volumes ? { volumes: options.volumes } : {}),
+      }),
+      checkDestination({ engine: options.destination, sendImage: true, ...choicesOf(options) }),
+    )
+}
+
 function direct(options: MigrateOptions): Observable<MigrationEvent> {
   const { source, destination } = options
   const engines = { source, destination }
@@ -128,12 +141,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
   const choices = choicesOf(options)
   return startMigration(options.signal ? { signal: options.signal } : {})
     .pipe(
-      inspectSource({
-        engine: source,
-        container: options.container,
-        ...(options.volumes ? { volumes: options.volumes } : {}),
-      }),
-      checkDestination({ engine: destination, sendImage: true, ...choices }),
+      preflight(options),
       // While the source runs: the image, the volumes' content, the target (never
       // started) and its layer.
       copyImage(engines),
@@ -167,12 +175,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
   const choices = choicesOf(options)
   return startMigration(options.signal ? { signal: options.signal } : {})
     .pipe(
-      inspectSource({
-        engine: source,
-        container: options.container,
-        ...(options.volumes ? { volumes: options.volumes } : {}),
-      }),
-      checkDestination({ engine: destination, sendImage: true, ...choices }),
+      preflight(options),
       // While the source runs: the image, the volumes' content (stored, then applied at
       // the destination as soon as each archive is stored), the target (never started).
       backupImage({ engine: source, transport, destination }),
