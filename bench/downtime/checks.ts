@@ -9,15 +9,20 @@ import type { Host } from '../lib/engines.js'
  * A and starts again at B; the gap between the last line at A and the first at B is the
  * time its processes did not run (± 10 ms). Both engines run on this machine: one clock.
  *
- * @return the gap in milliseconds.
+ * @return the gap in milliseconds, and when the first line at B came (epoch ms).
  * @throws Error when either side shows no heartbeat (after 10 s at B).
  */
-export async function heartbeatGap(context: BenchContext, a: Host, b: Host, name: string) {
+export async function heartbeatGap(
+  context: BenchContext,
+  a: Host,
+  b: Host,
+  name: string,
+): Promise<{ gapMs: number; resumedAt: number }> {
   const last = await beats(context, a, name, ['--tail', '1'])
   if (last === undefined) throw new Error(`no heartbeat from ${name} on A`)
   for (let attempt = 0; attempt < 100; attempt++) {
     const first = await beats(context, b, name, [])
-    if (first !== undefined) return first - last
+    if (first !== undefined) return { gapMs: first - last, resumedAt: first }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   throw new Error(`no heartbeat from ${name} on B within 10 s of its start`)
@@ -48,13 +53,21 @@ function epochMs(stamp: string): number {
  * by their checksummed listings (test/support/volumeListing.ts: path, type, mode, owner,
  * size, mtime, sha256, hard links), each taken in a one-shot container.
  *
- * @return `exact`, or how many entries differ and the first few.
+ * A process resumed from a checkpoint finishes at B what it was doing when frozen: a write
+ * begun at A (the writer's `dd` had truncated its file) lands at B after the resume. An
+ * entry that differs and whose mtime at B is at or after the resume (the first heartbeat at
+ * B, whole seconds) is such a write, not a copying error: it is counted apart.
+ *
+ * @param resumedAt - when the target ran at B (epoch ms).
+ * @return `exact` (with the entries written at B after the resume, if any), or how many
+ *   entries differ and the first few.
  */
 export async function compareVolumes(
   a: Host,
   b: Host,
   image: string,
   volume: string,
+  resumedAt: number,
 ): Promise<string> {
   const list = (host: Host) =>
     host.engine.call(`list volume ${volume}`, (docker) => listVolume(docker, image, volume))
@@ -62,10 +75,18 @@ export async function compareVolumes(
   const key = (entry: ListedEntry) => JSON.stringify(entry)
   const byPath = (entries: ListedEntry[]) => new Map(entries.map((e) => [e.path, key(e)]))
   const [mapA, mapB] = [byPath(atA), byPath(atB)]
-  const differing = [...new Set([...mapA.keys(), ...mapB.keys()])].filter(
+  const mtimeAtB = new Map(atB.map((e) => [e.path, e.mtime]))
+  const resumed = Math.floor(resumedAt / 1000)
+  const changed = [...new Set([...mapA.keys(), ...mapB.keys()])].filter(
     (path) => mapA.get(path) !== mapB.get(path),
   )
-  if (differing.length === 0) return 'exact'
+  const afterResume = changed.filter((path) => (mtimeAtB.get(path) ?? 0) >= resumed)
+  const differing = changed.filter((path) => !afterResume.includes(path))
+  const resumedNote =
+    afterResume.length === 0
+      ? ''
+      : ` (${afterResume.length} written at B after the resume: ${afterResume.slice(0, 3).join(', ')})`
+  if (differing.length === 0) return `exact${resumedNote}`
   const shown = differing.slice(0, 3).map((path) => {
     const [x, y] = [mapA.get(path), mapB.get(path)]
     if (!x) return `${path} only at B`
@@ -74,5 +95,5 @@ export async function compareVolumes(
     const fields = Object.keys({ ...ea, ...eb }).filter((f) => ea?.[f] !== eb?.[f])
     return `${path}: ${fields.map((f) => `${f} ${ea?.[f]} vs ${eb?.[f]}`).join(', ')}`
   })
-  return `${differing.length} of ${mapA.size} entries differ (${shown.join('; ')})`
+  return `${differing.length} of ${mapA.size} entries differ (${shown.join('; ')})${resumedNote}`
 }

@@ -155,10 +155,10 @@ async function measureOnce(subject: Subject, method: MethodId, index: number): P
   try {
     const measured = await measure(subject, method, index)
     if (method === 'tar') return { method, index, measured }
-    const outsideMs = await heartbeatGap(context, a, b, name)
+    const { gapMs: outsideMs, resumedAt } = await heartbeatGap(context, a, b, name)
     const check =
       workload.checkData === 'every' || (workload.checkData === 'warm-up' && index === 0)
-        ? await compareVolumes(a, b, context.env.TESTENV_IMAGE_BUSYBOX, name)
+        ? await compareVolumes(a, b, context.env.TESTENV_IMAGE_BUSYBOX, name, resumedAt)
         : undefined
     const memoryKept =
       workload.memoryKeys === undefined

@@ -134,11 +134,11 @@ function checkSummary(runs: readonly RunResult[]): string[] {
   const out: string[] = []
   const checked = runs.filter((run) => run.check !== undefined)
   if (checked.length > 0) {
-    const exact = checked.filter((run) => run.check === 'exact').length
+    const exact = checked.filter((run) => run.check?.startsWith('exact')).length
     out.push(
       exact === checked.length
         ? `data exact ${exact}/${checked.length}`
-        : `data differs ${checked.length - exact}/${checked.length}: ${checked.find((run) => run.check !== 'exact')?.check}`,
+        : `data differs ${checked.length - exact}/${checked.length}: ${checked.find((run) => !run.check?.startsWith('exact'))?.check}`,
     )
   }
   const memory = runs.filter((run) => run.memoryKept !== undefined)
@@ -296,7 +296,7 @@ function printTargets(
   ratioTarget('writer: (c) ≤ 0.5× (a)', 'writer', 'c', 'a', 0.5)
   for (const method of TRANSSHIP) {
     const checked = of(find('writer'), method).filter((run) => run.check !== undefined)
-    const exact = checked.filter((run) => run.check === 'exact').length
+    const exact = checked.filter((run) => run.check?.startsWith('exact')).length
     rows.push([
       `writer: data exact, ${method}`,
       `${exact} of ${checked.length} runs exact`,
