@@ -55,10 +55,11 @@ function epochMs(stamp: string): number {
  *
  * A process resumed from a checkpoint finishes at B what it was doing when frozen: a write
  * begun at A (the writer's `dd` had truncated its file) lands at B after the resume. An
- * entry that differs and whose mtime at B is at or after the resume (the first heartbeat at
- * B, whole seconds) is such a write, not a copying error: it is counted apart.
+ * regular file that differs and whose mtime at B is at or after the resume (the first
+ * heartbeat at B, whole seconds) is such a write, not a copying error: it is counted apart.
  *
- * @param resumedAt - when the target ran at B (epoch ms).
+ * @param resumedAt - when the target resumed at B from a checkpoint (epoch ms); undefined
+ *   for a cold migration, whose processes start afresh.
  * @return `exact` (with the entries written at B after the resume, if any), or how many
  *   entries differ and the first few.
  */
@@ -67,7 +68,7 @@ export async function compareVolumes(
   b: Host,
   image: string,
   volume: string,
-  resumedAt: number,
+  resumedAt: number | undefined,
 ): Promise<string> {
   const list = (host: Host) =>
     host.engine.call(`list volume ${volume}`, (docker) => listVolume(docker, image, volume))
@@ -75,12 +76,12 @@ export async function compareVolumes(
   const key = (entry: ListedEntry) => JSON.stringify(entry)
   const byPath = (entries: ListedEntry[]) => new Map(entries.map((e) => [e.path, key(e)]))
   const [mapA, mapB] = [byPath(atA), byPath(atB)]
-  const mtimeAtB = new Map(atB.map((e) => [e.path, e.mtime]))
-  const resumed = Math.floor(resumedAt / 1000)
+  const mtimeAtB = new Map(atB.filter((e) => e.type === 'file').map((e) => [e.path, e.mtime]))
+  const resumed = resumedAt === undefined ? Number.POSITIVE_INFINITY : Math.floor(resumedAt / 1000)
   const changed = [...new Set([...mapA.keys(), ...mapB.keys()])].filter(
     (path) => mapA.get(path) !== mapB.get(path),
   )
-  const afterResume = changed.filter((path) => (mtimeAtB.get(path) ?? 0) >= resumed)
+  const afterResume = changed.filter((path) => (mtimeAtB.get(path) ?? -1) >= resumed)
   const differing = changed.filter((path) => !afterResume.includes(path))
   const resumedNote =
     afterResume.length === 0

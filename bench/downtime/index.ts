@@ -158,7 +158,13 @@ async function measureOnce(subject: Subject, method: MethodId, index: number): P
     const { gapMs: outsideMs, resumedAt } = await heartbeatGap(context, a, b, name)
     const check =
       workload.checkData === 'every' || (workload.checkData === 'warm-up' && index === 0)
-        ? await compareVolumes(a, b, context.env.TESTENV_IMAGE_BUSYBOX, name, resumedAt)
+        ? await compareVolumes(
+            a,
+            b,
+            context.env.TESTENV_IMAGE_BUSYBOX,
+            name,
+            CHECKPOINTS[method] ? resumedAt : undefined,
+          )
         : undefined
     const memoryKept =
       workload.memoryKeys === undefined
