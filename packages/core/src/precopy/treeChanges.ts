@@ -36,19 +36,44 @@ export function treeChanges(
   checksum = false,
 ): TreeChanges {
   const present = new Set<string>()
-  const changed: string[] = []
-  let changedBytes = 0
+  const changed = new Set<string>()
   for (const entry of now) {
     present.add(entry.path)
     const old = before.get(entry.path)
-    if (old === undefined || old.racy || !sameEntry(old, entry, checksum)) {
-      changed.push(entry.path)
-      if (entry.type === '0') changedBytes += entry.size
-    }
+    if (old === undefined || old.racy || !sameEntry(old, entry, checksum)) changed.add(entry.path)
+  }
+  const relinked = linkGroupsOf(now, changed)
+  let changedBytes = 0
+  const sent: string[] = []
+  const counted = new Set<string>()
+  for (const entry of now) {
+    const linked = isLinkedFile(entry)
+    if (!changed.has(entry.path) && !(linked && relinked.has(entry.ino))) continue
+    sent.push(entry.path)
+    if (entry.type !== '0' || (linked && counted.has(entry.ino))) continue
+    changedBytes += entry.size
+    if (linked) counted.add(entry.ino)
   }
   const deleted = [...before.keys()].filter((path) => !present.has(path))
   deleted.sort((a, b) => depth(b) - depth(a))
-  return { deleted, changed, changedBytes }
+  return { deleted, changed: sent, changedBytes }
+}
+
+/**
+ * The inodes of the hard-linked files among the changed ones. A file sent again replaces
+ * its path at the destination with a new file, which would leave the other names of its
+ * inode linked to the old one: every name of such an inode goes again, the first as the
+ * file and the others as links to it.
+ */
+function linkGroupsOf(now: readonly TreeEntry[], changed: ReadonlySet<string>): Set<string> {
+  const inodes = new Set<string>()
+  for (const entry of now)
+    if (isLinkedFile(entry) && changed.has(entry.path)) inodes.add(entry.ino)
+  return inodes
+}
+
+function isLinkedFile(entry: TreeEntry): boolean {
+  return entry.type === '0' && entry.nlink > 1
 }
 
 function sameEntry(a: TreeEntry, b: TreeEntry, checksum: boolean): boolean {

@@ -23,24 +23,33 @@ export function unpackInto(to: TreeEnd): TreeSink {
   return ({ stream, members, signal }) => unpackTree(to, stream, members, signal)
 }
 
+/** What {@link storeIn} tells its caller about each round's archive. */
+export interface StoreHooks {
+  /** Before the archive is stored under `key`: where its removal is recorded, for a rollback. */
+  readonly storing: (key: string) => void
+  /** Once it is stored, with its size and sha256 (e.g. to apply it at the destination). */
+  readonly stored: (round: number, digest: ArtifactDigest) => Promise<void>
+}
+
 /**
  * The staging sink: stores each round's archive in a transport, under the key `keyOf`
- * gives its round, and reports it once stored; with `then`, something follows each store
- * (applying it at the destination, for a migration through staging).
+ * gives its round, telling `hooks` before and after each store.
  *
  * @param transport - where the archives go.
  * @param keyOf - the key of a round's archive, under the transport (backup id included).
- * @param stored - told of each archive once it is stored, with its size and sha256.
+ * @param hooks - told of each archive before it is stored and once it is.
  * @return the sink.
  */
 export function storeIn(
   transport: Transport,
   keyOf: (round: number) => string,
-  stored: (round: number, digest: ArtifactDigest) => Promise<void>,
+  hooks: StoreHooks,
 ): TreeSink {
   return async ({ stream, round, digest, signal }) => {
-    await transport.put(keyOf(round), stream, undefined, { signal })
-    await stored(round, await digest())
+    const key = keyOf(round)
+    hooks.storing(key)
+    await transport.put(key, stream, undefined, { signal })
+    await hooks.stored(round, await digest())
   }
 }
 

@@ -132,7 +132,7 @@ export function roundArtifact(
  * @param backupId - the backup's id (the transport's key prefix).
  * @param volume - the volume at the source.
  * @param destinationTree - its tree at the destination, when the route has one.
- * @param context - the stage's context, for the progress of applying stored rounds.
+ * @param context - the stage's context: undo steps for stored rounds, progress of applying them.
  * @return the sink.
  */
 export function volumeSink(
@@ -145,13 +145,17 @@ export function volumeSink(
   const { transport } = route
   if (!transport) return unpackInto(destinationTree as TreeEnd)
   const keyOf = (round: number) => `${backupId}/${roundKey(volume, round)}`
-  return storeIn(transport, keyOf, async (round, digest) => {
-    if (!destinationTree) return
-    const label = `${volumeLabel(volume)}, applying${round === 0 ? '' : ` round ${round}`}`
-    await applyStoredTree(destinationTree, transport, keyOf(round), digest, {
-      signal: context.signal,
-      progress: (done, total) => context.progress(label, done, total),
-    })
+  return storeIn(transport, keyOf, {
+    storing: (key) =>
+      context.undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key)),
+    stored: async (round, digest) => {
+      if (!destinationTree) return
+      const label = `${volumeLabel(volume)}, applying${round === 0 ? '' : ` round ${round}`}`
+      await applyStoredTree(destinationTree, transport, keyOf(round), digest, {
+        signal: context.signal,
+        progress: (done, total) => context.progress(label, done, total),
+      })
+    },
   })
 }
 

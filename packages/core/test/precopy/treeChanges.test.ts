@@ -64,6 +64,28 @@ describe('treeChanges', () => {
     expect(treeChanges(before, [dir('.'), hashed('2')], true).changed).toEqual(['a'])
   })
 
+  it('sends every name of a hard-linked file again when one of them changed, its bytes once', () => {
+    const linked = (path: string, changes: Partial<TreeEntry> = {}) =>
+      file(path, { ino: '40', nlink: 3, size: 6, ...changes })
+    const before = index(
+      dir('.', { ino: '2' }),
+      linked('a', { racy: true }),
+      linked('b'),
+      file('m', { ino: '41' }),
+      linked('c'),
+    )
+    const now = [
+      dir('.', { ino: '2' }),
+      linked('a'),
+      linked('b'),
+      file('m', { ino: '41' }),
+      linked('c'),
+    ]
+    const result = treeChanges(before, now)
+    expect(result.changed).toEqual(['a', 'b', 'c'])
+    expect(result.changedBytes).toBe(6)
+  })
+
   it('lists deletions deepest first and changes in scan order, counting changed file bytes', () => {
     const before = index(dir('.'), dir('d'), file('d/x'), dir('d/e'), file('d/e/y'), file('z'))
     const now = [dir('.', { ctime: '2.000000000' }), file('n', { size: 7 }), file('z', { size: 5 })]
