@@ -69,7 +69,8 @@ async function runningSource(
   return { name, volume, container, inspect, listing }
 }
 
-function migrate(name: string, via: string, ...extra: string[]): string[] {
+/** `transship migrate` A → B, cold, through staging at `via`, or straight without it. */
+function migrate(name: string, via: string | undefined, ...extra: string[]): string[] {
   return [
     'migrate',
     name,
@@ -77,8 +78,7 @@ function migrate(name: string, via: string, ...extra: string[]): string[] {
     env.TESTENV_HOST_A,
     '--to',
     env.TESTENV_HOST_B,
-    '--via',
-    via,
+    ...(via ? ['--via', via] : []),
     '--no-checkpoint',
     ...extra,
   ]
@@ -317,18 +317,34 @@ describe('the source is put back after a failure mid-migration', () => {
     })
   })
 
-  it('interrupted while the volume is copied: the source runs on, nothing is left on B', async () => {
-    const source = await runningSource('interrupted', { largeMiB: 64 })
-    const { dir, url } = await staging.make()
-    // One Node process, without pnpm in between: the signal reaches transship once.
-    const run = startTransshipDirectly(migrate(source.name, url))
-    await run.waitForOutput(/^precopy-volumes\.\.\.$/m)
-    run.child.kill('SIGTERM')
+  it.each([
+    ['through staging', true],
+    ['straight to B', false],
+  ])(
+    'interrupted while the volume is copied %s: the source runs on, nothing is left on B',
+    async (_, staged) => {
+      const source = await runningSource(`interrupted-${staged ? 'staged' : 'direct'}`, {
+        largeMiB: 64,
+      })
+      const { dir, url } = await staging.make()
+      // One Node process, without pnpm in between: the signal reaches transship once.
+      const run = startTransshipDirectly(migrate(source.name, staged ? url : undefined))
+      // Once bytes flow: the helper at A is then writing faster than anyone reads.
+      await run.waitForOutput(/^ {2}volume .*: \d/m)
+      run.child.kill('SIGTERM')
 
-    const result = await run.result
-    expectOneErrorLine(result, 'interrupted')
-    await expectPutBack(source)
-    await expectNothingOnB(source.name)
-    expect(await filesUnder(dir)).toEqual([])
-  })
+      const result = await run.result
+      expectOneErrorLine(result, 'interrupted')
+      await expectPutBack(source)
+      await expectNothingOnB(source.name)
+      const helpersOnA = await A.listContainers({
+        all: true,
+        filters: { label: ['transship.helper'] },
+      })
+      expect(
+        helpersOnA.filter((helper) => helper.Labels['transship.helper']?.includes(PREFIX)),
+      ).toEqual([])
+      expect(await filesUnder(dir)).toEqual([])
+    },
+  )
 })

@@ -353,10 +353,10 @@ describe('a checkpoint, A → B without staging', () => {
     const { downtime } = state
     expect(downtime).toBeDefined()
     if (downtime) {
-      expect(downtime.checkpointMs + downtime.transferMs + downtime.restoreMs).toBe(
+      expect(downtime.freezeMs + downtime.transferMs + downtime.restoreMs).toBe(
         downtime.totalMs,
       )
-      expect(downtime.checkpointMs).toBeGreaterThan(0)
+      expect(downtime.freezeMs).toBeGreaterThan(0)
       // The copy of the checkpoint is transfer; the restore is resume-target alone.
       const copy = result.events.find(
         (e) => e.type === 'stage-finished' && e.stage === 'copy-checkpoint',

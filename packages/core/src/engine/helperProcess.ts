@@ -137,19 +137,27 @@ async function startHelperProcess(
     abortSignal: signal,
   })
   const container = engine.docker.getContainer(id)
-  const remove = () =>
-    engine
+  let socket: (NodeJS.ReadWriteStream & Writable & { destroy(): void }) | undefined
+  let stdout: Transform | undefined
+  // The attach connection goes first: while the helper's output fills a connection nobody
+  // reads, the engine (20.10) cannot finish killing it, and holds the container's lock.
+  let removal: Promise<void> | undefined
+  const remove = () => {
+    socket?.destroy()
+    stdout?.destroy()
+    removal ??= engine
       .call(`remove helper container ${shortId(id)}`, () =>
         container.remove({ force: true, v: false }),
       )
-      .catch(() => {})
+      .then(
+        () => {},
+        () => {},
+      )
+    return removal
+  }
   signal.addEventListener('abort', remove, { once: true })
-  let socket: (NodeJS.ReadWriteStream & Writable) | undefined
-  let stdout: Transform | undefined
   const close = async () => {
     signal.removeEventListener('abort', remove)
-    socket?.end()
-    stdout?.destroy()
     await remove()
   }
   try {
@@ -160,7 +168,7 @@ async function startHelperProcess(
     })
     socket = (await engine.call(`attach to helper container ${shortId(id)}`, () =>
       container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
-    )) as NodeJS.ReadWriteStream & Writable
+    )) as NodeJS.ReadWriteStream & Writable & { destroy(): void }
     const stderr: Buffer[] = []
     stdout = socket.pipe(demultiplex(stderr))
     await engine.call(`start helper ${run.args[0] ?? ''} in ${shortId(id)}`, () =>

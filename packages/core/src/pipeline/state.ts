@@ -32,7 +32,7 @@ export interface TargetRecord {
 export interface Downtime {
   readonly totalMs: number
   /** The freeze itself: CRIU's dump, or for a cold migration the stop. */
-  readonly checkpointMs: number
+  readonly freezeMs: number
   /** From the freeze's end to the restore's start: what moves while the source is frozen. */
   readonly transferMs: number
   /** Starting the target (from the checkpoint: putting it in place, then the start). */
