@@ -280,8 +280,60 @@ describe.each([
   })
 })
 
+describe('pre-copy by content hash (checksum)', () => {
+  it('sends a file whose content changed at the same size and mtime, not one whose ctime alone moved', async () => {
+    const name = `${PREFIX}-checksum`
+    const volume = `${PREFIX}-checksum`
+    const source = await sourceWithVolume(name, volume)
+    const stamp = `touch -d '2001-01-01 00:00:00' ${DATA}/same.txt`
+    expect((await execIn(source, ['sh', '-c', stamp])).exitCode).toBe(0)
+    await sleep(2500)
+    const engineB = await connectEngine(env.TESTENV_HOST_B)
+    // chmod to the mode it has moves big's ctime only; same.txt differs by its content alone.
+    const change = `chmod 644 ${DATA}/big && printf CCCC > ${DATA}/same.txt && ${stamp}`
+    const mutate = defineStage('mutate', async (state) => {
+      const result = await execIn(source, ['sh', '-c', change])
+      if (result.exitCode !== 0) throw new Error(`mutation failed: ${result.stderr}`)
+      return state
+    })
+    const route = { source: engineA, destination: engineB, checksum: true }
+    let events: MigrationEvent[]
+    try {
+      events = await run(
+        startMigration().pipe(
+          inspectSource({ engine: engineA, container: name }),
+          precopyVolumes(route),
+          createTarget({ engine: engineB }),
+          mutate,
+          stopSource({ engine: engineA }),
+          syncVolumes(route),
+          startTarget({ engine: engineB }),
+          rollbackOnFailure(),
+        ),
+      )
+    } finally {
+      await engineB.close()
+    }
+    const [onA, onB] = await Promise.all([
+      listVolume(A, IMAGE, volume),
+      listVolume(B, IMAGE, await volumeOnB(name)),
+    ])
+    expect(withoutRoot(onB)).toEqual(withoutRoot(onA))
+    expect(onB.find((entry) => entry.path === './same.txt')).toMatchObject({
+      size: 4,
+      mtime: Date.UTC(2001, 0, 1) / 1000,
+    })
+    const state = events.filter((e) => e.type === 'state').at(-1)
+    const artifacts = state?.type === 'state' ? state.state.artifacts : []
+    const deltas = artifacts.filter((a) => a.key.includes('.delta-'))
+    // One round after the freeze, with same.txt and not big's 24 MiB.
+    expect(deltas).toHaveLength(1)
+    expect(deltas[0]?.size).toBeLessThan(64 * 1024)
+  })
+})
+
 describe('transship migrate without --via: straight from engine to engine', () => {
-  it('a cold migration of a container whose volume is written while it moves', async () => {
+  it('a cold migration, --checksum, of a container whose volume is written while it moves', async () => {
     const name = `${PREFIX}-cli`
     const volume = `${PREFIX}-cli`
     const source = await sourceWithVolume(name, volume)
@@ -294,7 +346,8 @@ describe('transship migrate without --via: straight from engine to engine', () =
       ],
     })
     await writer.start({ Detach: true })
-    const result = await migrateAToB(name, '--no-checkpoint', '--json')
+    // --checksum: the files that change while they are read are found by their content.
+    const result = await migrateAToB(name, '--no-checkpoint', '--checksum', '--json')
     expectSuccess(result)
     const [onA, onB] = await Promise.all([
       listVolume(A, IMAGE, volume),
