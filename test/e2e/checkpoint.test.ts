@@ -282,9 +282,7 @@ describe('memory-only state continues on B', () => {
     const { downtime } = state
     expect(downtime).toBeDefined()
     if (downtime) {
-      expect(downtime.freezeMs + downtime.transferMs + downtime.restoreMs).toBe(
-        downtime.totalMs,
-      )
+      expect(downtime.freezeMs + downtime.transferMs + downtime.restoreMs).toBe(downtime.totalMs)
       expect(downtime.freezeMs).toBeGreaterThan(0)
       expect(downtime.restoreMs).toBeGreaterThan(0)
     }

@@ -67,8 +67,7 @@ export function treeChanges(
  */
 function linkGroupsOf(now: readonly TreeEntry[], changed: ReadonlySet<string>): Set<string> {
   const inodes = new Set<string>()
-  for (const entry of now)
-    if (isLinkedFile(entry) && changed.has(entry.path)) inodes.add(entry.ino)
+  for (const entry of now) if (isLinkedFile(entry) && changed.has(entry.path)) inodes.add(entry.ino)
   return inodes
 }
 
