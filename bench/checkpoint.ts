@@ -74,7 +74,7 @@ interface Timing {
   /** Whether the keys held only in memory were there on B. */
   readonly memoryKept: boolean
   /** transship only: the downtime's parts and the checkpoint's size. */
-  readonly parts?: { freezeMs: number; transferMs: number; restoreMs: number }
+  readonly parts?: { checkpointMs: number; transferMs: number; restoreMs: number }
   readonly checkpointBytes?: number
   /** transship only: `stage-finished` durations by stage, in pipeline order. */
   readonly stages?: ReadonlyMap<string, number>
@@ -194,13 +194,13 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
   const totalMs = performance.now() - started
   const downtime = state?.downtime
   if (!downtime) throw new Error('transship reported no downtime')
-  const { freezeMs, transferMs, restoreMs } = downtime
+  const { checkpointMs, transferMs, restoreMs } = downtime
   const checkpointBytes = state?.artifacts.find((artifact) => artifact.kind === 'checkpoint')?.size
   return {
     downtimeMs: downtime.totalMs,
     totalMs,
     memoryKept: await memoryKept(bench),
-    parts: { freezeMs, transferMs, restoreMs },
+    parts: { checkpointMs, transferMs, restoreMs },
     stages,
     ...(checkpointBytes === undefined ? {} : { checkpointBytes }),
   }
@@ -368,7 +368,7 @@ function print(
     COLUMNS,
     rows,
     [
-      `transship's downtime: freeze ${part((t) => t.parts?.freezeMs)} s, transfer ${part((t) => t.parts?.transferMs)} s, restore ${part((t) => t.parts?.restoreMs)} s; checkpoint ${binaryBytes(size)}`,
+      `transship's downtime: freeze ${part((t) => t.parts?.checkpointMs)} s, transfer ${part((t) => t.parts?.transferMs)} s, restore ${part((t) => t.parts?.restoreMs)} s; checkpoint ${binaryBytes(size)}`,
       `transship's stages (s): ${stageLine}`,
       'downtime: from the freeze (checkpoint) or the stop to the target started on B; (a) and (b) do everything while the container is down, so their total is their downtime.',
       'transship: the stages through the API in this process (not the CLI), staging in a file:// directory on the same disk; (a) and (b): the docker CLI, files copied with cp.',

@@ -159,7 +159,7 @@ function partsLine(result: WorkloadResult, method: MethodId): string[] {
     .map((stage) => `${stage} ${part((m) => m.stages?.get(stage))}`)
     .join(', ')
   return [
-    `${method}: downtime = freeze ${part((m) => m.parts?.freezeMs)} + transfer ${part((m) => m.parts?.transferMs)} + restore ${part((m) => m.parts?.restoreMs)} s; stages (s): ${stages}`,
+    `${method}: downtime = freeze ${part((m) => m.parts?.checkpointMs)} + transfer ${part((m) => m.parts?.transferMs)} + restore ${part((m) => m.parts?.restoreMs)} s; stages (s): ${stages}`,
   ]
 }
 

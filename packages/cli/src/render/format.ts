@@ -20,9 +20,9 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`
 }
 
-/** ", downtime 1.2 s (freeze 0.3 s, transfer 0.6 s, restore 0.3 s)", or nothing. */
+/** ", downtime 1.2 s (checkpoint 0.3 s, transfer 0.6 s, restore 0.3 s)" (or "stop 0.3 s"), or nothing. */
 export function downtimeOf(summary: SummaryEvent): string {
   const { downtime } = summary
   if (!downtime) return ''
-  return `, downtime ${formatDuration(downtime.totalMs)} (freeze ${formatDuration(downtime.freezeMs)}, transfer ${formatDuration(downtime.transferMs)}, restore ${formatDuration(downtime.restoreMs)})`
+  return `, downtime ${formatDuration(downtime.totalMs)} (${downtime.frozenBy} ${formatDuration(downtime.checkpointMs)}, transfer ${formatDuration(downtime.transferMs)}, restore ${formatDuration(downtime.restoreMs)})`
 }

@@ -19,6 +19,7 @@ import type { Downtime, Freeze } from './state.js'
 export function downtimeOf(freeze: Freeze, restoreStarted: number, running: number): Downtime {
   const totalMs = Math.max(0, running - freeze.at)
   const restoreMs = Math.max(0, Math.min(running - restoreStarted, totalMs))
-  const freezeMs = Math.max(0, Math.min(freeze.durationMs, totalMs - restoreMs))
-  return { totalMs, freezeMs, restoreMs, transferMs: totalMs - freezeMs - restoreMs }
+  const checkpointMs = Math.max(0, Math.min(freeze.durationMs, totalMs - restoreMs))
+  const transferMs = totalMs - checkpointMs - restoreMs
+  return { totalMs, frozenBy: freeze.by, checkpointMs, transferMs, restoreMs }
 }

@@ -45,7 +45,7 @@ export interface SummaryEvent {
   readonly backupKept?: boolean
   /** The target container, when one was created. */
   readonly target?: { readonly engine: string; readonly id: string; readonly name: string }
-  /** How long the container did not run, when it continued from a checkpoint. */
+  /** How long the container did not run, when it was frozen (stopped or checkpointed) and started again. */
   readonly downtime?: Downtime
   /** Bytes stored or read through the transport. */
   readonly bytes: number

@@ -31,8 +31,10 @@ export interface TargetRecord {
  */
 export interface Downtime {
   readonly totalMs: number
+  /** How the source was frozen: `checkpoint` (CRIU's dump), or `stop` (a cold migration). */
+  readonly frozenBy: Freeze['by']
   /** The freeze itself: CRIU's dump, or for a cold migration the stop. */
-  readonly freezeMs: number
+  readonly checkpointMs: number
   /** From the freeze's end to the restore's start: what moves while the source is frozen. */
   readonly transferMs: number
   /** Starting the target (from the checkpoint: putting it in place, then the start). */
@@ -41,6 +43,7 @@ export interface Downtime {
 
 /** When the source was frozen (stopped, or checkpointed), as this process saw it. */
 export interface Freeze {
+  readonly by: 'checkpoint' | 'stop'
   /** When the stop or checkpoint was requested (`Date.now()`). */
   readonly at: number
   /** How long the stop or checkpoint took, in milliseconds. */

@@ -49,6 +49,6 @@ export function stopSource(options: StopSourceOptions) {
     await engine.call(`stop container ${source.name}`, (docker) =>
       docker.getContainer(source.id).stop(),
     )
-    return { ...state, freeze: { at, durationMs: Date.now() - at } }
+    return { ...state, freeze: { by: 'stop', at, durationMs: Date.now() - at } }
   })
 }

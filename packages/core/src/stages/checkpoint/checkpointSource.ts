@@ -105,7 +105,11 @@ export function checkpointSource(options: CheckpointSourceOptions) {
         ...runcCommitOf(info),
       },
     }
-    return { ...state, checkpoint, freeze: { at: frozenAt, durationMs: checkpoint.durationMs } }
+    return {
+      ...state,
+      checkpoint,
+      freeze: { by: 'checkpoint', at: frozenAt, durationMs: checkpoint.durationMs },
+    }
   })
 }
 

@@ -288,5 +288,11 @@ function notRunning(
 
 /** The freeze as this process saw it, or, in a restore on its own, as the backup records it. */
 function freezeOf(state: MigrationState, checkpoint: CheckpointRecord): Freeze {
-  return state.freeze ?? { at: Date.parse(checkpoint.frozenAt), durationMs: checkpoint.durationMs }
+  return (
+    state.freeze ?? {
+      by: 'checkpoint',
+      at: Date.parse(checkpoint.frozenAt),
+      durationMs: checkpoint.durationMs,
+    }
+  )
 }
