@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
+  backupCheckpoint,
+  backupLayer,
+  checkpointSource,
   connectEngine,
+  copyCheckpoint,
   copyLayer,
   createTarget,
   defineStage,
@@ -11,19 +18,29 @@ import {
   type MigrationEvent,
   precopyLayer,
   precopyVolumes,
+  removeBackup,
+  restoreCheckpoint,
+  restoreLayer,
+  resumeTarget,
   rollbackOnFailure,
   startMigration,
   startTarget,
   stopSource,
   syncVolumes,
+  type Transport,
+  writeManifest,
 } from '@transship/core'
 import type Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLocalTransport } from '../../packages/transport-local/src/index.js'
+import { createS3Transport } from '../../packages/transport-s3/src/index.js'
+import { scpTransportFromUrl } from '../../packages/transport-scp/src/index.js'
 import { removeLabelled } from '../support/cleanup.js'
 import { type CliResult, transship } from '../support/cli.js'
 import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
 import { layerDiff, layerListing, linkGroups, listingDifferences } from '../support/layerChecks.js'
 import { runOnce } from '../support/runOnce.js'
+import { testS3, uniqueS3Prefix } from '../support/s3.js'
 import { testEnv } from '../support/testenv.js'
 import { type ListedEntry, listVolume } from '../support/volumeListing.js'
 
@@ -169,6 +186,14 @@ function withoutRoot(listing: readonly ListedEntry[]): ListedEntry[] {
 }
 
 let engineA: EngineClient
+const stagingDirectories: string[] = []
+
+/** A staging directory of this file's own (sshd on B shares this machine's file system). */
+async function stagingDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'transship-precopy-'))
+  stagingDirectories.push(dir)
+  return dir
+}
 
 beforeAll(async () => {
   engineA = await connectEngine(env.TESTENV_HOST_A)
@@ -176,44 +201,148 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
+  await Promise.all(stagingDirectories.map((dir) => rm(dir, { recursive: true, force: true })))
   await engineA?.close()
 })
 
-describe.each([
-  ['B by its socket', () => env.TESTENV_HOST_B, {}],
-  ['B over ssh://', () => env.TESTENV_HOST_B_SSH, SSH],
-])('pre-copy of a volume, straight from A to %s', (what, urlOfB, optionsOfB) => {
-  const tag = what.includes('ssh') ? 'ssh' : 'sock'
-  const name = `${PREFIX}-lib-${tag}`
-  const volume = `${PREFIX}-lib-${tag}`
+/** How a case reaches B: straight, or through one of the three transports. */
+interface Route {
+  readonly what: string
+  readonly tag: string
+  readonly checkpoint: boolean
+  readonly urlOfB?: () => string
+  readonly optionsOfB?: EngineOptions
+  readonly staging?: () => Promise<Transport>
+}
+
+const ROUTES: Route[] = [
+  { what: 'straight to B by its socket, cold', tag: 'sock-cold', checkpoint: false },
+  { what: 'straight to B by its socket, with a checkpoint', tag: 'sock-cp', checkpoint: true },
+  {
+    what: 'straight to B over ssh://, cold',
+    tag: 'ssh-cold',
+    checkpoint: false,
+    urlOfB: () => env.TESTENV_HOST_B_SSH,
+    optionsOfB: SSH,
+  },
+  ...[false, true].flatMap((checkpoint): Route[] => {
+    const how = checkpoint ? 'with a checkpoint' : 'cold'
+    const tag = checkpoint ? 'cp' : 'cold'
+    return [
+      {
+        what: `through file://, ${how}`,
+        tag: `file-${tag}`,
+        checkpoint,
+        staging: async () => createLocalTransport({ base: await stagingDirectory() }),
+      },
+      {
+        what: `through scp://, ${how}`,
+        tag: `scp-${tag}`,
+        checkpoint,
+        staging: async () =>
+          scpTransportFromUrl(`scp://${env.TESTENV_SSH_ALIAS}${await stagingDirectory()}`, {
+            configPath: env.TESTENV_SSH_CONFIG,
+            agent: false,
+          }),
+      },
+      {
+        what: `through s3://, ${how}`,
+        tag: `s3-${tag}`,
+        checkpoint,
+        staging: async () => {
+          const s3 = testS3()
+          return createS3Transport({
+            endpoint: s3.endpoint,
+            region: s3.region,
+            credentials: s3.credentials,
+            bucket: s3.bucket,
+            prefix: uniqueS3Prefix('e2e-precopy'),
+            onWarning: () => {},
+          })
+        },
+      },
+    ]
+  }),
+]
+
+/** A stage slot left empty. */
+const identity = (events: ReturnType<typeof startMigration>) => events
+
+/**
+ * The migration of `name` with {@link MUTATE} run after the pre-copy and before the
+ * freeze, as the default route (straight) or through staging composes it.
+ */
+function mutatedMigration(
+  name: string,
+  route: Route,
+  engineB: EngineClient,
+  transport: Transport | undefined,
+) {
+  const engines = { source: engineA, destination: engineB }
+  const mutate = defineStage('mutate', async (state) => {
+    const result = await execIn(A.getContainer(name), ['sh', '-c', MUTATE])
+    if (result.exitCode !== 0) throw new Error(`mutation failed: ${result.stderr}`)
+    return state
+  })
+  const freeze = route.checkpoint
+    ? checkpointSource({ engine: engineA, destination: engineB })
+    : stopSource({ engine: engineA })
+  const start = route.checkpoint
+    ? resumeTarget({ engine: engineB })
+    : startTarget({ engine: engineB })
+  if (!transport) {
+    return startMigration()
+      .pipe(
+        inspectSource({ engine: engineA, container: name }),
+        precopyVolumes(engines),
+        createTarget({ engine: engineB }),
+        precopyLayer(engines),
+        mutate,
+        freeze,
+        syncVolumes(engines),
+        copyLayer(engines),
+        route.checkpoint ? copyCheckpoint(engines) : identity,
+      )
+      .pipe(start, rollbackOnFailure())
+  }
+  const staged = { ...engines, transport }
+  return startMigration()
+    .pipe(
+      inspectSource({ engine: engineA, container: name }),
+      precopyVolumes(staged),
+      createTarget({ engine: engineB }),
+      mutate,
+      freeze,
+      syncVolumes(staged),
+      backupLayer({ engine: engineA, transport }),
+      restoreLayer({ engine: engineB, transport }),
+      route.checkpoint ? backupCheckpoint({ engine: engineA, transport }) : identity,
+    )
+    .pipe(
+      writeManifest({ transport }),
+      route.checkpoint
+        ? restoreCheckpoint({ engine: engineB, transport })
+        : startTarget({ engine: engineB }),
+      removeBackup({ transport }),
+      rollbackOnFailure(),
+    )
+}
+
+describe.each(ROUTES)('pre-copy of a volume and the layer, $what', (route) => {
+  const name = `${PREFIX}-lib-${route.tag}`
+  const volume = `${PREFIX}-lib-${route.tag}`
   let events: MigrationEvent[]
 
   beforeAll(async () => {
     await sourceWithVolume(name, volume)
     // Entries changed within 2 s of their lstat are sent again by the next round (racy).
     await sleep(2500)
-    const engineB = await connectEngine(urlOfB(), optionsOfB)
-    const mutate = defineStage('mutate', async (state) => {
-      const result = await execIn(A.getContainer(name), ['sh', '-c', MUTATE])
-      if (result.exitCode !== 0) throw new Error(`mutation failed: ${result.stderr}`)
-      return state
-    })
+    const engineB = await connectEngine(route.urlOfB?.() ?? env.TESTENV_HOST_B, route.optionsOfB)
+    const transport = await route.staging?.()
     try {
-      events = await run(
-        startMigration()
-          .pipe(
-            inspectSource({ engine: engineA, container: name }),
-            precopyVolumes({ source: engineA, destination: engineB }),
-            createTarget({ engine: engineB }),
-            precopyLayer({ source: engineA, destination: engineB }),
-            mutate,
-            stopSource({ engine: engineA }),
-            syncVolumes({ source: engineA, destination: engineB }),
-            copyLayer({ source: engineA, destination: engineB }),
-          )
-          .pipe(startTarget({ engine: engineB }), rollbackOnFailure()),
-      )
+      events = await run(mutatedMigration(name, route, engineB, transport))
     } finally {
+      await transport?.close?.()
       await engineB.close()
     }
   })
@@ -254,22 +383,16 @@ describe.each([
 
   it('sent the changes after the freeze, not everything again', () => {
     const stages = events.filter((e) => e.type === 'stage-finished').map((e) => e.stage)
-    expect(stages).toEqual([
-      'inspect',
-      'precopy-volumes',
-      'create-target',
-      'precopy-layer',
-      'mutate',
-      'stop-source',
-      'sync-volumes',
-      'copy-layer',
-      'start-target',
-    ])
+    expect(stages.slice(0, 4)).toEqual(['inspect', 'precopy-volumes', 'create-target', stages[3]])
+    expect(stages.indexOf('sync-volumes')).toBeGreaterThan(stages.indexOf('mutate'))
     const state = events.filter((e) => e.type === 'state').at(-1)
     const artifacts = state?.type === 'state' ? state.state.artifacts : []
-    const layer = artifacts.filter((a) => a.kind === 'layer').map((a) => a.key)
-    expect(layer).toEqual(expect.arrayContaining(['layer.tar']))
-    expect(layer.at(-1)).toMatch(/^layer\.delta-\d\.tar$/)
+    if (!route.staging) {
+      // Straight, the layer has its pre-copy too: its round after the freeze is a delta.
+      const layer = artifacts.filter((a) => a.kind === 'layer').map((a) => a.key)
+      expect(layer).toEqual(expect.arrayContaining(['layer.tar']))
+      expect(layer.at(-1)).toMatch(/^layer\.delta-\d\.tar$/)
+    }
     const full = artifacts.find((a) => a.key === 'volumes/0.tar')
     const deltas = artifacts.filter((a) => a.kind === 'volume' && a.key.includes('.delta-'))
     expect(full?.size).toBeGreaterThan(24 * 1024 * 1024)
@@ -277,6 +400,14 @@ describe.each([
     expect(deltas.length).toBeGreaterThan(0)
     expect(deltas.at(-1)?.size).toBeGreaterThan(1024 * 1024)
     expect(deltas.at(-1)?.size).toBeLessThan(4 * 1024 * 1024)
+  })
+
+  it.runIf(route.checkpoint)('started the target at B from the checkpoint', async () => {
+    const stages = events.filter((e) => e.type === 'stage-finished').map((e) => e.stage)
+    expect(stages).toContain('checkpoint')
+    expect(stages.at(-1)).toBe(route.staging ? 'restore-checkpoint' : 'resume-target')
+    expect((await B.getContainer(name).inspect()).State.Running).toBe(true)
+    expect((await A.getContainer(name).inspect()).State.Running).toBe(false)
   })
 })
 

@@ -22,7 +22,8 @@ const APPENDED = ['artifacts', 'journal', 'warnings'] as const
  * Runs independent stages at the same time on the same state, e.g. what moves once the
  * source is frozen (the volumes' changes, the layer, the checkpoint), and then emits one
  * state with all their changes: what each added to `artifacts`, `journal` and `warnings`,
- * in the order the stages are given, and each other field a stage changed. Two stages
+ * in the order the stages are given (and what one removed from them), and each other
+ * field a stage changed. Two stages
  * must not change the same other field. Their events interleave as they come.
  *
  * If one fails, the others are stopped (each undoes its own unfinished work), and the
@@ -85,11 +86,11 @@ function mergeStates(
     for (const key of Object.keys(state) as (keyof MigrationState)[]) {
       if (state[key] === base[key]) continue
       if ((APPENDED as readonly string[]).includes(key)) {
-        const before = (base[key] ?? []) as readonly unknown[]
-        merged[key] = [
-          ...(merged[key] as unknown[]),
-          ...(state[key] as unknown[]).slice(before.length),
-        ]
+        merged[key] = withListChanges(
+          merged[key] as readonly unknown[],
+          (base[key] ?? []) as readonly unknown[],
+          state[key] as readonly unknown[],
+        )
         continue
       }
       const other = changedBy.get(key)
@@ -104,6 +105,23 @@ function mergeStates(
     }
   }
   return merged as unknown as MigrationState
+}
+
+/**
+ * A list field with one stage's changes: the items it added, at the end, and those of the
+ * base it dropped (a stage that made another's undo step pointless removes it), left out.
+ */
+function withListChanges(
+  merged: readonly unknown[],
+  base: readonly unknown[],
+  changed: readonly unknown[],
+): unknown[] {
+  const before = new Set(base)
+  const kept = new Set(changed)
+  return [
+    ...merged.filter((item) => !before.has(item) || kept.has(item)),
+    ...changed.filter((item) => !before.has(item)),
+  ]
 }
 
 /** The failure, with the undo steps of the stages that finished before it. */

@@ -80,10 +80,10 @@ export interface MigrateOptions {
  * container layer and the checkpoint, and starts the target from the checkpoint, so its
  * processes continue. Through a transport (staging), the volumes take the same two
  * phases, each archive stored and then applied at the destination as soon as it is
- * stored; the checkpoint and the layer go through staging after the freeze. On any failure the destination's half-made
- * state is removed and the source is put back as it was (from its checkpoint where
- * possible). After success the source stays stopped, restart policy `no`, unless
- * `removeSource`.
+ * stored; the checkpoint and the layer go through staging after the freeze, the layer
+ * applied as soon as it is stored. On any failure the destination's half-made state is
+ * removed and the source is put back as it was (from its checkpoint where possible).
+ * After success the source stays stopped, restart policy `no`, unless `removeSource`.
  *
  * ## Example
  * ```ts
@@ -185,16 +185,21 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
-      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
+      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time,
+      // each applied at the destination as soon as it is stored (the checkpoint, last, by
+      // the start).
       concurrently(
         syncVolumes(route),
-        backupLayer({ engine: source, transport }),
+        (events) =>
+          events.pipe(
+            backupLayer({ engine: source, transport }),
+            restoreLayer({ engine: destination, transport }),
+          ),
         checkpoint ? backupCheckpoint({ engine: source, transport }) : identity,
       ),
     )
     .pipe(
       writeManifest({ transport }),
-      restoreLayer({ engine: destination, transport }),
       checkpoint
         ? restoreCheckpoint({ engine: destination, transport })
         : startTarget({ engine: destination }),

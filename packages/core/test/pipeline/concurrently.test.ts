@@ -75,6 +75,24 @@ describe('concurrently', () => {
     expect((error as TransshipError).message).toMatch(/both change the state's id/)
   })
 
+  it("keeps an undo step a stage removed (its work replaced an earlier stage's) out of the merged journal", async () => {
+    const log: string[] = []
+    const replacing = defineStage('replace', async (state, { undoable }) => {
+      undoable('undo replace', async () => {})
+      return { ...state, journal: state.journal.filter((e) => e.description !== 'undo early') }
+    })
+    const emitted = await events(
+      startMigration().pipe(
+        adding('early', 1, log),
+        concurrently(adding('other', 5, log), replacing),
+      ),
+    )
+    expect(lastState(emitted)?.journal.map((entry) => entry.description)).toEqual([
+      'undo other',
+      'undo replace',
+    ])
+  })
+
   it('on a failure, stops the others and rolls back the work of those that finished', async () => {
     const log: string[] = []
     const failing = defineStage('failing', async () => {
