@@ -282,7 +282,9 @@ describe('memory-only state continues on B', () => {
     const { downtime } = state
     expect(downtime).toBeDefined()
     if (downtime) {
-      expect(downtime.checkpointMs + downtime.transferMs + downtime.restoreMs).toBe(downtime.totalMs)
+      expect(downtime.checkpointMs + downtime.transferMs + downtime.restoreMs).toBe(
+        downtime.totalMs,
+      )
       expect(downtime.checkpointMs).toBeGreaterThan(0)
       expect(downtime.restoreMs).toBeGreaterThan(0)
     }

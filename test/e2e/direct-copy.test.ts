@@ -353,7 +353,9 @@ describe('a checkpoint, A → B without staging', () => {
     const { downtime } = state
     expect(downtime).toBeDefined()
     if (downtime) {
-      expect(downtime.checkpointMs + downtime.transferMs + downtime.restoreMs).toBe(downtime.totalMs)
+      expect(downtime.checkpointMs + downtime.transferMs + downtime.restoreMs).toBe(
+        downtime.totalMs,
+      )
       expect(downtime.checkpointMs).toBeGreaterThan(0)
       // The copy of the checkpoint is transfer; the restore is resume-target alone.
       const copy = result.events.find(
