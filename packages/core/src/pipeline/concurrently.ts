@@ -23,8 +23,8 @@ const APPENDED = ['artifacts', 'journal', 'warnings'] as const
  * source is frozen (the volumes' changes, the layer, the checkpoint), and then emits one
  * state with all their changes: what each added to `artifacts`, `journal` and `warnings`,
  * in the order the stages are given (and what one removed from them), and each other
- * field a stage changed. Two stages
- * must not change the same other field. Their events interleave as they come.
+ * field a stage changed. Two stages must not change the same other field. Their events
+ * interleave as they come.
  *
  * If one fails, the others are stopped (each undoes its own unfinished work), and the
  * failure carries the undo steps of those that finished, so that {@link rollbackOnFailure}

@@ -42,33 +42,23 @@ export function treeChanges(
     const old = before.get(entry.path)
     if (old === undefined || old.racy || !sameEntry(old, entry, checksum)) changed.add(entry.path)
   }
-  const relinked = linkGroupsOf(now, changed)
-  let changedBytes = 0
-  const sent: string[] = []
-  const counted = new Set<string>()
-  for (const entry of now) {
-    const linked = isLinkedFile(entry)
-    if (!changed.has(entry.path) && !(linked && relinked.has(entry.ino))) continue
-    sent.push(entry.path)
-    if (entry.type !== '0' || (linked && counted.has(entry.ino))) continue
-    changedBytes += entry.size
-    if (linked) counted.add(entry.ino)
-  }
+  // A file sent again replaces its path at the destination with a new file, which would
+  // leave the other names of its inode linked to the old one: every name goes again, the
+  // first as the file and the others as links to it.
+  const relinked = new Set(
+    now.filter((e) => isLinkedFile(e) && changed.has(e.path)).map((e) => e.ino),
+  )
+  const sent = now.filter((e) => changed.has(e.path) || (isLinkedFile(e) && relinked.has(e.ino)))
+  // The bytes of each file once, however many of its names go.
+  const files = new Map(
+    sent
+      .filter((e) => e.type === '0')
+      .map((e) => [isLinkedFile(e) ? `inode ${e.ino}` : `path ${e.path}`, e.size]),
+  )
+  const changedBytes = [...files.values()].reduce((sum, size) => sum + size, 0)
   const deleted = [...before.keys()].filter((path) => !present.has(path))
   deleted.sort((a, b) => depth(b) - depth(a))
-  return { deleted, changed: sent, changedBytes }
-}
-
-/**
- * The inodes of the hard-linked files among the changed ones. A file sent again replaces
- * its path at the destination with a new file, which would leave the other names of its
- * inode linked to the old one: every name of such an inode goes again, the first as the
- * file and the others as links to it.
- */
-function linkGroupsOf(now: readonly TreeEntry[], changed: ReadonlySet<string>): Set<string> {
-  const inodes = new Set<string>()
-  for (const entry of now) if (isLinkedFile(entry) && changed.has(entry.path)) inodes.add(entry.ino)
-  return inodes
+  return { deleted, changed: sent.map((e) => e.path), changedBytes }
 }
 
 function isLinkedFile(entry: TreeEntry): boolean {

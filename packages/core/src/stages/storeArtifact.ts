@@ -45,7 +45,7 @@ export async function storeArtifact(
     ],
     () => {},
   ) as unknown as Readable
-  undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+  undoStoring(transport, key, undoable)
   try {
     await transport.put(key, body, undefined, { signal })
   } finally {
@@ -53,4 +53,19 @@ export async function storeArtifact(
   }
   const { sha256, size } = await hashing.digest()
   return { key: artifact.key, kind: artifact.kind, size, sha256, encoding: 'tar' }
+}
+
+/**
+ * Records, before something is stored under `key`, its removal as an undo step.
+ *
+ * @param transport - where it is stored.
+ * @param key - its whole key (backup id included).
+ * @param undoable - the stage's undo recorder.
+ */
+export function undoStoring(
+  transport: Transport,
+  key: string,
+  undoable: StageContext['undoable'],
+): void {
+  undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
 }

@@ -9,6 +9,7 @@ import type { MigrationState } from '../pipeline/state.js'
 import { applyStoredTree, storeIn, unpackInto } from '../precopy/treeSinks.js'
 import type { RoundContext, TreeEnd, TreeSink } from '../precopy/treeSource.js'
 import type { Transport } from '../transport/contract.js'
+import { undoStoring } from './storeArtifact.js'
 import { volumeLabel } from './volumeLabel.js'
 
 /**
@@ -146,8 +147,7 @@ export function volumeSink(
   if (!transport) return unpackInto(destinationTree as TreeEnd)
   const keyOf = (round: number) => `${backupId}/${roundKey(volume, round)}`
   return storeIn(transport, keyOf, {
-    storing: (key) =>
-      context.undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key)),
+    storing: (key) => undoStoring(transport, key, context.undoable),
     stored: async (round, digest) => {
       if (!destinationTree) return
       const label = `${volumeLabel(volume)}, applying${round === 0 ? '' : ` round ${round}`}`

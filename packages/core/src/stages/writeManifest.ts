@@ -9,6 +9,7 @@ import {
 import { defineStage } from '../pipeline/stage.js'
 import type { Transport } from '../transport/contract.js'
 import { requireSource } from './require.js'
+import { undoStoring } from './storeArtifact.js'
 
 /** Options of {@link writeManifest}. */
 export interface WriteManifestOptions {
@@ -52,7 +53,7 @@ export function writeManifest(options: WriteManifestOptions) {
       ...(state.checkpoint ? { checkpoint: state.checkpoint } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
-    undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+    undoStoring(transport, key, undoable)
     await transport.put(key, Readable.from([serializeManifest(manifest)]), undefined, { signal })
     return { ...state, manifest, backupUrl: `${transport.url}/${backupId}` }
   })
