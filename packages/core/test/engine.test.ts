@@ -140,3 +140,22 @@ describe('engine call errors', () => {
     expect(error).toMatchObject({ code: 'ENGINE_UNREACHABLE' })
   })
 })
+
+describe('creating a container', () => {
+  it('aborted while the engine creates it: the call rejects, and the container is removed', async () => {
+    const label = `transship.test-aborted-create-${process.pid}`
+    await withEngine(env.TESTENV_HOST_A, {}, async (engine) => {
+      const controller = new AbortController()
+      const creating = engine.createContainer({
+        Image: 'transship-test/busybox',
+        Labels: { [label]: '' },
+        abortSignal: controller.signal,
+      })
+      // The request has left: an abort now would otherwise orphan what the engine makes.
+      setImmediate(() => controller.abort(new Error('stop here')))
+      await expect(creating).rejects.toThrow('stop here')
+      const left = await engine.docker.listContainers({ all: true, filters: { label: [label] } })
+      expect(left).toEqual([])
+    })
+  })
+})

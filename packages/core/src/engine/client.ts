@@ -177,14 +177,24 @@ export class EngineClient {
   }
 
   /**
-   * @param options - the container's configuration.
+   * Creates a container. An abort does not cut the request short: the engine may have made
+   * the container already, and nobody would learn its id to remove it. The container is
+   * removed once made instead, and the abort's reason thrown.
+   *
+   * @param options - the container's configuration; `abortSignal` as described above.
    * @return the new container's id.
    */
   async createContainer(options: Dockerode.ContainerCreateOptions): Promise<string> {
+    const { abortSignal, ...create } = options
+    abortSignal?.throwIfAborted()
     const container = await this.call(`create container from ${options.Image}`, (docker) =>
-      docker.createContainer(options),
+      docker.createContainer(create),
     )
     debug('%s: created container %s', this.url, shortId(container.id))
+    if (abortSignal?.aborted) {
+      await this.removeContainer(container.id)
+      abortSignal.throwIfAborted()
+    }
     return container.id
   }
 
