@@ -31,6 +31,7 @@ import {
   writeManifest,
 } from '@transship/core'
 import type Docker from 'dockerode'
+import { pack } from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLocalTransport } from '../../packages/transport-local/src/index.js'
 import { createS3Transport } from '../../packages/transport-s3/src/index.js'
@@ -121,11 +122,15 @@ mv /opt/app/big /opt/app/big-moved && ln /opt/app/big-moved /opt/app/big-link &&
 `
 
 /** A running container with a volume at /data filled by {@link FILL}. */
-async function sourceWithVolume(name: string, volume: string): Promise<Docker.Container> {
+async function sourceWithVolume(
+  name: string,
+  volume: string,
+  image = IMAGE,
+): Promise<Docker.Container> {
   await A.createVolume({ Name: volume, Labels: LABELS })
   const container = await A.createContainer({
     name,
-    Image: IMAGE,
+    Image: image,
     Cmd: IDLE,
     Labels: LABELS,
     HostConfig: { Binds: [`${volume}:${DATA}`] },
@@ -563,5 +568,71 @@ describe('transship migrate without --via: straight from engine to engine', () =
     const result = await migrateAToB(`${PREFIX}-nothing`, '--keep-backup')
     expect(result.code).not.toBe(0)
     expect(result.stderr).toMatch(/--keep-backup.*--via/)
+  })
+})
+
+/**
+ * Builds from the test image one whose `/tree` is a regular file: the engines refuse to
+ * start a helper container that mounts a tree there (runc cannot mount on a file).
+ */
+async function imageWithFileAtTree(tag: string): Promise<void> {
+  const context = pack()
+  context.entry({ name: 'Dockerfile' }, `FROM ${IMAGE}\nCOPY tree /tree\n`)
+  context.entry({ name: 'tree' }, 'a file where the helper mounts its tree\n')
+  context.finalize()
+  const stream = await A.buildImage(context as unknown as NodeJS.ReadableStream, {
+    t: tag,
+    labels: LABELS,
+    rm: true,
+  })
+  await new Promise<void>((resolve, reject) => {
+    A.modem.followProgress(stream, (error, output: { error?: string }[]) => {
+      const failure = error ?? output.find((message) => message.error)?.error
+      if (failure) reject(failure instanceof Error ? failure : new Error(String(failure)))
+      else resolve()
+    })
+  })
+}
+
+describe('where the engines refuse to start transship-helper', () => {
+  it('the volumes and the layer are copied whole after the freeze, through the archive API, and arrive equal', async () => {
+    const name = `${PREFIX}-no-helper`
+    const volume = `${PREFIX}-no-helper`
+    const tag = `transship-test/${PREFIX}-file-at-tree:latest`
+    await imageWithFileAtTree(tag)
+    try {
+      const source = await sourceWithVolume(name, volume, tag)
+      const layered = await execIn(source, ['sh', '-c', 'echo written > /in-the-layer'])
+      expect(layered.exitCode, layered.stderr).toBe(0)
+      const result = await migrateAToB(name, '--no-checkpoint')
+      expectSuccess(result)
+      // Each pre-copy says why it left its tree to the copy after the freeze.
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `cannot run on ${env.TESTENV_HOST_A}.*volume ${volume} .*copied whole after the freeze`,
+        ),
+      )
+      expect(result.stderr).toMatch(
+        /cannot run on .*the layer of container .*copied whole after the freeze/,
+      )
+      const [onA, onB] = await Promise.all([
+        listVolume(A, IMAGE, volume),
+        listVolume(B, IMAGE, await volumeOnB(name)),
+      ])
+      expect(withoutRoot(onB)).toEqual(withoutRoot(onA))
+      const target = B.getContainer(name)
+      expect((await target.inspect()).State.Running).toBe(true)
+      expect((await execIn(target, ['cat', '/in-the-layer'])).stdout).toBe('written\n')
+    } finally {
+      await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
+      await Promise.all(
+        [A, B].map((docker) =>
+          docker
+            .getImage(tag)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      )
+    }
   })
 })

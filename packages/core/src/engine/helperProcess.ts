@@ -90,7 +90,8 @@ export interface HelperProcessRun extends HelperProcessOptions {
  * @param runs - the programs to run.
  * @param use - what to do with them, running, in the same order.
  * @return what `use` returns.
- * @throws TransshipError `ENGINE_*` when a container cannot be made or started.
+ * @throws TransshipError `HELPER_UNAVAILABLE` when a container cannot be made or started
+ *   (the engine's error is its cause).
  */
 export async function withHelperProcesses<T>(
   runs: readonly HelperProcessRun[],
@@ -107,9 +108,19 @@ export async function withHelperProcesses<T>(
   }
 }
 
-async function startHelperProcess(
-  run: HelperProcessRun,
-): Promise<{ helper: HelperProcess; close: () => Promise<void> }> {
+/** A started helper, and how to remove its container. */
+interface RunningHelper {
+  readonly helper: HelperProcess
+  readonly close: () => Promise<void>
+}
+
+function startHelperProcess(run: HelperProcessRun): Promise<RunningHelper> {
+  return startHelper(run).catch((error: unknown) => {
+    throw unavailable(error, run)
+  })
+}
+
+async function startHelper(run: HelperProcessRun): Promise<RunningHelper> {
   const { engine, signal } = run
   const id = await engine.createContainer({
     Image: run.image,
@@ -186,6 +197,19 @@ async function startHelperProcess(
     await close()
     throw error
   }
+}
+
+/**
+ * A helper that could not be made or started: `HELPER_UNAVAILABLE`, which callers may
+ * answer by using the archive API alone. An abort stays what it is.
+ */
+function unavailable(error: unknown, run: HelperProcessRun): unknown {
+  if (run.signal.aborted) return error
+  return new TransshipError(
+    'HELPER_UNAVAILABLE',
+    `transship-helper (${run.purpose}) cannot run on ${run.engine.url}: ${messageOf(error)}`,
+    { cause: error },
+  )
 }
 
 async function waitForExit(

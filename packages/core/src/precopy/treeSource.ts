@@ -10,7 +10,7 @@ import {
   helperFailure,
   withHelperProcesses,
 } from '../engine/helperProcess.js'
-import { TransshipError } from '../errors.js'
+import { messageOf, TransshipError } from '../errors.js'
 import { meter } from '../pipeline/meter.js'
 import { type TreeChanges, treeChanges } from './treeChanges.js'
 import { entryFromPax, isDeletion, parseScanRecord, type TreeEntry } from './treeEntry.js'
@@ -121,6 +121,7 @@ export class TreeSource {
   /** Every entry as last sent, by path. */
   readonly #sent = new Map<string, TreeEntry>()
   #rounds = 0
+  #completed = 0
 
   /**
    * @param from - the tree at the source.
@@ -140,6 +141,11 @@ export class TreeSource {
   /** Rounds begun so far, the full copy included. */
   get rounds(): number {
     return this.#rounds
+  }
+
+  /** Whether a round reached its sink in full: the destination holds some of the tree. */
+  get copied(): boolean {
+    return this.#completed > 0
   }
 
   /**
@@ -199,6 +205,32 @@ export class TreeSource {
     const args = ['pack', TREE, '--paths', ...this.#args()]
     const digest = await this.#send(args, changes, round, sink, context)
     return { round, entries, digest, changedBytes: changes.changedBytes }
+  }
+
+  /**
+   * {@link precopy}, or nothing when the helper program cannot run on an engine (the
+   * engine refuses its container) before any round was copied: the tree is then left to
+   * a whole copy through the archive API after the freeze, with a warning that says so.
+   * Once a round has reached the destination, such a failure fails the pre-copy.
+   *
+   * @param sink - where the archives go.
+   * @param context - as for {@link precopy}.
+   * @param warn - the stage's warning.
+   * @return what each round sent, or `undefined` when nothing was.
+   */
+  async precopyIfHelperRuns(
+    sink: TreeSink,
+    context: (round: number) => RoundContext,
+    warn: (message: string) => void,
+  ): Promise<RoundResult[] | undefined> {
+    try {
+      return await this.precopy(sink, context)
+    } catch (error) {
+      if (!(error instanceof TransshipError && error.code === 'HELPER_UNAVAILABLE') || this.copied)
+        throw error
+      warn(`${messageOf(error)}; ${this.#from.describe} is copied whole after the freeze instead`)
+      return undefined
+    }
   }
 
   async #scan(signal: AbortSignal): Promise<TreeEntry[]> {
@@ -269,6 +301,7 @@ export class TreeSource {
         stream.destroy()
       }
       this.#markChangedWhileRead(helper.stderr())
+      this.#completed++
       return hashing.digest()
     })
   }

@@ -49,9 +49,10 @@ interface Round {
  * - both (a migration through staging): into staging, and from there into the volume at
  *   the destination as soon as each archive is stored.
  *
- * Where the helper cannot run (an engine of another architecture, no build of it), the
- * volumes are only made here, with a warning, and {@link syncVolumes} copies them whole
- * after the freeze through the archive API.
+ * Where the helper cannot run (an engine of another architecture, no build of it, or an
+ * engine that refuses its container before anything was copied), the volumes are only
+ * made here, with a warning, and {@link syncVolumes} copies them whole after the freeze
+ * through the archive API.
  *
  * ## Example
  * ```ts
@@ -115,25 +116,34 @@ export function precopyVolumes(options: PrecopyVolumesOptions) {
         const stage = { ...context, signal }
         const copy = precopied.get(volume.name) as PrecopiedTree
         const sink = volumeSink(options, source.backupId, volume, copy.destination, stage)
-        return precopy(copy.source, sink, volume, stage)
+        return precopy(copy.source, sink, volume, stage).then((rounds) => {
+          // The helper could not run: syncVolumes copies this one whole.
+          if (!rounds) precopied.delete(volume.name)
+          return rounds ?? []
+        })
       },
     )
     return withRounds({ ...made, precopied }, rounds.flat())
   })
 }
 
-/** The full copy, then live rounds while they pay: each round's artifact. */
+/**
+ * The full copy, then live rounds while they pay: each round's artifact; `undefined` when
+ * the helper could not run before anything was copied.
+ */
 async function precopy(
   tree: TreeSource,
   sink: TreeSink,
   volume: VolumeRecord,
   context: StageContext,
-): Promise<Round[]> {
+): Promise<Round[] | undefined> {
   const label = volumeLabel(volume)
-  const results = await tree.precopy(sink, (round) =>
-    roundContext(round === 0 ? label : `${label}, changes (round ${round})`, context),
+  const results = await tree.precopyIfHelperRuns(
+    sink,
+    (round) => roundContext(round === 0 ? label : `${label}, changes (round ${round})`, context),
+    context.warn,
   )
-  return results.flatMap(({ round, digest }) =>
+  return results?.flatMap(({ round, digest }) =>
     digest ? [{ volume, round, artifact: roundArtifact(volume, round, digest) }] : [],
   )
 }

@@ -114,7 +114,7 @@ export function destinationImage(engine: EngineClient, state: MigrationState): P
  */
 export function roundKey(volume: VolumeRecord, round: number): string {
   const base = volume.artifact as string
-  return round === 0 ? base : base.replace(/\.tar$/, '') + `.delta-${round}.tar`
+  return round === 0 ? base : `${base.replace(/\.tar$/, '')}.delta-${round}.tar`
 }
 
 /** The artifact of a volume's round, in `tree` encoding. */

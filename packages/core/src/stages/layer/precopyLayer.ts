@@ -32,8 +32,9 @@ export interface PrecopyLayerOptions {
  * changed since, once the source is frozen. Mount points and the engine's files
  * (`/etc/hosts`, …) are left out, as {@link backupLayer} leaves them.
  *
- * It needs overlay2 on both engines and the helper program for both; otherwise it changes
- * nothing, and {@link copyLayer} copies the whole layer after the freeze. The helper
+ * It needs overlay2 on both engines and the helper program for both, and engines that run
+ * its containers; otherwise it changes nothing (with a warning when an engine refused the
+ * helper), and {@link copyLayer} copies the whole layer after the freeze. The helper
  * containers get `SYS_ADMIN`, which reading and writing overlayfs' `trusted.*` attributes
  * needs.
  *
@@ -102,9 +103,13 @@ export function precopyLayer(options: PrecopyLayerOptions) {
       checksum: options.checksum ?? false,
     })
     const destination = upper(to, toProgram, target.Image, toDir, false)
-    const rounds = await tree.precopy(unpackInto(destination), (round) =>
-      roundContext(round === 0 ? LAYER_LABEL : `${LAYER_LABEL}, changes (round ${round})`, context),
+    const rounds = await tree.precopyIfHelperRuns(
+      unpackInto(destination),
+      (round) =>
+        roundContext(round === 0 ? LAYER_LABEL : `${LAYER_LABEL}, changes (round ${round})`, context),
+      context.warn,
     )
+    if (!rounds) return state
     return {
       ...state,
       // The changes as `docker diff` listed them before the copy began.
