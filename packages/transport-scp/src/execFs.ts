@@ -231,7 +231,7 @@ export function startAppender(client: Client, path: string, fsync: boolean): App
   const opening = openChannel(
     client,
     sh(
-      `${PRINT_MARKER}; IFS= read -r go && [ "$go" = go ] || exit 0; ` + appendScript(file, fsync),
+      `${PRINT_MARKER}; IFS= read -r go && [ "$go" = go ] || exit 0; ${appendScript(file, fsync)}`,
     ),
   )
   const result = opening.then((channel) => outcome(channel, false))

@@ -106,7 +106,10 @@ export function precopyLayer(options: PrecopyLayerOptions) {
     const rounds = await tree.precopyIfHelperRuns(
       unpackInto(destination),
       (round) =>
-        roundContext(round === 0 ? LAYER_LABEL : `${LAYER_LABEL}, changes (round ${round})`, context),
+        roundContext(
+          round === 0 ? LAYER_LABEL : `${LAYER_LABEL}, changes (round ${round})`,
+          context,
+        ),
       context.warn,
     )
     if (!rounds) return state
