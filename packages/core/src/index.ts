@@ -63,7 +63,6 @@ export { startMigration } from './pipeline/startMigration.js'
 export type {
   Downtime,
   Freeze,
-  JournalEntry,
   MigrationState,
   PrecopiedTree,
   TargetRecord,

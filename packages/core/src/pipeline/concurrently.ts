@@ -1,5 +1,4 @@
 import {
-  catchError,
   concat,
   concatMap,
   defer,
@@ -12,23 +11,22 @@ import {
 } from 'rxjs'
 import { TransshipError } from '../errors.js'
 import type { MigrationEvent } from './events.js'
-import { StageFailure } from './stage.js'
 import type { MigrationState } from './state.js'
 
 /** The fields whose stages each add to them: their additions are kept, in stage order. */
-const APPENDED = ['artifacts', 'journal', 'warnings'] as const
+const APPENDED = ['artifacts', 'warnings'] as const
 
 /**
  * Runs independent stages at the same time on the same state, e.g. what moves once the
  * source is frozen (the volumes' changes, the layer, the checkpoint), and then emits one
- * state with all their changes: what each added to `artifacts`, `journal` and `warnings`,
- * in the order the stages are given (and what one removed from them), and each other
- * field a stage changed. Two stages must not change the same other field. Their events
+ * state with all their changes: what each added to `artifacts` and `warnings`, in the
+ * order the stages are given (and what one removed from them), and each other field a
+ * stage changed. Two stages must not change the same other field. Their events
  * interleave as they come.
  *
- * If one fails, the others are stopped (each undoes its own unfinished work), and the
- * failure carries the undo steps of those that finished, so that {@link rollbackOnFailure}
- * undoes their work too.
+ * If one fails, the others are stopped (each takes back its own unfinished work); the
+ * work of those that finished stays in the run's ledger, which {@link rollbackOnFailure}
+ * takes back.
  *
  * ## Example
  * ```ts
@@ -65,11 +63,7 @@ function runAll(
     ),
   )
   return concat(
-    merge(...runs).pipe(
-      catchError((error: unknown) => {
-        throw withFinishedUndo(error, base, finished)
-      }),
-    ),
+    merge(...runs),
     defer(() => of<MigrationEvent>({ type: 'state', state: mergeStates(base, finished) })),
   )
 }
@@ -122,15 +116,4 @@ function withListChanges(
     ...merged.filter((item) => !before.has(item) || kept.has(item)),
     ...changed.filter((item) => !before.has(item)),
   ]
-}
-
-/** The failure, with the undo steps of the stages that finished before it. */
-function withFinishedUndo(
-  error: unknown,
-  base: MigrationState,
-  finished: readonly (MigrationState | undefined)[],
-): unknown {
-  if (!(error instanceof StageFailure)) return error
-  const added = finished.flatMap((state) => (state ? state.journal.slice(base.journal.length) : []))
-  return added.length === 0 ? error : error.withUndo(added)
 }

@@ -1,40 +1,103 @@
-import { catchError, defer, type MonoTypeOperatorFunction } from 'rxjs'
+import {
+  catchError,
+  concat,
+  defer,
+  from,
+  ignoreElements,
+  type MonoTypeOperatorFunction,
+  tap,
+} from 'rxjs'
 import { TransshipError } from '../errors.js'
+import type { Ledger } from '../ledger/ledger.js'
+import { type RollbackReport, rollBack } from '../ledger/rollBack.js'
 import type { MigrationEvent } from './events.js'
-import { plainMessage, StageFailure, undo } from './stage.js'
+import { plainMessage, StageFailure } from './stage.js'
+
+/** Options of {@link rollbackOnFailure}. */
+export interface RollbackOnFailureOptions {
+  /**
+   * The run's ledger, as given to {@link startMigration}. Without it, the ledger of the
+   * failed stage, or of the last state that reached this operator, is used: an operator
+   * that fails on the first state it sees then leaves the earlier stages' changes alone.
+   */
+  readonly ledger?: Ledger
+  /** How long one undo step may take (default 60 s). */
+  readonly undoTimeoutMs?: number
+}
 
 /**
- * Puts everything back when a stage fails: runs the journal of the stages that succeeded
- * (newest first: remove what was made at the destination, start the source again, …) and
- * fails with an error that says what failed and what was undone. Place it last.
+ * Ends the run's ledger: when the pipeline completes, the run is done and its ledger
+ * closed; when it fails, from any operator (a stage, a user's own, a `timeout()`), every
+ * change recorded in the ledger and not yet taken back is (newest first: remove what was
+ * made at the destination, start the source again, …), and the pipeline fails with an
+ * error that says what failed, what was undone and what was not. Once the target runs
+ * (the ledger is committed), a failure is passed on and nothing is taken back. Steps that
+ * could not be taken back stay in a durable ledger, for `transship recover`. Place it last.
  *
  * ## Example
  * ```ts
- * startMigration().pipe(
+ * const ledger = await Ledger.durable({ command: 'backup web' })
+ * startMigration({ ledger }).pipe(
  *   inspectSource({ engine: source, container: 'web' }),
- *   stopSource(),
+ *   stopSource({ engine: source }),
  *   backupVolumes({ engine: source, transport }),
- *   rollbackOnFailure(), // a failed backup starts `web` again
+ *   rollbackOnFailure({ ledger }), // a failed backup starts `web` again
  * )
  * ```
  *
+ * @param options - the run's ledger, the timeout of each undo step.
  * @return the operator.
  */
-export function rollbackOnFailure(): MonoTypeOperatorFunction<MigrationEvent> {
-  return catchError((error: unknown) => {
-    if (!(error instanceof StageFailure)) throw error
-    return defer(async () => {
-      const steps = error.state.journal.map((entry) => entry.description)
-      const problems = await undo(error.state.journal)
-      throw new TransshipError(error.code, report(error, steps, problems), { cause: error })
+export function rollbackOnFailure(
+  options: RollbackOnFailureOptions = {},
+): MonoTypeOperatorFunction<MigrationEvent> {
+  return (events) =>
+    defer(() => {
+      let ledger = options.ledger
+      const seen = events.pipe(
+        tap((event) => {
+          if (event.type === 'state') ledger ??= event.state.ledger
+        }),
+      )
+      const completed = defer(() => from(ledger?.end('completed') ?? [])).pipe(ignoreElements())
+      return concat(seen, completed).pipe(
+        catchError((error: unknown) => {
+          const failed = options.ledger ?? (error instanceof StageFailure ? error.state.ledger : ledger)
+          if (!failed) throw error
+          return defer(() => failedRun(failed, error, options))
+        }),
+      )
     })
-  })
 }
 
-function report(failure: StageFailure, steps: string[], problems: string[]): string {
-  const undone = steps.filter((step) => !problems.some((p) => p.startsWith(`${step}:`)))
-  const parts = [plainMessage(failure)]
-  if (undone.length > 0) parts.push(`Undone: ${undone.reverse().join('; ')}.`)
-  if (problems.length > 0) parts.push(`Could NOT undo: ${problems.join('; ')}.`)
+async function failedRun(
+  ledger: Ledger,
+  error: unknown,
+  options: RollbackOnFailureOptions,
+): Promise<never> {
+  // A stage stopped beside the failed one may still be taking back its own changes.
+  await ledger.quiesce()
+  if (ledger.committed) {
+    await ledger.end('completed')
+    throw error
+  }
+  const report = await rollBack(ledger, {
+    ...(options.undoTimeoutMs === undefined ? {} : { timeoutMs: options.undoTimeoutMs }),
+  })
+  if (report.problems.length === 0) await ledger.end('rolled-back')
+  else await ledger.close()
+  const code = error instanceof TransshipError ? error.code : 'PIPELINE_FAILED'
+  throw new TransshipError(code, describeFailure(error, ledger, report), { cause: error })
+}
+
+function describeFailure(error: unknown, ledger: Ledger, report: RollbackReport): string {
+  const parts = [plainMessage(error)]
+  if (ledger.undone.length > 0) parts.push(`Undone: ${ledger.undone.join('; ')}.`)
+  if (report.problems.length > 0) {
+    parts.push(`Could NOT undo: ${report.problems.join('; ')}.`)
+    if (ledger.durable && !report.fenced) {
+      parts.push(`\`transship recover ${ledger.id}\` tries again.`)
+    }
+  }
   return parts.join(' ')
 }

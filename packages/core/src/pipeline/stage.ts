@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import { concatMap, type MonoTypeOperatorFunction, Observable, of } from 'rxjs'
 import { messageOf, TransshipError } from '../errors.js'
+import { type RollbackReport, rollBack } from '../ledger/rollBack.js'
+import type { UndoRecord } from '../ledger/undoSteps.js'
 import type { MigrationEvent } from './events.js'
-import type { JournalEntry, MigrationState } from './state.js'
+import type { MigrationState } from './state.js'
 
 /** What a stage's work gets besides the state. */
 export interface StageContext {
@@ -13,43 +15,29 @@ export interface StageContext {
   /** Reports bytes moved for one artifact (throttled here, so call it per chunk). */
   progress(artifact: string, bytesDone: number, bytesTotal?: number): void
   /**
-   * Records how to undo a change just made. If the stage fails, its own changes are undone
-   * at once; if it succeeds, they join the state's journal, for a later stage's failure.
+   * Records in the run's ledger how to take back a change about to be made (write-ahead:
+   * await it, then make the change). If the stage fails, its own changes are taken back
+   * at once; if it succeeds, they stay in the ledger, for a later failure or `transship
+   * recover`.
    */
-  undoable(description: string, undo: () => Promise<void>): void
+  undoable(record: UndoRecord): Promise<void>
 }
 
 /** A stage's failure: the cause, which stage, and the state it started from. */
 export class StageFailure extends TransshipError {
   /** The stage that failed. */
   readonly stage: string
-  /** The state the stage started from; its journal undoes the earlier stages. */
+  /** The state the stage started from; its ledger takes back the earlier stages' changes. */
   readonly state: MigrationState
 
-  constructor(stage: string, state: MigrationState, cause: unknown, undoProblems: string[]) {
+  constructor(stage: string, state: MigrationState, cause: unknown, own: RollbackReport) {
     const code = cause instanceof TransshipError ? cause.code : 'STAGE_FAILED'
-    const undo = undoProblems.length > 0 ? ` (could not undo: ${undoProblems.join('; ')})` : ''
+    const undo =
+      own.problems.length > 0 ? ` (could not undo: ${own.problems.join('; ')})` : ''
     super(code, `${stage} failed: ${plainMessage(cause)}${undo}`, { cause })
     this.name = 'StageFailure'
     this.stage = stage
     this.state = state
-  }
-
-  /**
-   * The same failure, with more undo steps for {@link rollbackOnFailure}: those of stages
-   * that ran beside the failed one and finished.
-   *
-   * @param entries - the steps, oldest first.
-   * @return the failure, its state's journal extended.
-   */
-  withUndo(entries: readonly JournalEntry[]): StageFailure {
-    const copy = Object.create(
-      Object.getPrototypeOf(this) as object,
-      Object.getOwnPropertyDescriptors(this),
-    ) as StageFailure
-    const state = { ...this.state, journal: [...this.state.journal, ...entries] }
-    Object.defineProperty(copy, 'state', { value: state, enumerable: true })
-    return copy
   }
 }
 
@@ -59,7 +47,7 @@ const PROGRESS_INTERVAL_MS = 200
  * Makes a pipeline stage: an RxJS operator that lets every event through, and runs `work`
  * on each `state` event, emitting `stage-started`, progress and warnings, `stage-finished`
  * and the new state. Unsubscribing aborts `work`'s calls (through `context.signal`) and
- * undoes what it recorded with `context.undoable`.
+ * takes back what it recorded with `context.undoable`.
  *
  * ## Example
  * ```ts
@@ -95,7 +83,7 @@ function runStage(
     state.signal?.addEventListener('abort', interrupt, { once: true })
 
     const started = performance.now()
-    const journal: JournalEntry[] = []
+    const recorded = new Set<string>()
     const warnings: string[] = []
     const lastProgress = new Map<string, { at: number; bytesDone: number }>()
     subscriber.next({ type: 'stage-started', stage: name })
@@ -121,12 +109,13 @@ function runStage(
           ...(bytesTotal === undefined ? {} : { bytesTotal }),
         })
       },
-      undoable(description, undo) {
-        journal.push({ description, undo })
+      async undoable(record) {
+        recorded.add(record.key)
+        await state.ledger.record(record)
       },
     }
 
-    work(state, context).then(
+    const settled = work(state, context).then(
       (next) => {
         subscriber.next({
           type: 'stage-finished',
@@ -138,40 +127,22 @@ function runStage(
           state: {
             ...next,
             warnings: [...next.warnings, ...warnings.map((message) => ({ stage: name, message }))],
-            journal: [...next.journal, ...journal],
           },
         })
         subscriber.complete()
       },
       async (error: unknown) => {
-        const problems = await undo(journal)
-        subscriber.error(new StageFailure(name, state, controller.signal.reason ?? error, problems))
+        const own = await rollBack(state.ledger, { keys: recorded })
+        subscriber.error(new StageFailure(name, state, controller.signal.reason ?? error, own))
       },
     )
+    state.ledger.track(settled)
 
     return () => {
       state.signal?.removeEventListener('abort', interrupt)
       controller.abort(new TransshipError('INTERRUPTED', `${name} was unsubscribed`))
     }
   })
-}
-
-/**
- * Runs undo steps newest first, going on past failures.
- *
- * @param journal - the steps, oldest first.
- * @return a description of each step that failed.
- */
-export async function undo(journal: readonly JournalEntry[]): Promise<string[]> {
-  const problems: string[] = []
-  for (const entry of [...journal].reverse()) {
-    try {
-      await entry.undo()
-    } catch (error) {
-      problems.push(`${entry.description}: ${plainMessage(error)}`)
-    }
-  }
-  return problems
 }
 
 /** An error's message without the `[transship] ` prefix, for composing messages. */

@@ -9,14 +9,8 @@ import type {
   VolumeRecord,
   Warning,
 } from '../manifest/schema.js'
+import { Ledger } from '../ledger/ledger.js'
 import type { TreeEnd, TreeSource } from '../precopy/treeSource.js'
-
-/** How to take back one change a stage made, should a later stage fail. */
-export interface JournalEntry {
-  /** What the undo does, for the error report, e.g. `start container web on unix:///…`. */
-  readonly description: string
-  readonly undo: () => Promise<void>
-}
 
 /** The container created at the destination. */
 export interface TargetRecord {
@@ -100,18 +94,30 @@ export interface MigrationState {
   readonly precopied?: ReadonlyMap<string, PrecopiedTree>
   /** The container layer, when its copy began while the source ran; in memory only. */
   readonly precopiedLayer?: PrecopiedTree
-  /** Undo steps for every change made so far, oldest first. */
-  readonly journal: readonly JournalEntry[]
+  /**
+   * The run's undo ledger: how to take back every change made so far. One object for the
+   * whole run (every state holds the same), written to as stages go.
+   */
+  readonly ledger: Ledger
+}
+
+/** Options of {@link initialState}. */
+export interface InitialStateOptions {
+  /** The backup id (restore knows it; a backup makes one up). */
+  readonly id?: string
+  /** Interrupts the pipeline when aborted. */
+  readonly signal?: AbortSignal
+  /** The run's undo ledger (default: one in memory only). */
+  readonly ledger?: Ledger
 }
 
 /**
  * The state a pipeline starts from.
  *
- * @param options - `id`: the backup id (restore knows it; a backup makes one up);
- *   `signal`: interrupts the pipeline when aborted.
+ * @param options - backup id, abort signal, ledger.
  * @return an empty state.
  */
-export function initialState(options: { id?: string; signal?: AbortSignal } = {}): MigrationState {
+export function initialState(options: InitialStateOptions = {}): MigrationState {
   return {
     ...(options.id === undefined ? {} : { id: options.id }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -121,6 +127,6 @@ export function initialState(options: { id?: string; signal?: AbortSignal } = {}
     artifacts: [],
     warnings: [],
     restoredVolumes: {},
-    journal: [],
+    ledger: options.ledger ?? Ledger.inMemory(),
   }
 }

@@ -26,7 +26,7 @@ export function unpackInto(to: TreeEnd): TreeSink {
 /** What {@link storeIn} tells its caller about each round's archive. */
 export interface StoreHooks {
   /** Before the archive is stored under `key`: where its removal is recorded, for a rollback. */
-  readonly storing: (key: string) => void
+  readonly storing: (key: string) => Promise<void>
   /** Once it is stored, with its size and sha256 (e.g. to apply it at the destination). */
   readonly stored: (round: number, digest: ArtifactDigest) => Promise<void>
 }
@@ -47,7 +47,7 @@ export function storeIn(
 ): TreeSink {
   return async ({ stream, round, digest, signal }) => {
     const key = keyOf(round)
-    hooks.storing(key)
+    await hooks.storing(key)
     await transport.put(key, stream, undefined, { signal })
     await hooks.stored(round, await digest())
   }

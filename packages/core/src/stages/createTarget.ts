@@ -1,5 +1,6 @@
 import type { EngineClient } from '../engine/client.js'
 import { shortId } from '../engine/client.js'
+import { TARGET_KEY, undo } from '../ledger/undoSteps.js'
 import { defineStage } from '../pipeline/stage.js'
 import {
   assertNoneMissing,
@@ -50,10 +51,8 @@ export function createTarget(options: CreateTargetOptions) {
     const missing = await missingNetworks(engine, source.networks)
     if (options.onMissingNetwork === 'fail') assertNoneMissing(engine, missing)
     for (const network of missing) {
-      const id = await createNetwork(engine, network)
-      undoable(`remove network ${network.name} from ${engine.url}`, () =>
-        engine.call(`remove network ${network.name}`, (docker) => docker.getNetwork(id).remove()),
-      )
+      await undoable(undo.removeNetwork(engine, network.name))
+      await createNetwork(engine, network)
       warn(
         `network ${network.name} was missing on ${engine.url}: created with the source's settings`,
       )
@@ -74,8 +73,9 @@ export function createTarget(options: CreateTargetOptions) {
       skippedMounts: state.skippedMounts,
     })
     for (const warning of config.warnings) warn(warning)
+    await undoable(undo.removeContainer(engine, { name }, TARGET_KEY))
     const id = await engine.createContainer(config.create)
-    undoable(`remove container ${shortId(id)} from ${engine.url}`, () => engine.removeContainer(id))
+    await undoable(undo.removeContainer(engine, { id }, TARGET_KEY))
     for (const network of config.moreNetworks) {
       await engine.call(`connect ${shortId(id)} to network ${network.name}`, (docker) =>
         docker

@@ -8,6 +8,7 @@ import { putArchive } from '../engine/putArchive.js'
 import { TransshipError } from '../errors.js'
 import type { Artifact, VolumeRecord } from '../manifest/schema.js'
 import { meter } from '../pipeline/meter.js'
+import { undo } from '../ledger/undoSteps.js'
 import { defineStage, type StageContext } from '../pipeline/stage.js'
 import type { MigrationState } from '../pipeline/state.js'
 import { applyStoredTree } from '../precopy/treeSinks.js'
@@ -127,6 +128,8 @@ export async function makeVolume(
     )
     warn(`volume ${plan.name} on ${engine.url} was replaced (--on-conflict replace)`)
   }
+  // Write-ahead where the name is known; an anonymous volume's comes from the engine.
+  if (plan.name !== undefined) await undoable(undo.removeVolume(engine, plan.name))
   const created = await engine.call(
     `create volume ${plan.name ?? `for ${volume.destination}`}`,
     (docker) =>
@@ -138,9 +141,7 @@ export async function makeVolume(
       }),
   )
   const { name } = created
-  undoable(`remove volume ${shortId(name)} from ${engine.url}`, () =>
-    engine.call(`remove volume ${shortId(name)}`, (docker) => docker.getVolume(name).remove()),
-  )
+  if (plan.name === undefined) await undoable(undo.removeVolume(engine, name))
   if (plan.action === 'create' && plan.name !== undefined && plan.name !== volume.name) {
     warn(`volume ${volume.name} is named ${plan.name} on ${engine.url} (--on-conflict rename)`)
   }

@@ -56,6 +56,7 @@ export async function startTargetPlainly(
 ): Promise<MigrationState> {
   if (!state.source?.running) {
     warn(`the source was not running: ${target.name} is created on ${engine.url}, not started`)
+    await state.ledger.commit()
     return state
   }
   const started = Date.now()
@@ -68,5 +69,7 @@ export async function startTargetPlainly(
       `container ${target.name} on ${engine.url} exited at once with code ${inspect.State.ExitCode}`,
     )
   }
+  // The target runs: from here on the migration is finished, never rolled back.
+  await state.ledger.commit()
   return state.freeze ? { ...state, downtime: downtimeOf(state.freeze, started, running) } : state
 }

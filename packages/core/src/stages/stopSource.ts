@@ -1,8 +1,8 @@
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
+import { undo } from '../ledger/undoSteps.js'
 import { defineStage } from '../pipeline/stage.js'
 import { requireSource } from './require.js'
-import { restoreSource } from './restoreSource.js'
 
 /** Options of {@link stopSource}. */
 export interface StopSourceOptions {
@@ -35,14 +35,9 @@ export function stopSource(options: StopSourceOptions) {
         `container ${source.name} on ${engine.url} was started with --rm: stopping it would make Docker remove it, layer included; nothing was changed`,
       )
     }
+    await undoable(undo.restartSource(engine, source))
     await engine.call(`set restart policy of ${source.name} to no`, (docker) =>
       docker.getContainer(source.id).update({ RestartPolicy: { Name: 'no' } }),
-    )
-    undoable(
-      source.running
-        ? `start ${source.name} again on ${engine.url}`
-        : `restore the restart policy of ${source.name} on ${engine.url}`,
-      () => restoreSource(engine, source),
     )
     if (!source.running) return state
     const at = Date.now()

@@ -2,6 +2,7 @@ import { pipeline, type Readable, type Transform } from 'node:stream'
 import { hashingStream } from '../archive/hashingStream.js'
 import type { Artifact } from '../manifest/schema.js'
 import { meter } from '../pipeline/meter.js'
+import { undo } from '../ledger/undoSteps.js'
 import type { StageContext } from '../pipeline/stage.js'
 import type { Transport } from '../transport/contract.js'
 
@@ -45,7 +46,7 @@ export async function storeArtifact(
     ],
     () => {},
   ) as unknown as Readable
-  undoStoring(transport, key, undoable)
+  await undoStoring(transport, key, undoable)
   try {
     await transport.put(key, body, undefined, { signal })
   } finally {
@@ -66,6 +67,6 @@ export function undoStoring(
   transport: Transport,
   key: string,
   undoable: StageContext['undoable'],
-): void {
-  undoable(`remove ${key} from ${transport.url}`, () => transport.remove(key))
+): Promise<void> {
+  return undoable(undo.removeArtifact(transport, key))
 }

@@ -53,7 +53,7 @@ export function writeManifest(options: WriteManifestOptions) {
       ...(state.checkpoint ? { checkpoint: state.checkpoint } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
-    undoStoring(transport, key, undoable)
+    await undoStoring(transport, key, undoable)
     await transport.put(key, Readable.from([serializeManifest(manifest)]), undefined, { signal })
     return { ...state, manifest, backupUrl: `${transport.url}/${backupId}` }
   })

@@ -2,12 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { lastValueFrom, type Observable, toArray } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { TransshipError } from '../../src/errors.js'
+import { undo } from '../../src/ledger/undoSteps.js'
 import { concurrently } from '../../src/pipeline/concurrently.js'
 import type { MigrationEvent } from '../../src/pipeline/events.js'
 import { rollbackOnFailure } from '../../src/pipeline/rollbackOnFailure.js'
 import { defineStage } from '../../src/pipeline/stage.js'
 import { startMigration } from '../../src/pipeline/startMigration.js'
 import type { MigrationState } from '../../src/pipeline/state.js'
+import { fakeEngine } from '../support/fakeEngine.js'
 
 const events = (source: Observable<MigrationEvent>) => lastValueFrom(source.pipe(toArray()))
 const artifact = (key: string) => ({
@@ -18,13 +20,11 @@ const artifact = (key: string) => ({
   encoding: 'tar' as const,
 })
 
-/** A stage that waits, adds an artifact and an undo step, and logs what it did. */
+/** A stage that waits, adds an artifact and makes a volume, and logs what it did. */
 function adding(name: string, ms: number, log: string[]) {
   return defineStage(name, async (state, { undoable, signal }) => {
     log.push(`${name} began`)
-    undoable(`undo ${name}`, async () => {
-      log.push(`undo ${name}`)
-    })
+    await undoable(undo.removeVolume(fakeEngine('fake://b', log), name))
     await sleep(ms, undefined, { signal })
     log.push(`${name} ended`)
     return { ...state, artifacts: [...state.artifacts, artifact(name)] }
@@ -47,7 +47,10 @@ describe('concurrently', () => {
     expect(emitted.filter((event) => event.type === 'state')).toHaveLength(1)
     const state = lastState(emitted)
     expect(state?.artifacts.map((a) => a.key)).toEqual(['slow', 'fast'])
-    expect(state?.journal.map((entry) => entry.description)).toEqual(['undo slow', 'undo fast'])
+    expect(state?.ledger.entries.map((entry) => entry.key)).toEqual([
+      'volume slow on fake://b',
+      'volume fast on fake://b',
+    ])
     const finished = emitted.filter((event) => event.type === 'stage-finished')
     expect(finished.map((event) => event.type === 'stage-finished' && event.stage)).toEqual([
       'fast',
@@ -75,24 +78,6 @@ describe('concurrently', () => {
     expect((error as TransshipError).message).toMatch(/both change the state's id/)
   })
 
-  it("keeps an undo step a stage removed (its work replaced an earlier stage's) out of the merged journal", async () => {
-    const log: string[] = []
-    const replacing = defineStage('replace', async (state, { undoable }) => {
-      undoable('undo replace', async () => {})
-      return { ...state, journal: state.journal.filter((e) => e.description !== 'undo early') }
-    })
-    const emitted = await events(
-      startMigration().pipe(
-        adding('early', 1, log),
-        concurrently(adding('other', 5, log), replacing),
-      ),
-    )
-    expect(lastState(emitted)?.journal.map((entry) => entry.description)).toEqual([
-      'undo other',
-      'undo replace',
-    ])
-  })
-
   it('on a failure, stops the others and rolls back the work of those that finished', async () => {
     const log: string[] = []
     const failing = defineStage('failing', async () => {
@@ -106,11 +91,14 @@ describe('concurrently', () => {
       ),
     ).catch((e: unknown) => e)
     expect((error as TransshipError).message).toMatch(/failing failed: it broke/)
-    expect((error as TransshipError).message).toMatch(/Undone: undo fast/)
-    expect(log).toContain('undo fast')
-    // The unfinished one undid its own work when it was stopped.
-    await sleep(20)
-    expect(log).toContain('undo slow')
+    // The unfinished one took back its own work when it was stopped, before the rollback.
+    expect((error as TransshipError).message).toMatch(
+      /Undone: remove volume slow from fake:\/\/b; remove volume fast from fake:\/\/b\./,
+    )
+    expect(log.filter((line) => line.startsWith('remove'))).toEqual([
+      'remove volume slow',
+      'remove volume fast',
+    ])
     expect(log).not.toContain('slow ended')
   })
 })

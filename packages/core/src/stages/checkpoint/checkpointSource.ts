@@ -2,12 +2,11 @@ import { performance } from 'node:perf_hooks'
 import type { EngineClient } from '../../engine/client.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
+import { undo } from '../../ledger/undoSteps.js'
 import { defineStage } from '../../pipeline/stage.js'
 import { requireSource } from '../require.js'
-import { restoreSource } from '../restoreSource.js'
 import { CHECKPOINT_ARTIFACT, checkpointNameFor, NO_CHECKPOINT_FLAG } from './checkpointFiles.js'
 import { explainCriuFailure, readCriuLog, TCP_ESTABLISHED_HELP } from './criuLog.js'
-import { resumeSource } from './resumeSource.js'
 
 /** Options of {@link checkpointSource}. */
 export interface CheckpointSourceOptions {
@@ -70,21 +69,13 @@ export function checkpointSource(options: CheckpointSourceOptions) {
     const { running } = source
     if (running) await refuseUncheckpointable(options, source)
 
+    const name = checkpointNameFor(source.backupId)
+    await undoable(undo.restartSource(engine, source, running ? name : undefined))
     await engine.call(`set restart policy of ${source.name} to no`, (docker) =>
       docker.getContainer(source.id).update({ RestartPolicy: { Name: 'no' } }),
     )
-    if (!running) {
-      undoable(`restore the restart policy of ${source.name} on ${engine.url}`, () =>
-        restoreSource(engine, source),
-      )
-      return state
-    }
+    if (!running) return state
 
-    const name = checkpointNameFor(source.backupId)
-    undoable(
-      `start ${source.name} again on ${engine.url}, from its checkpoint ${name} if it was taken`,
-      () => resumeSource(engine, source, name),
-    )
     const [info, version] = await Promise.all([engine.info(), engine.version()])
     const frozenAt = Date.now()
     const started = performance.now()

@@ -235,6 +235,8 @@ export async function startTargetFromCheckpoint(
   await sleep(how.settleMs ?? DEFAULT_SETTLE_MS, undefined, { signal: context.signal })
   const after = await engine.inspectContainer(target.id)
   if (!after.State.Running) throw notRunning(engine, target, after.State)
+  // The target runs: from here on the migration is finished, never rolled back.
+  await state.ledger.commit()
   return { ...state, downtime: downtimeOf(freezeOf(state, checkpoint), how.started, running) }
 }
 

@@ -4,7 +4,7 @@ import { messageOf, TransshipError } from '../../errors.js'
 import type { SourceContainer } from '../../manifest/schema.js'
 import { defineStage } from '../../pipeline/stage.js'
 import { requireSource } from '../require.js'
-import { restoreSource } from '../restoreSource.js'
+import { restoreSource, type SourceToRestore } from '../restoreSource.js'
 import { checkpointsDirOf } from './checkpointFiles.js'
 import { startFromCheckpoint } from './startFromCheckpoint.js'
 
@@ -24,7 +24,7 @@ const debug = createDebug('transship:checkpoint')
  */
 export async function resumeSource(
   engine: EngineClient,
-  source: SourceContainer,
+  source: SourceToRestore & Pick<SourceContainer, 'imageId'>,
   checkpoint: string,
 ): Promise<void> {
   await engine.call(`restore the restart policy of ${source.name}`, (docker) =>

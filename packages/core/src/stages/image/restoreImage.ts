@@ -5,6 +5,7 @@ import { verifyingStream } from '../../archive/verifyingStream.js'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
 import type { ImageRecord } from '../../manifest/schema.js'
+import { undo } from '../../ledger/undoSteps.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
@@ -13,7 +14,6 @@ import {
   findImage,
   heldLayerCount,
   loadImage,
-  removeImage,
   shortImageId,
   tagImage,
 } from './images.js'
@@ -110,9 +110,7 @@ export async function loadImageRecord(
 ): Promise<void> {
   const { signal, undoable } = context
   // Registered first: a load that fails late may still have made the image.
-  undoable(`remove image ${shortImageId(image.id)} from ${engine.url}`, () =>
-    removeImage(engine, image.id),
-  )
+  await undoable(undo.removeImage(engine, image.id))
   const loaded = await loadImage(engine, body, {
     action: `load image ${shortImageId(image.id)}`,
     signal,

@@ -5,6 +5,7 @@ import { rootTarGuard } from '../../archive/rootTarGuard.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
+import { TARGET_KEY, undo } from '../../ledger/undoSteps.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { MigrationState, TargetRecord } from '../../pipeline/state.js'
@@ -28,6 +29,8 @@ export const DERIVED_IMAGE_REPOSITORY = 'transship-layer'
 
 /** `State.StartedAt` of a container that never started. */
 const NEVER = '0001-01-01T00:00:00Z'
+/** The key of the target made again from the derived image, until the first one is gone. */
+const REPLACEMENT_KEY = 'replacement target container'
 
 /**
  * Stage `restore-layer`: writes the container layer of the backup into the target, after
@@ -215,6 +218,8 @@ async function withDerivedImage(
 ): Promise<MigrationState> {
   const backupId = state.id as string
   const tag = `${DERIVED_IMAGE_REPOSITORY}:${backupId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128)}`
+  const imageStep = undo.removeImage(engine, tag)
+  await undoable(imageStep)
   const image = await how.read(async (layer) => {
     try {
       return await loadDerivedImage(engine, layer, {
@@ -229,29 +234,18 @@ async function withDerivedImage(
       layer.destroy()
     }
   })
-  const removeImage = () =>
-    engine.call(`remove image ${shortId(image.id)}`, (docker) =>
-      docker.getImage(image.id).remove({ noprune: false }),
-    )
-  let id: string
-  try {
-    id = await replaceTarget(engine, target, image.id)
-  } catch (error) {
-    if (image.loaded) await removeImage().catch(() => {})
-    throw error
-  }
-  if (image.loaded) undoable(`remove image ${tag} from ${engine.url}`, removeImage)
-  undoable(`remove container ${shortId(id)} from ${engine.url}`, () => engine.removeContainer(id))
+  // The engine held it already (the same backup restored before): not this run's to remove.
+  if (!image.loaded) await state.ledger.settle(imageStep.key, 'dropped')
+  // Until the old target is gone, a crash leaves both: each has its step.
+  const replacement = undo.removeContainer(engine, { name: target.name }, REPLACEMENT_KEY)
+  await undoable(replacement)
+  const id = await replaceTarget(engine, target, image.id)
+  await undoable(undo.removeContainer(engine, { id }, TARGET_KEY))
+  await state.ledger.settle(REPLACEMENT_KEY, 'dropped')
   warn(
     `${engine.url} stores containers with ${how.driver}, which has no overlay2 UpperDir: the container layer ` +
       `went into image ${tag} (${shortId(image.id)}), made from ${shortId(base)} with the layer on top, ` +
       `and ${target.name} was made again from it; its docker diff does not list the layer's changes, and its image differs from the source's`,
   )
-  // The container createTarget made is gone: its undo step would fail.
-  const gone = `remove container ${shortId(target.id)}`
-  return {
-    ...state,
-    target: { ...target, id },
-    journal: state.journal.filter((entry) => !entry.description.startsWith(gone)),
-  }
+  return { ...state, target: { ...target, id } }
 }

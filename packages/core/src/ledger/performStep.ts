@@ -1,0 +1,98 @@
+import type { EngineClient } from '../engine/client.js'
+import { TransshipError } from '../errors.js'
+import { resumeSource } from '../stages/checkpoint/resumeSource.js'
+import { removeImage } from '../stages/image/images.js'
+import { restoreSource } from '../stages/restoreSource.js'
+import type { Transport } from '../transport/contract.js'
+import type { UndoStep } from './undoSteps.js'
+
+/** Reaches the engines and transports the ledger names by URL. */
+export interface LedgerResolver {
+  engine(url: string): Promise<EngineClient>
+  transport(url: string): Promise<Transport>
+}
+
+/**
+ * Takes one change back. Every step may find its object already gone (it was recorded
+ * before it was made, or undone by an earlier attempt): that is success.
+ *
+ * @param step - the step.
+ * @param resolver - reaches its engine or transport.
+ * @throws the engine's or transport's error; `TARGET_RUNS` when a container known by name
+ *   only (recorded before the engine made it) runs: this migration never started it.
+ */
+export async function performStep(step: UndoStep, resolver: LedgerResolver): Promise<void> {
+  if (step.kind === 'remove-artifact') {
+    await (await resolver.transport(step.transport)).remove(step.key)
+    return
+  }
+  const engine = await resolver.engine(step.engine)
+  switch (step.kind) {
+    case 'remove-container':
+      await removeContainer(engine, step)
+      return
+    case 'remove-network':
+      await ignoringNotFound(
+        engine.call(`remove network ${step.name}`, (docker) =>
+          docker.getNetwork(step.name).remove(),
+        ),
+      )
+      return
+    case 'remove-volume':
+      await ignoringNotFound(
+        engine.call(`remove volume ${step.name}`, (docker) => docker.getVolume(step.name).remove()),
+      )
+      return
+    case 'remove-image':
+      await removeImage(engine, step.image)
+      return
+    case 'restart-source':
+      if (step.running && step.checkpoint) {
+        const imageId = await imageOf(engine, step.id)
+        await resumeSource(engine, { ...step, imageId }, step.checkpoint)
+      } else {
+        await restoreSource(engine, step)
+      }
+      return
+  }
+}
+
+async function removeContainer(
+  engine: EngineClient,
+  step: Extract<UndoStep, { kind: 'remove-container' }>,
+): Promise<void> {
+  if (step.id !== undefined) {
+    await ignoringNotFound(engine.removeContainer(step.id))
+    return
+  }
+  if (step.name === undefined) return
+  // Recorded before the engine made it, and not known by id: this migration never
+  // started it. One that runs under that name is someone else's.
+  const found = await engine.inspectContainer(step.name).catch(notFoundAsUndefined)
+  if (!found) return
+  if (found.State.Running) {
+    throw new TransshipError(
+      'TARGET_RUNS',
+      `container ${step.name} on ${step.engine} runs, and this migration never started it: left as it is`,
+    )
+  }
+  await ignoringNotFound(engine.removeContainer(found.Id))
+}
+
+async function imageOf(engine: EngineClient, id: string): Promise<string> {
+  return (await engine.inspectContainer(id)).Image
+}
+
+function notFoundAsUndefined(error: unknown): undefined {
+  if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
+  throw error
+}
+
+async function ignoringNotFound(call: Promise<unknown>): Promise<void> {
+  try {
+    await call
+  } catch (error) {
+    if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return
+    throw error
+  }
+}
