@@ -9,6 +9,7 @@ export default defineConfig({
     // Two Docker engines on two cores: run test files one at a time.
     fileParallelism: false,
     // The helper program the volume pre-copy runs in its containers, built from its C source.
-    globalSetup: ['./test/support/buildHelper.ts'],
+    // A state directory of their own for the ledgers of the runs the tests start.
+    globalSetup: ['./test/support/buildHelper.ts', './test/support/stateDir.ts'],
   },
 })

@@ -5,6 +5,7 @@ import { doctorCommand } from './commands/doctor.js'
 import { lsCommand } from './commands/ls.js'
 import { migrateCommand } from './commands/migrate.js'
 import { planCommand } from './commands/plan.js'
+import { recoverCommand } from './commands/recover.js'
 import { restoreCommand } from './commands/restore.js'
 import { rmCommand } from './commands/rm.js'
 
@@ -26,6 +27,7 @@ export function createProgram(): Command {
     .addCommand(restoreCommand())
     .addCommand(lsCommand())
     .addCommand(rmCommand())
+    .addCommand(recoverCommand())
     .addCommand(doctorCommand())
 }
 

@@ -1,4 +1,4 @@
-import type { MigrationEvent } from '@transship/core'
+import { Ledger, type MigrationEvent } from '@transship/core'
 import type { Observable } from 'rxjs'
 import { jsonRenderer, plainRenderer, type Renderer, type SummaryLine } from './render/renderer.js'
 import { terminalRenderer } from './render/terminalRenderer.js'
@@ -8,36 +8,68 @@ export interface OutputFlags {
   readonly json?: boolean
 }
 
+/** What a run records in its ledger: where, what runs, on which container. */
+export interface RunRecord {
+  /** `--state-dir`, when given. */
+  readonly stateDir?: string
+  /** What runs, e.g. `migrate web`. */
+  readonly command: string
+  /** The container it changes, on its engine. */
+  readonly source?: { readonly engine: string; readonly container: string }
+}
+
+/** The signals that interrupt a run: each starts the rollback. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
 /**
  * Runs a pipeline to its end, showing its events: `--json` lines, a live display on a
- * terminal, plain lines otherwise. Ctrl-C interrupts it through `signal`, so the pipeline
- * puts everything back before it fails.
+ * terminal, plain lines otherwise. The run's changes go into a durable ledger under the
+ * state directory, so that `transship recover` can finish what a crash leaves. SIGINT,
+ * SIGTERM and SIGHUP interrupt it through `signal`, so the pipeline puts everything back
+ * before it fails; a second one says the rollback runs and is otherwise ignored; a third
+ * exits at once, leaving the rest to `transship recover`.
  *
- * @param makePipeline - builds the pipeline with the interrupt signal.
+ * @param run - the ledger's record of the run.
+ * @param makePipeline - builds the pipeline with the interrupt signal and the ledger.
  * @param flags - output choice.
  * @param summaryLine - the line printed on stdout on success.
  */
 export async function runPipeline(
-  makePipeline: (signal: AbortSignal) => Observable<MigrationEvent>,
+  run: RunRecord,
+  makePipeline: (signal: AbortSignal, ledger: Ledger) => Observable<MigrationEvent>,
   flags: OutputFlags,
   summaryLine: SummaryLine,
 ): Promise<void> {
+  const ledger = await Ledger.durable(run)
   const renderer = chooseRenderer(flags, summaryLine)
   const controller = new AbortController()
-  const interrupt = () => controller.abort()
-  process.once('SIGINT', interrupt)
-  process.once('SIGTERM', interrupt)
+  let signals = 0
+  const interrupt = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals === 1) {
+      controller.abort()
+    } else if (signals === 2) {
+      process.stderr.write(
+        `[transship] ${signal}: putting back what was done; once more exits at once and leaves the rest to \`transship recover ${ledger.id}\`\n`,
+      )
+    } else {
+      process.stderr.write(
+        `[transship] ${signal}: exiting; \`transship recover ${ledger.id}\` brings the migration to a safe end\n`,
+      )
+      process.exit(130)
+    }
+  }
+  for (const signal of SIGNALS) process.on(signal, interrupt)
   try {
     await new Promise<void>((resolve, reject) => {
-      makePipeline(controller.signal).subscribe({
+      makePipeline(controller.signal, ledger).subscribe({
         next: (event) => renderer.event(event),
         error: reject,
         complete: resolve,
       })
     })
   } finally {
-    process.off('SIGINT', interrupt)
-    process.off('SIGTERM', interrupt)
+    for (const signal of SIGNALS) process.off(signal, interrupt)
     renderer.close()
   }
 }

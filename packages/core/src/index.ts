@@ -29,6 +29,44 @@ export {
   type UnixEndpoint,
 } from './engine/url.js'
 export { messageOf, TransshipError } from './errors.js'
+export { type Holder, isGone, thisProcess } from './ledger/holder.js'
+export { type DurableLedgerOptions, Ledger, type LedgerEntry } from './ledger/ledger.js'
+export {
+  type LedgerBegin,
+  type LedgerContent,
+  ledgerDirectory,
+  readLedgers,
+} from './ledger/ledgerFile.js'
+export { type LedgerResolver, performStep } from './ledger/performStep.js'
+export {
+  type RecoveredMigration,
+  type RecoverOptions,
+  type RecoveryOutcome,
+  recoverMigrations,
+} from './ledger/recover.js'
+export {
+  endRun,
+  type RollbackOptions,
+  type RollbackReport,
+  rollBack,
+  UNDO_STEP_TIMEOUT_MS,
+} from './ledger/rollBack.js'
+export {
+  LOCK_LABEL,
+  type LockHolder,
+  lockName,
+  readLockHolder,
+  releaseLocksOf,
+  takeSourceLock,
+} from './ledger/sourceLock.js'
+export {
+  describeStep,
+  TARGET_KEY,
+  type UndoRecord,
+  type UndoStep,
+  undo,
+  undoStepSchema,
+} from './ledger/undoSteps.js'
 export { parseManifest, serializeManifest } from './manifest/codec.js'
 export {
   type Artifact,
@@ -57,7 +95,7 @@ export type {
   SummaryEvent,
   WarningEvent,
 } from './pipeline/events.js'
-export { rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
+export { type RollbackOnFailureOptions, rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
 export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
 export { startMigration } from './pipeline/startMigration.js'
 export type {
@@ -120,6 +158,7 @@ export {
   type RestoreLayerOptions,
   restoreLayer,
 } from './stages/layer/restoreLayer.js'
+export { type LockSourceOptions, lockSource } from './stages/lockSource.js'
 export { type PrecopyVolumesOptions, precopyVolumes } from './stages/precopyVolumes.js'
 export { type ReadManifestOptions, readManifest } from './stages/readManifest.js'
 export { type RemoveBackupOptions, removeBackup } from './stages/removeBackup.js'

@@ -3,9 +3,16 @@ import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
-import { fromOption, volumesOption } from './options.js'
+import {
+  fromOption,
+  type StateFlags,
+  stateDirOption,
+  undoTimeoutOf,
+  undoTimeoutOption,
+  volumesOption,
+} from './options.js'
 
-interface BackupFlags extends EngineFlags, OutputFlags {
+interface BackupFlags extends EngineFlags, OutputFlags, StateFlags {
   readonly from?: string
   readonly via: string
   readonly volumes?: string[]
@@ -45,18 +52,26 @@ export function backupCommand(): Command {
       "after the freeze, find what changed in the volumes by each file's content hash rather than its ctime (reads every file once more)",
     )
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
-  for (const option of engineFlagOptions()) command.addOption(option)
+  for (const option of [stateDirOption(), undoTimeoutOption(), ...engineFlagOptions()])
+    command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const transport = await openTransport(flags.via, flags)
     try {
       await runPipeline(
-        (signal) =>
+        {
+          ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+          command: `backup ${container}`,
+          source: { engine: source.url, container },
+        },
+        (signal, ledger) =>
           backup({
             source,
             container,
             transport,
             signal,
+            ledger,
+            ...undoTimeoutOf(flags),
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.leaveRunning ? { leaveRunning: true } : {}),
             includeImage: flags.image,

@@ -4,9 +4,17 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
-import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
+import {
+  destinationChoiceOptions,
+  fromOption,
+  type StateFlags,
+  stateDirOption,
+  undoTimeoutOf,
+  undoTimeoutOption,
+  volumesOption,
+} from './options.js'
 
-interface MigrateFlags extends EngineFlags, OutputFlags {
+interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags {
   readonly from?: string
   readonly to: string
   readonly via?: string
@@ -54,7 +62,12 @@ export function migrateCommand(): Command {
     .option('--remove-source', 'remove the source container once the target runs')
     .option('--keep-backup', 'keep the staged backup once the target runs (needs --via)')
     .option('--json', 'print events as JSON lines')
-  for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
+  for (const option of [
+    stateDirOption(),
+    undoTimeoutOption(),
+    ...destinationChoiceOptions(),
+    ...engineFlagOptions(),
+  ])
     command.addOption(option)
   return command.action(async (container: string, flags: MigrateFlags) => {
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
@@ -62,7 +75,12 @@ export function migrateCommand(): Command {
     const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
     try {
       await runPipeline(
-        (signal) =>
+        {
+          ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+          command: `migrate ${container}`,
+          source: { engine: source.url, container },
+        },
+        (signal, ledger) =>
           migrate({
             source,
             destination,
@@ -73,6 +91,8 @@ export function migrateCommand(): Command {
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,
+            ledger,
+            ...undoTimeoutOf(flags),
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.name ? { name: flags.name } : {}),
             ...(flags.removeSource ? { removeSource: true } : {}),

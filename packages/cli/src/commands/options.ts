@@ -66,3 +66,43 @@ export function destinationChoiceOptions(): Option[] {
     new Option('--name <name>', "the container's name at the destination (default: the source's)"),
   ]
 }
+
+/** `--state-dir <dir>`: where runs record their undo steps, for `transship recover`. */
+export function stateDirOption(): Option {
+  return new Option(
+    '--state-dir <dir>',
+    'where unfinished migrations are recorded, for `transship recover` (default: $XDG_STATE_HOME/transship, else ~/.local/state/transship)',
+  )
+}
+
+/** `--undo-timeout <seconds>`: how long one undo step may take. */
+export function undoTimeoutOption(): Option {
+  return new Option(
+    '--undo-timeout <seconds>',
+    'how long one step of a rollback may take before it is left for `transship recover` (default 60)',
+  ).argParser((value: string) => {
+    const seconds = Number(value)
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      throw new InvalidArgumentError(
+        `expected a number of seconds above 0, got ${JSON.stringify(value)}`,
+      )
+    }
+    return seconds
+  })
+}
+
+/** What `--state-dir` and `--undo-timeout` give a command. */
+export interface StateFlags {
+  readonly stateDir?: string
+  readonly undoTimeout?: number
+}
+
+/**
+ * The undo steps' timeout a command's flags choose, for a pipeline's options.
+ *
+ * @param flags - the command's flags.
+ * @return `{ undoTimeoutMs }`, or nothing for the default.
+ */
+export function undoTimeoutOf(flags: StateFlags): { undoTimeoutMs?: number } {
+  return flags.undoTimeout === undefined ? {} : { undoTimeoutMs: flags.undoTimeout * 1000 }
+}

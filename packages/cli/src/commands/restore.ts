@@ -4,9 +4,15 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { downtimeOf, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
-import { destinationChoiceOptions } from './options.js'
+import {
+  destinationChoiceOptions,
+  type StateFlags,
+  stateDirOption,
+  undoTimeoutOf,
+  undoTimeoutOption,
+} from './options.js'
 
-interface RestoreFlags extends EngineFlags, OutputFlags {
+interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags {
   readonly to?: string
   readonly onConflict: OnConflict
   readonly onMissingNetwork: OnMissingNetwork
@@ -25,7 +31,12 @@ export function restoreCommand(): Command {
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
     .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
     .option('--json', 'print events as JSON lines')
-  for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
+  for (const option of [
+    stateDirOption(),
+    undoTimeoutOption(),
+    ...destinationChoiceOptions(),
+    ...engineFlagOptions(),
+  ])
     command.addOption(option)
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
     const { transportUrl, id } = splitBackupUrl(backupUrl)
@@ -33,7 +44,11 @@ export function restoreCommand(): Command {
     const transport = await openTransport(transportUrl, flags)
     try {
       await runPipeline(
-        (signal) =>
+        {
+          ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+          command: `restore ${backupUrl}`,
+        },
+        (signal, ledger) =>
           restore({
             destination,
             transport,
@@ -41,6 +56,8 @@ export function restoreCommand(): Command {
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,
+            ledger,
+            ...undoTimeoutOf(flags),
             ...(flags.name ? { name: flags.name } : {}),
           }),
         flags,

@@ -144,8 +144,9 @@ export class EngineClient {
    *   `inspect container abc123def456`.
    * @param run - the call.
    * @return what the call returns.
-   * @throws TransshipError `ENGINE_NOT_FOUND` (HTTP 404), `ENGINE_UNREACHABLE` (no answer
-   *   from the engine) or `ENGINE_CALL_FAILED`, with the original error as `cause`.
+   * @throws TransshipError `ENGINE_NOT_FOUND` (HTTP 404), `ENGINE_CONFLICT` (HTTP 409: the
+   *   name is taken, the object in use), `ENGINE_UNREACHABLE` (no answer from the engine)
+   *   or `ENGINE_CALL_FAILED`, with the original error as `cause`.
    */
   async call<T>(action: string, run: (docker: Dockerode) => Promise<T>): Promise<T> {
     debug('%s: %s', this.url, action)
@@ -299,7 +300,11 @@ function engineCallError(url: string, action: string, error: unknown): Transship
   if (typeof statusCode === 'number') {
     const reason = typeof json?.message === 'string' ? json.message : messageOf(error)
     return new TransshipError(
-      statusCode === 404 ? 'ENGINE_NOT_FOUND' : 'ENGINE_CALL_FAILED',
+      statusCode === 404
+        ? 'ENGINE_NOT_FOUND'
+        : statusCode === 409
+          ? 'ENGINE_CONFLICT'
+          : 'ENGINE_CALL_FAILED',
       `engine ${url}: ${action} failed: HTTP ${statusCode}: ${reason.trim()}`,
       { cause: error },
     )

@@ -38,25 +38,34 @@ export interface DurableLedgerOptions {
  */
 export class Ledger {
   readonly id: string
+  /** What runs, e.g. `migrate web`. */
+  readonly command: string
   readonly #file: LedgerFile | undefined
   /** Outstanding steps by key, oldest first (a replaced step moves to the end). */
   readonly #entries = new Map<string, UndoStep>()
   /** The engines and transports of this run, by URL, for a rollback in this process. */
-  readonly #live = new Map<string, EngineClient | Transport>()
+  readonly #engines = new Map<string, EngineClient>()
+  readonly #transports = new Map<string, Transport>()
   /** What was taken back so far, in order. */
   readonly #undone: string[] = []
   /** Stages still at work, or still taking back their own changes. */
   readonly #running = new Set<Promise<unknown>>()
   #committed = false
 
-  private constructor(id: string, file?: LedgerFile) {
+  private constructor(id: string, command: string, file?: LedgerFile) {
     this.id = id
+    this.command = command
     this.#file = file
   }
 
-  /** A ledger held in memory only: a crash loses it. */
-  static inMemory(): Ledger {
-    return new Ledger(newLedgerId())
+  /**
+   * A ledger held in memory only: a crash loses it.
+   *
+   * @param command - what runs (default `a transship pipeline`).
+   * @return the ledger.
+   */
+  static inMemory(command = 'a transship pipeline'): Ledger {
+    return new Ledger(newLedgerId(), command)
   }
 
   /**
@@ -77,7 +86,7 @@ export class Ledger {
       ...thisProcess(),
       at: new Date().toISOString(),
     })
-    return new Ledger(id, file)
+    return new Ledger(id, options.command, file)
   }
 
   /**
@@ -87,7 +96,8 @@ export class Ledger {
    * @return the ledger, its file open for appending.
    */
   static async reopen(content: LedgerContent): Promise<Ledger> {
-    const ledger = new Ledger(content.begin.id, await LedgerFile.reopen(content.path))
+    const { id, command } = content.begin
+    const ledger = new Ledger(id, command, await LedgerFile.reopen(content.path))
     for (const line of content.lines) {
       if (line.type === 'step') {
         ledger.#entries.delete(line.key)
@@ -123,7 +133,10 @@ export class Ledger {
    * @param record - the step, its key, and the engines or transports it uses.
    */
   async record(record: UndoRecord): Promise<void> {
-    for (const used of record.uses) this.#live.set(withoutSecret(used.url), used)
+    if (record.engine) this.#engines.set(withoutSecret(record.engine.url), record.engine)
+    if (record.transport) {
+      this.#transports.set(withoutSecret(record.transport.url), record.transport)
+    }
     await this.#file?.append({
       type: 'step',
       key: record.key,
@@ -202,19 +215,18 @@ export class Ledger {
    * @return the resolver.
    */
   resolver(fallback?: LedgerResolver): LedgerResolver {
-    const live = (url: string) => this.#live.get(url)
     const missing = (url: string) =>
       new TransshipError('LEDGER_UNREACHABLE', `no connection to ${url} to undo a step with`)
     return {
       engine: async (url) => {
-        const known = live(url)
-        if (known && 'docker' in known) return known
+        const known = this.#engines.get(url)
+        if (known) return known
         if (fallback) return fallback.engine(url)
         throw missing(url)
       },
       transport: async (url) => {
-        const known = live(url)
-        if (known && !('docker' in known)) return known
+        const known = this.#transports.get(url)
+        if (known) return known
         if (fallback) return fallback.transport(url)
         throw missing(url)
       },

@@ -4,6 +4,7 @@ import { resumeSource } from '../stages/checkpoint/resumeSource.js'
 import { removeImage } from '../stages/image/images.js'
 import { restoreSource } from '../stages/restoreSource.js'
 import type { Transport } from '../transport/contract.js'
+import { releaseLocksOf } from './sourceLock.js'
 import type { UndoStep } from './undoSteps.js'
 
 /** Reaches the engines and transports the ledger names by URL. */
@@ -45,6 +46,9 @@ export async function performStep(step: UndoStep, resolver: LedgerResolver): Pro
       return
     case 'remove-image':
       await removeImage(engine, step.image)
+      return
+    case 'release-locks':
+      await releaseLocksOf(engine, step.migration)
       return
     case 'restart-source':
       if (step.running && step.checkpoint) {

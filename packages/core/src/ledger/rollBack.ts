@@ -30,16 +30,23 @@ export interface RollbackOptions {
  * Takes back the ledger's outstanding steps, newest first, going on past failures; each
  * step taken back is settled in the ledger, each failed one stays for `transship
  * recover`. The source is started again last, and only when no container this migration
- * made can run (each removed, gone, or seen stopped): never two live copies.
+ * made can run (each removed, gone, or seen stopped): never two live copies. The lock on
+ * the source stays: {@link endRun} releases it.
  *
  * @param ledger - the run's ledger.
  * @param options - which steps, how to reach their objects, the timeout per step.
  * @return what was undone, what was not, and whether the source was left stopped.
  */
-export async function rollBack(ledger: Ledger, options: RollbackOptions = {}): Promise<RollbackReport> {
+export async function rollBack(
+  ledger: Ledger,
+  options: RollbackOptions = {},
+): Promise<RollbackReport> {
   const resolver = options.resolver ?? ledger.resolver()
   const timeoutMs = options.timeoutMs ?? UNDO_STEP_TIMEOUT_MS
-  const chosen = ledger.entries.filter((entry) => options.keys?.has(entry.key) ?? true).reverse()
+  const chosen = ledger.entries
+    .filter((entry) => entry.step.kind !== 'release-locks')
+    .filter((entry) => options.keys?.has(entry.key) ?? true)
+    .reverse()
   const sources = chosen.filter((entry) => entry.step.kind === 'restart-source')
   const undone: string[] = []
   const problems: string[] = []
@@ -70,6 +77,37 @@ export async function rollBack(ledger: Ledger, options: RollbackOptions = {}): P
 }
 
 /**
+ * Ends a run: releases its locks, then ends its ledger (its file removed). When a lock
+ * cannot be released, the ledger stays unfinished, for `transship recover`.
+ *
+ * @param ledger - the run's ledger.
+ * @param outcome - `completed` (the target runs, or a backup is stored) or `rolled-back`.
+ * @param options - how to reach the engines, the timeout per step.
+ * @return the locks that could not be released, each with why.
+ */
+export async function endRun(
+  ledger: Ledger,
+  outcome: 'completed' | 'rolled-back',
+  options: Omit<RollbackOptions, 'keys'> = {},
+): Promise<string[]> {
+  const resolver = options.resolver ?? ledger.resolver()
+  const timeoutMs = options.timeoutMs ?? UNDO_STEP_TIMEOUT_MS
+  const problems: string[] = []
+  for (const entry of ledger.entries.filter((e) => e.step.kind === 'release-locks')) {
+    const description = describeStep(entry.step)
+    try {
+      await withTimeout(performStep(entry.step, resolver), timeoutMs, description)
+      await ledger.settle(entry.key, 'dropped')
+    } catch (error) {
+      problems.push(`${description}: ${messageOf(error)}`)
+    }
+  }
+  if (problems.length === 0) await ledger.end(outcome)
+  else await ledger.close()
+  return problems
+}
+
+/**
  * The containers this migration made that still exist and may run: running, or on an
  * engine that does not answer.
  */
@@ -78,20 +116,14 @@ async function runningTargets(
   resolver: LedgerResolver,
   timeoutMs: number,
 ): Promise<string[]> {
-  const containers = entries.flatMap(({ step }) =>
-    step.kind === 'remove-container' ? [step] : [],
-  )
+  const containers = entries.flatMap(({ step }) => (step.kind === 'remove-container' ? [step] : []))
   const found = await Promise.all(
     containers.map(async (step) => {
       const ref = step.id ?? step.name
       if (ref === undefined) return undefined
       try {
         const engine = await resolver.engine(step.engine)
-        const inspect = await withTimeout(
-          engine.inspectContainer(ref),
-          timeoutMs,
-          `inspect ${ref}`,
-        )
+        const inspect = await withTimeout(engine.inspectContainer(ref), timeoutMs, `inspect ${ref}`)
         return inspect.State.Running ? `container ${ref} runs on ${step.engine}` : undefined
       } catch (error) {
         if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined

@@ -33,6 +33,8 @@ export const undoStepSchema = z.discriminatedUnion('kind', [
     running: z.boolean(),
     checkpoint: z.string().optional(),
   }),
+  /** The migration's lock on its source: released when the run ends, whichever way. */
+  z.object({ kind: z.literal('release-locks'), engine: z.string(), migration: z.string() }),
 ])
 
 /** One undo step, as the ledger stores it. */
@@ -41,12 +43,13 @@ export type UndoStep = z.infer<typeof undoStepSchema>
 /**
  * An undo step as a stage records it: the step, a key that names the object it takes back
  * (a later stage that replaces the object records a step under the same key), and the
- * engines and transports it needs, live, for a rollback in this process.
+ * engine or transport it needs, live, for a rollback in this process.
  */
 export interface UndoRecord {
   readonly key: string
   readonly step: UndoStep
-  readonly uses: readonly (EngineClient | Transport)[]
+  readonly engine?: EngineClient
+  readonly transport?: Transport
 }
 
 /** The key of the target container's step: a stage that makes the target again replaces it. */
@@ -92,35 +95,42 @@ export const undo = {
         ...(ref.name === undefined ? {} : { name: ref.name }),
         ...(ref.id === undefined ? {} : { id: ref.id }),
       },
-      uses: [engine],
+      engine,
     }
   },
   removeNetwork(engine: EngineClient, name: string): UndoRecord {
     return {
       key: `network ${name} on ${withoutSecret(engine.url)}`,
       step: { kind: 'remove-network', engine: withoutSecret(engine.url), name },
-      uses: [engine],
+      engine,
     }
   },
   removeVolume(engine: EngineClient, name: string): UndoRecord {
     return {
       key: `volume ${name} on ${withoutSecret(engine.url)}`,
       step: { kind: 'remove-volume', engine: withoutSecret(engine.url), name },
-      uses: [engine],
+      engine,
     }
   },
   removeImage(engine: EngineClient, image: string): UndoRecord {
     return {
       key: `image ${image} on ${withoutSecret(engine.url)}`,
       step: { kind: 'remove-image', engine: withoutSecret(engine.url), image },
-      uses: [engine],
+      engine,
     }
   },
   removeArtifact(transport: Transport, key: string): UndoRecord {
     return {
       key: `${key} in ${withoutSecret(transport.url)}`,
       step: { kind: 'remove-artifact', transport: withoutSecret(transport.url), key },
-      uses: [transport],
+      transport,
+    }
+  },
+  releaseLocks(engine: EngineClient, migration: string): UndoRecord {
+    return {
+      key: `locks of ${migration} on ${withoutSecret(engine.url)}`,
+      step: { kind: 'release-locks', engine: withoutSecret(engine.url), migration },
+      engine,
     }
   },
   restartSource(
@@ -144,7 +154,7 @@ export const undo = {
         running: source.running,
         ...(checkpoint === undefined ? {} : { checkpoint }),
       },
-      uses: [engine],
+      engine,
     }
   },
 }
@@ -162,11 +172,13 @@ export function describeStep(step: UndoStep): string {
     case 'remove-network':
       return `remove network ${step.name} from ${step.engine}`
     case 'remove-volume':
-      return `remove volume ${step.name} from ${step.engine}`
+      return `remove volume ${shortId(step.name)} from ${step.engine}`
     case 'remove-image':
       return `remove image ${shortId(step.image.replace(/^sha256:/, ''))} from ${step.engine}`
     case 'remove-artifact':
       return `remove ${step.key} from ${step.transport}`
+    case 'release-locks':
+      return `release the lock of migration ${step.migration} on ${step.engine}`
     case 'restart-source':
       if (!step.running) return `restore the restart policy of ${step.name} on ${step.engine}`
       return step.checkpoint

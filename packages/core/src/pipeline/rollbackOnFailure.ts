@@ -9,7 +9,7 @@ import {
 } from 'rxjs'
 import { TransshipError } from '../errors.js'
 import type { Ledger } from '../ledger/ledger.js'
-import { type RollbackReport, rollBack } from '../ledger/rollBack.js'
+import { endRun, rollBack } from '../ledger/rollBack.js'
 import type { MigrationEvent } from './events.js'
 import { plainMessage, StageFailure } from './stage.js'
 
@@ -54,15 +54,19 @@ export function rollbackOnFailure(
   return (events) =>
     defer(() => {
       let ledger = options.ledger
+      const timing = options.undoTimeoutMs === undefined ? {} : { timeoutMs: options.undoTimeoutMs }
       const seen = events.pipe(
         tap((event) => {
           if (event.type === 'state') ledger ??= event.state.ledger
         }),
       )
-      const completed = defer(() => from(ledger?.end('completed') ?? [])).pipe(ignoreElements())
+      const completed = defer(() => from(ledger ? endRun(ledger, 'completed', timing) : [])).pipe(
+        ignoreElements(),
+      )
       return concat(seen, completed).pipe(
         catchError((error: unknown) => {
-          const failed = options.ledger ?? (error instanceof StageFailure ? error.state.ledger : ledger)
+          const failed =
+            options.ledger ?? (error instanceof StageFailure ? error.state.ledger : ledger)
           if (!failed) throw error
           return defer(() => failedRun(failed, error, options))
         }),
@@ -75,29 +79,34 @@ async function failedRun(
   error: unknown,
   options: RollbackOnFailureOptions,
 ): Promise<never> {
+  const timing = options.undoTimeoutMs === undefined ? {} : { timeoutMs: options.undoTimeoutMs }
   // A stage stopped beside the failed one may still be taking back its own changes.
   await ledger.quiesce()
   if (ledger.committed) {
-    await ledger.end('completed')
+    await endRun(ledger, 'completed', timing)
     throw error
   }
-  const report = await rollBack(ledger, {
-    ...(options.undoTimeoutMs === undefined ? {} : { timeoutMs: options.undoTimeoutMs }),
-  })
-  if (report.problems.length === 0) await ledger.end('rolled-back')
-  else await ledger.close()
+  const report = await rollBack(ledger, timing)
+  const left =
+    report.problems.length === 0 ? await endRun(ledger, 'rolled-back', timing) : report.problems
+  if (report.problems.length > 0) await ledger.close()
   const code = error instanceof TransshipError ? error.code : 'PIPELINE_FAILED'
-  throw new TransshipError(code, describeFailure(error, ledger, report), { cause: error })
+  throw new TransshipError(code, describeFailure(error, ledger, left, report.fenced), {
+    cause: error,
+  })
 }
 
-function describeFailure(error: unknown, ledger: Ledger, report: RollbackReport): string {
+function describeFailure(
+  error: unknown,
+  ledger: Ledger,
+  left: readonly string[],
+  fenced: boolean,
+): string {
   const parts = [plainMessage(error)]
   if (ledger.undone.length > 0) parts.push(`Undone: ${ledger.undone.join('; ')}.`)
-  if (report.problems.length > 0) {
-    parts.push(`Could NOT undo: ${report.problems.join('; ')}.`)
-    if (ledger.durable && !report.fenced) {
-      parts.push(`\`transship recover ${ledger.id}\` tries again.`)
-    }
+  if (left.length > 0) {
+    parts.push(`Could NOT undo: ${left.join('; ')}.`)
+    if (ledger.durable && !fenced) parts.push(`\`transship recover ${ledger.id}\` tries again.`)
   }
   return parts.join(' ')
 }

@@ -32,8 +32,7 @@ export class StageFailure extends TransshipError {
 
   constructor(stage: string, state: MigrationState, cause: unknown, own: RollbackReport) {
     const code = cause instanceof TransshipError ? cause.code : 'STAGE_FAILED'
-    const undo =
-      own.problems.length > 0 ? ` (could not undo: ${own.problems.join('; ')})` : ''
+    const undo = own.problems.length > 0 ? ` (could not undo: ${own.problems.join('; ')})` : ''
     super(code, `${stage} failed: ${plainMessage(cause)}${undo}`, { cause })
     this.name = 'StageFailure'
     this.stage = stage
@@ -115,7 +114,7 @@ function runStage(
       },
     }
 
-    const settled = work(state, context).then(
+    const settled = Promise.race([work(state, context), givenUp(controller.signal)]).then(
       (next) => {
         subscriber.next({
           type: 'stage-finished',
@@ -142,6 +141,23 @@ function runStage(
       state.signal?.removeEventListener('abort', interrupt)
       controller.abort(new TransshipError('INTERRUPTED', `${name} was unsubscribed`))
     }
+  })
+}
+
+/** How long an interrupted stage's work may take to end before the stage fails anyway. */
+const INTERRUPT_GRACE_MS = 10_000
+
+/**
+ * Rejects with the abort's reason {@link INTERRUPT_GRACE_MS} after `signal` aborts: a call
+ * that cannot be aborted (an engine that stopped answering) must not hold the rollback.
+ */
+function givenUp(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    signal.addEventListener(
+      'abort',
+      () => setTimeout(() => reject(signal.reason), INTERRUPT_GRACE_MS).unref(),
+      { once: true },
+    )
   })
 }
 

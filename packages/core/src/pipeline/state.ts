@@ -1,3 +1,4 @@
+import { Ledger } from '../ledger/ledger.js'
 import type {
   Artifact,
   CheckpointRecord,
@@ -9,7 +10,6 @@ import type {
   VolumeRecord,
   Warning,
 } from '../manifest/schema.js'
-import { Ledger } from '../ledger/ledger.js'
 import type { TreeEnd, TreeSource } from '../precopy/treeSource.js'
 
 /** The container created at the destination. */

@@ -3,6 +3,7 @@ import type { EngineClient } from '../engine/client.js'
 import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
@@ -11,6 +12,7 @@ import { resumeFromCheckpoint } from '../stages/checkpoint/resumeSource.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { backupLayer } from '../stages/layer/backupLayer.js'
+import { lockSource } from '../stages/lockSource.js'
 import { precopyVolumes } from '../stages/precopyVolumes.js'
 import { stopSource } from '../stages/stopSource.js'
 import { syncVolumes } from '../stages/syncVolumes.js'
@@ -18,7 +20,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link backup}. */
-export interface BackupOptions {
+export interface BackupOptions extends RunOptions {
   /** The source engine. */
   readonly source: EngineClient
   /** The container: name or id. */
@@ -41,8 +43,6 @@ export interface BackupOptions {
   readonly checksum?: boolean
   /** Start the source again once the copy is taken (it is left stopped by default). */
   readonly leaveRunning?: boolean
-  /** Aborting it interrupts the backup, and the source is put back. */
-  readonly signal?: AbortSignal
 }
 
 /**
@@ -66,13 +66,14 @@ export interface BackupOptions {
 export function backup(options: BackupOptions): Observable<MigrationEvent> {
   const { source: engine, transport } = options
   const checkpoint = options.checkpoint ?? true
-  return startMigration(options.signal ? { signal: options.signal } : {})
+  return startMigration(runOptions(options))
     .pipe(
       inspectSource({
         engine,
         container: options.container,
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
+      lockSource({ engine }),
       // The destination is unknown: the whole image travels, unless excluded.
       backupImage({ engine, transport, include: options.includeImage ?? true }),
       // The volumes' content while the source runs; only what changed once it is frozen.
@@ -88,7 +89,7 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
     .pipe(
       writeManifest({ transport }),
       options.leaveRunning ? resumeFromCheckpoint({ engine }) : identity,
-      rollbackOnFailure(),
+      rollbackOnFailure(rollbackOptions(options)),
       summarize(),
     )
 }

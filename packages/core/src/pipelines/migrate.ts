@@ -4,6 +4,7 @@ import { TransshipError } from '../errors.js'
 import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
@@ -24,6 +25,7 @@ import { backupLayer } from '../stages/layer/backupLayer.js'
 import { copyLayer } from '../stages/layer/copyLayer.js'
 import { precopyLayer } from '../stages/layer/precopyLayer.js'
 import { restoreLayer } from '../stages/layer/restoreLayer.js'
+import { lockSource } from '../stages/lockSource.js'
 import { precopyVolumes } from '../stages/precopyVolumes.js'
 import { removeBackup } from '../stages/removeBackup.js'
 import { startTarget } from '../stages/startTarget.js'
@@ -33,7 +35,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link migrate}. */
-export interface MigrateOptions {
+export interface MigrateOptions extends RunOptions {
   readonly source: EngineClient
   readonly destination: EngineClient
   /** The container: name or id. */
@@ -66,8 +68,6 @@ export interface MigrateOptions {
   readonly removeSource?: boolean
   /** Keep the staged backup once the target runs (default: delete it); needs a transport. */
   readonly keepBackup?: boolean
-  /** Aborting it interrupts the migration, and everything is put back. */
-  readonly signal?: AbortSignal
 }
 
 /**
@@ -129,6 +129,7 @@ function preflight(options: MigrateOptions): MonoTypeOperatorFunction<MigrationE
         container: options.container,
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
+      lockSource({ engine: options.source }),
       checkDestination({ engine: options.destination, sendImage: true, ...choicesOf(options) }),
     )
 }
@@ -139,7 +140,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
   const compare = { checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
-  return startMigration(options.signal ? { signal: options.signal } : {})
+  return startMigration(runOptions(options))
     .pipe(
       preflight(options),
       // While the source runs: the image, the volumes' content, the target (never
@@ -163,7 +164,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
     )
     .pipe(
       options.removeSource ? removeSource({ engine: source }) : identity,
-      rollbackOnFailure(),
+      rollbackOnFailure(rollbackOptions(options)),
       summarize(),
     )
 }
@@ -173,7 +174,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
   const route = { source, destination, transport, checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
-  return startMigration(options.signal ? { signal: options.signal } : {})
+  return startMigration(runOptions(options))
     .pipe(
       preflight(options),
       // While the source runs: the image, the volumes' content (stored, then applied at
@@ -205,7 +206,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
         : startTarget({ engine: destination }),
       options.keepBackup ? identity : removeBackup({ transport }),
       options.removeSource ? removeSource({ engine: source }) : identity,
-      rollbackOnFailure(),
+      rollbackOnFailure(rollbackOptions(options)),
       summarize(),
     )
 }

@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
+import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
@@ -16,7 +17,7 @@ import { restoreVolumes } from '../stages/restoreVolumes.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link restore}. */
-export interface RestoreOptions {
+export interface RestoreOptions extends RunOptions {
   /** The destination engine. */
   readonly destination: EngineClient
   /** Where the backup is. */
@@ -29,8 +30,6 @@ export interface RestoreOptions {
   readonly name?: string
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
-  /** Aborting it interrupts the restore, and what it made is removed. */
-  readonly signal?: AbortSignal
 }
 
 /**
@@ -55,10 +54,7 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
-  return startMigration({
-    id: options.id,
-    ...(options.signal ? { signal: options.signal } : {}),
-  }).pipe(
+  return startMigration({ id: options.id, ...runOptions(options) }).pipe(
     readManifest({ transport, id: options.id }),
     checkDestination({ engine, ...choices }),
     restoreImage({ engine, transport }),
@@ -67,7 +63,7 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
     restoreLayer({ engine, transport }),
     // Starts the target from the backup's checkpoint, or plainly when it has none.
     restoreCheckpoint({ engine, transport }),
-    rollbackOnFailure(),
+    rollbackOnFailure(rollbackOptions(options)),
     summarize(),
   )
 }

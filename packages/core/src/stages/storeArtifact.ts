@@ -1,8 +1,8 @@
 import { pipeline, type Readable, type Transform } from 'node:stream'
 import { hashingStream } from '../archive/hashingStream.js'
+import { undo } from '../ledger/undoSteps.js'
 import type { Artifact } from '../manifest/schema.js'
 import { meter } from '../pipeline/meter.js'
-import { undo } from '../ledger/undoSteps.js'
 import type { StageContext } from '../pipeline/stage.js'
 import type { Transport } from '../transport/contract.js'
 

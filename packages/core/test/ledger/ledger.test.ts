@@ -23,10 +23,18 @@ describe('a durable ledger', () => {
     const ledger = await durable()
     await ledger.record(undo.removeVolume(b, 'data'))
     const [content] = await readLedgers(ledgerDirectory(stateDir))
-    expect(content?.begin).toMatchObject({ id: ledger.id, command: 'migrate web', pid: process.pid })
+    expect(content?.begin).toMatchObject({
+      id: ledger.id,
+      command: 'migrate web',
+      pid: process.pid,
+    })
     expect(content?.lines.at(-1)).toMatchObject({
       type: 'step',
-      step: { kind: 'remove-volume', engine: 'ssh://deploy@b.example/run/docker.sock', name: 'data' },
+      step: {
+        kind: 'remove-volume',
+        engine: 'ssh://deploy@b.example/run/docker.sock',
+        name: 'data',
+      },
     })
     const text = await readFile(content?.path as string, 'utf8')
     expect(text).not.toContain('hunter2')

@@ -160,9 +160,7 @@ describe('rollbackOnFailure', () => {
     })
     const error = await failure(startMigration().pipe(first, fails, rollbackOnFailure()))
     expect(error.message).toContain('Undone: remove volume data from fake://a.')
-    expect(error.message).toContain(
-      'Could NOT undo: start web again on fake://a: engine gone.',
-    )
+    expect(error.message).toContain('Could NOT undo: start web again on fake://a: engine gone.')
   })
 
   it('rolls back for an error from any operator, not only a stage', async () => {
@@ -199,7 +197,9 @@ describe('rollbackOnFailure', () => {
     })
     const error = await failure(startMigration().pipe(migrates, fails, rollbackOnFailure()))
     expect(changes(log)).toEqual([])
-    expect(error.message).toContain('Could NOT undo: remove container target from fake://b: engine gone')
+    expect(error.message).toContain(
+      'Could NOT undo: remove container target from fake://b: engine gone',
+    )
     expect(error.message).toMatch(
       /start web again on fake:\/\/a: not done, since container target on fake:\/\/b may run .*two copies must never run/,
     )

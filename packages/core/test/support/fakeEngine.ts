@@ -37,7 +37,11 @@ export function fakeEngine(
     startContainer: (id: string) => call(`start container ${id}`),
     inspectContainer: async (ref: string) => {
       await call(`inspect container ${ref}`)
-      return { Id: ref, Image: 'sha256:image', State: { Running: options.running?.has(ref) ?? false } }
+      return {
+        Id: ref,
+        Image: 'sha256:image',
+        State: { Running: options.running?.has(ref) ?? false },
+      }
     },
   }
   return fake as unknown as EngineClient

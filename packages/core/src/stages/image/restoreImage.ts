@@ -4,19 +4,13 @@ import { tarFraming } from '../../archive/tarFraming.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import type { EngineClient } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import type { ImageRecord } from '../../manifest/schema.js'
 import { undo } from '../../ledger/undoSteps.js'
+import type { ImageRecord } from '../../manifest/schema.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
-import {
-  findImage,
-  heldLayerCount,
-  loadImage,
-  shortImageId,
-  tagImage,
-} from './images.js'
+import { findImage, heldLayerCount, loadImage, shortImageId, tagImage } from './images.js'
 
 const debug = createDebug('transship:image')
 

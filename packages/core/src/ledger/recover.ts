@@ -1,0 +1,180 @@
+import { messageOf, TransshipError } from '../errors.js'
+import { isGone } from './holder.js'
+import { Ledger } from './ledger.js'
+import { type LedgerContent, ledgerDirectory, readLedgers } from './ledgerFile.js'
+import type { LedgerResolver } from './performStep.js'
+import { endRun, rollBack } from './rollBack.js'
+import { releaseLocksOf } from './sourceLock.js'
+import { describeStep, TARGET_KEY } from './undoSteps.js'
+
+/** Options of {@link recoverMigrations}. */
+export interface RecoverOptions {
+  /** Where ledgers are kept (default `$XDG_STATE_HOME/transship`). */
+  readonly stateDir?: string
+  /** Only this migration (a ledger id). */
+  readonly id?: string
+  /** Only list what would be done. */
+  readonly dryRun?: boolean
+  /** Also a migration whose process may still run (on another host, or alive here). */
+  readonly force?: boolean
+  /** Reaches the engines and transports the ledgers name. */
+  readonly resolver: LedgerResolver
+  /** Per undo step (default 60 s). */
+  readonly timeoutMs?: number
+}
+
+/** How a recovery ended for one migration. */
+export type RecoveryOutcome =
+  /** Everything taken back: the source runs again as it was. */
+  | 'rolled-back'
+  /** The target runs: the migration was finished (its locks released). */
+  | 'rolled-forward'
+  /** Its process still runs: left alone (`--force` takes it over). */
+  | 'running'
+  /** Some steps could not be done: they are named, and stay for another try. */
+  | 'incomplete'
+  /** `--dry-run`: only listed. */
+  | 'listed'
+
+/** What a recovery did for one migration. */
+export interface RecoveredMigration {
+  readonly id: string
+  readonly command: string
+  readonly holder: { readonly host: string; readonly pid: number }
+  readonly startedAt: string
+  readonly outcome: RecoveryOutcome
+  /** What ends it: `roll back` or `roll forward`. */
+  readonly plan: 'roll back' | 'roll forward'
+  /** The steps outstanding before the recovery, newest first. */
+  readonly steps: readonly string[]
+  /** What was done. */
+  readonly done: readonly string[]
+  /** What could not be done, each with why. */
+  readonly problems: readonly string[]
+}
+
+/**
+ * Brings every unfinished migration recorded on this host to a safe end: rolls it back
+ * (the destination's objects and the staged artifacts removed, the source started again,
+ * from its checkpoint where one was taken, its restart policy put back), or, when its
+ * target already runs, rolls it forward (the migration is finished; its locks released).
+ * A migration whose process still runs is left alone unless `force`.
+ *
+ * ## Example
+ * ```ts
+ * const results = await recoverMigrations({ resolver })
+ * const safe = results.every((r) => r.outcome === 'rolled-back' || r.outcome === 'rolled-forward')
+ * ```
+ *
+ * @param options - state directory, which migration, dry run, force, how to reach engines.
+ * @return one result per migration, oldest first.
+ * @throws TransshipError `MIGRATION_NOT_FOUND` when `id` names no unfinished migration.
+ */
+export async function recoverMigrations(options: RecoverOptions): Promise<RecoveredMigration[]> {
+  const directory = ledgerDirectory(options.stateDir)
+  const unfinished = (await readLedgers(directory)).filter(
+    (content) => !content.lines.some((line) => line.type === 'ended'),
+  )
+  const chosen =
+    options.id === undefined
+      ? unfinished
+      : unfinished.filter((content) => content.begin.id === options.id)
+  if (options.id !== undefined && chosen.length === 0) {
+    throw new TransshipError(
+      'MIGRATION_NOT_FOUND',
+      `no unfinished migration ${options.id} is recorded in ${directory}`,
+    )
+  }
+  const results: RecoveredMigration[] = []
+  for (const content of chosen) results.push(await recoverOne(content, options))
+  return results
+}
+
+async function recoverOne(
+  content: LedgerContent,
+  options: RecoverOptions,
+): Promise<RecoveredMigration> {
+  const { begin } = content
+  const ledger = await Ledger.reopen(content)
+  const steps = ledger.entries.map((entry) => describeStep(entry.step)).reverse()
+  const report = (
+    outcome: RecoveryOutcome,
+    plan: RecoveredMigration['plan'],
+    done: readonly string[] = [],
+    problems: readonly string[] = [],
+  ): RecoveredMigration => ({
+    id: begin.id,
+    command: begin.command,
+    holder: { host: begin.host, pid: begin.pid },
+    startedAt: begin.at,
+    outcome,
+    plan,
+    steps,
+    done,
+    problems,
+  })
+  try {
+    if (!options.force && !isGone(begin)) {
+      await ledger.close()
+      return report('running', ledger.committed ? 'roll forward' : 'roll back')
+    }
+    const plan = (await targetRuns(ledger, options.resolver)) ? 'roll forward' : 'roll back'
+    if (options.dryRun) {
+      await ledger.close()
+      return report('listed', plan)
+    }
+    const timing = {
+      resolver: ledger.resolver(options.resolver),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    }
+    if (plan === 'roll forward') {
+      await ledger.commit()
+      const left = await releaseAll(ledger, content, options.resolver)
+      const problems = [...left, ...(await endRun(ledger, 'completed', timing))]
+      return report(problems.length ? 'incomplete' : 'rolled-forward', plan, [], problems)
+    }
+    const rolled = await rollBack(ledger, timing)
+    if (rolled.problems.length > 0) {
+      await ledger.close()
+      return report('incomplete', plan, rolled.undone, rolled.problems)
+    }
+    const left = await releaseAll(ledger, content, options.resolver)
+    const problems = [...left, ...(await endRun(ledger, 'rolled-back', timing))]
+    return report(problems.length ? 'incomplete' : 'rolled-back', plan, rolled.undone, problems)
+  } catch (error) {
+    await ledger.close()
+    return report('incomplete', 'roll back', [], [messageOf(error)])
+  }
+}
+
+/**
+ * Whether the migration's target runs: committed, or made and seen running (the process
+ * died between the start and its record).
+ */
+async function targetRuns(ledger: Ledger, resolver: LedgerResolver): Promise<boolean> {
+  if (ledger.committed) return true
+  const target = ledger.entries.find((entry) => entry.key === TARGET_KEY)?.step
+  if (target?.kind !== 'remove-container' || target.id === undefined) return false
+  const engine = await resolver.engine(target.engine)
+  const inspect = await engine.inspectContainer(target.id).catch(() => undefined)
+  return inspect?.State.Running === true
+}
+
+/**
+ * Releases the migration's locks on its source engine, also one taken but not yet
+ * recorded when the process died.
+ */
+async function releaseAll(
+  ledger: Ledger,
+  content: LedgerContent,
+  resolver: LedgerResolver,
+): Promise<string[]> {
+  const source = content.begin.source
+  if (!source) return []
+  try {
+    await releaseLocksOf(await resolver.engine(source.engine), ledger.id)
+    return []
+  } catch (error) {
+    return [`release the lock of migration ${ledger.id} on ${source.engine}: ${messageOf(error)}`]
+  }
+}

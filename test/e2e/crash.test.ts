@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type Docker from 'dockerode'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { removeLabelled } from '../support/cleanup.js'
+import { type CliResult, startTransshipDirectly, transship } from '../support/cli.js'
+import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { filesUnder, StagingDirs } from '../support/staging.js'
+import { testEnv } from '../support/testenv.js'
+
+const env = testEnv()
+const A = dockerAt(env.TESTENV_HOST_A)
+const B = dockerAt(env.TESTENV_HOST_B)
+const IMAGE = env.TESTENV_IMAGE_BUSYBOX
+const LABELS = { ...TEST_LABEL, 'transship.test.file': 'e2e/crash' }
+const PREFIX = `e2e-crash-${randomBytes(3).toString('hex')}`
+const staging = new StagingDirs('transship-crash')
+/** Counts in its memory, a line every 20 ms, into its volume: a restart begins again at 1. */
+const COUNTER = [
+  'sh',
+  '-c',
+  'i=0; while :; do i=$((i+1)); echo $i >> /data/count; usleep 20000; done',
+]
+
+/** A state directory of this file's own, to read its ledgers. */
+let stateDir: string
+
+afterEach(async () => {
+  await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
+})
+afterAll(async () => {
+  await staging.removeAll()
+  if (stateDir) await rm(stateDir, { recursive: true, force: true })
+})
+
+async function freshStateDir(): Promise<string> {
+  stateDir ??= await mkdtemp(join(tmpdir(), 'transship-crash-state-'))
+  return mkdtemp(join(stateDir, 'run-'))
+}
+
+/** A running counter with a volume at /data, on A. */
+async function counter(name: string): Promise<Docker.Container> {
+  await A.createVolume({ Name: name, Labels: LABELS })
+  const container = await A.createContainer({
+    name,
+    Image: IMAGE,
+    Cmd: COUNTER,
+    Labels: LABELS,
+    HostConfig: { Binds: [`${name}:/data`], RestartPolicy: { Name: 'unless-stopped' } },
+  })
+  await container.start()
+  return container
+}
+
+/** The counter's lines: 1, 2, 3, … with none missing or repeated, or the test fails. */
+async function countOn(container: Docker.Container): Promise<number> {
+  const { stdout } = await execIn(container, ['cat', '/data/count'])
+  const lines = stdout.trim().split('\n').map(Number)
+  expect(lines).toEqual(lines.map((_, index) => index + 1))
+  return lines.length
+}
+
+function migrateArgs(name: string, state: string, ...extra: string[]): string[] {
+  return [
+    'migrate',
+    name,
+    '--from',
+    env.TESTENV_HOST_A,
+    '--to',
+    env.TESTENV_HOST_B,
+    '--state-dir',
+    state,
+    '--json',
+    ...extra,
+  ]
+}
+
+/** `transship recover` with this state directory: its result, checked to be a success. */
+async function recover(state: string, ...extra: string[]): Promise<CliResult> {
+  const result = await transship(['recover', '--state-dir', state, ...extra])
+  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
+  return result
+}
+
+/** The source runs again as it was: its restart policy, no lock, counting on from memory. */
+async function expectSourceBack(source: Docker.Container, before: number): Promise<void> {
+  const inspect = await source.inspect()
+  expect(inspect.State.Running).toBe(true)
+  expect(inspect.HostConfig.RestartPolicy?.Name).toBe('unless-stopped')
+  expect(
+    await A.listContainers({ all: true, filters: { name: [`transship-lock-${inspect.Id}`] } }),
+  ).toEqual([])
+  await sleep(300)
+  // A start afresh would count from 1 again, and repeat lines.
+  expect(await countOn(source)).toBeGreaterThan(before)
+}
+
+/** B holds nothing of the migration: no target, no volume, no helper. */
+async function expectNothingOnB(name: string): Promise<void> {
+  expect(await B.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).toEqual([])
+  expect((await B.listVolumes({ filters: { name: [name] } })).Volumes ?? []).toEqual([])
+  const helpers = await B.listContainers({ all: true, filters: { label: ['transship.helper'] } })
+  expect(helpers.map((helper) => helper.Labels['transship.helper'])).toEqual([])
+}
+
+describe('kill -9 of a migration, then transship recover', () => {
+  it.each([
+    ['lock-source', false],
+    ['precopy-volumes', false],
+    ['create-target', false],
+    ['checkpoint', false],
+    ['copy-checkpoint', false],
+    ['checkpoint', true],
+    ['sync-volumes', true],
+    ['write-manifest', true],
+  ])(
+    'killed once %s has finished (staged: %s): recover puts the source back from its checkpoint and cleans B and staging',
+    async (stage, staged) => {
+      const name = `${PREFIX}-${stage}-${staged ? 'staged' : 'direct'}`
+      const source = await counter(name)
+      await sleep(300)
+      const state = await freshStateDir()
+      const { dir, url } = await staging.make()
+      const run = startTransshipDirectly(
+        migrateArgs(name, state, ...(staged ? ['--via', url] : [])),
+      )
+      await run.waitForOutput(new RegExp(`"type":"stage-finished","stage":"${stage}"`))
+      run.child.kill('SIGKILL')
+      await run.result
+      const before = await countOn(source).catch(() => 0)
+
+      // Another migration of the container is refused, naming the way out.
+      const again = await transship(migrateArgs(name, state))
+      expect(again.code).not.toBe(0)
+      expect(again.stderr).toMatch(/unfinished migration: migrate .*transship recover \S+/)
+
+      const listed = await recover(state, '--dry-run')
+      expect(listed.stdout).toMatch(new RegExp(`migrate ${name}.*would roll back`))
+      await recover(state)
+      await expectSourceBack(source, before)
+      await expectNothingOnB(name)
+      expect(await filesUnder(dir)).toEqual([])
+      expect((await recover(state, '--dry-run')).stdout).toBe('no unfinished migration\n')
+    },
+  )
+})
+
+describe('one migration per container at a time', () => {
+  it('two migrations of one container at once: one goes through, the other is refused at once, naming the holder, having changed nothing', async () => {
+    const name = `${PREFIX}-twice`
+    await counter(name)
+    const state = await freshStateDir()
+    const first = startTransshipDirectly(migrateArgs(name, state, '--no-checkpoint'))
+    // The second starts once the first holds the lock, before it changes anything else.
+    await first.waitForOutput(/"type":"stage-finished","stage":"lock-source"/)
+    const second = await transship(migrateArgs(name, state, '--no-checkpoint'))
+    const results = [await first.result, second]
+    const succeeded = results.filter((result) => result.code === 0)
+    const refused = results.filter((result) => result.code !== 0)
+    expect(succeeded).toHaveLength(1)
+    expect(refused).toHaveLength(1)
+    expect(refused[0]?.stderr).toMatch(
+      new RegExp(
+        `container ${name} on .* is being migrated by migrate ${name} \\(migration \\S+, process \\d+ on `,
+      ),
+    )
+    expect((await B.getContainer(name).inspect()).State.Running).toBe(true)
+  })
+})
+
+/** Stops B's engine (SIGSTOP) for `use`, and lets it go on afterwards, whatever happens. */
+async function withEngineBStopped<T>(use: (resume: () => void) => Promise<T>): Promise<T> {
+  const pid = Number((await readFile('/run/transship-testenv/b/dockerd.pid', 'utf8')).trim())
+  let stopped = true
+  const resume = () => {
+    if (stopped) process.kill(pid, 'SIGCONT')
+    stopped = false
+  }
+  process.kill(pid, 'SIGSTOP')
+  try {
+    return await use(resume)
+  } finally {
+    resume()
+  }
+}
+
+describe('the destination stops answering after the freeze', () => {
+  it('Ctrl-C: the target cannot be removed, so the source stays stopped, and the error says how to finish; once B answers, recover starts it from its checkpoint', async () => {
+    const name = `${PREFIX}-fenced`
+    const source = await counter(name)
+    await sleep(300)
+    const state = await freshStateDir()
+    const run = startTransshipDirectly(migrateArgs(name, state, '--undo-timeout', '2'))
+    await run.waitForOutput(/"type":"stage-finished","stage":"checkpoint"/)
+    const before = await countOn(source)
+    const result = await withEngineBStopped(async () => {
+      run.child.kill('SIGINT')
+      const ended = await run.result
+      expect((await source.inspect()).State.Running).toBe(false)
+      return ended
+    })
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `start ${name} again on .*: not done, since container .* may run .*two copies must never run.*transship recover \\S+`,
+      ),
+    )
+    await recover(state)
+    await expectSourceBack(source, before)
+    await expectNothingOnB(name)
+  })
+})
