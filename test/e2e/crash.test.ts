@@ -7,7 +7,8 @@ import type Docker from 'dockerode'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { removeLabelled } from '../support/cleanup.js'
 import { type CliResult, startTransshipDirectly, transship } from '../support/cli.js'
-import { dockerAt, execIn, TEST_LABEL } from '../support/docker.js'
+import { dockerAt, TEST_LABEL } from '../support/docker.js'
+import { runOnce } from '../support/runOnce.js'
 import { filesUnder, StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -55,9 +56,16 @@ async function counter(name: string): Promise<Docker.Container> {
   return container
 }
 
-/** The counter's lines: 1, 2, 3, … with none missing or repeated, or the test fails. */
-async function countOn(container: Docker.Container): Promise<number> {
-  const { stdout } = await execIn(container, ['cat', '/data/count'])
+/**
+ * The counter's lines, read from its volume on A (the counter may be frozen): 1, 2, 3, …
+ * with none missing or repeated, or the test fails.
+ */
+async function countOn(name: string): Promise<number> {
+  const stdout = await runOnce(A, {
+    image: IMAGE,
+    cmd: ['cat', '/v/count'],
+    hostConfig: { Mounts: [{ Type: 'volume', Source: name, Target: '/v', ReadOnly: true }] },
+  })
   const lines = stdout.trim().split('\n').map(Number)
   expect(lines).toEqual(lines.map((_, index) => index + 1))
   return lines.length
@@ -95,7 +103,7 @@ async function expectSourceBack(source: Docker.Container, before: number): Promi
   ).toEqual([])
   await sleep(300)
   // A start afresh would count from 1 again, and repeat lines.
-  expect(await countOn(source)).toBeGreaterThan(before)
+  expect(await countOn(inspect.Name.slice(1))).toBeGreaterThan(before)
 }
 
 /** B holds nothing of the migration: no target, no volume, no helper. */
@@ -130,7 +138,7 @@ describe('kill -9 of a migration, then transship recover', () => {
       await run.waitForOutput(new RegExp(`"type":"stage-finished","stage":"${stage}"`))
       run.child.kill('SIGKILL')
       await run.result
-      const before = await countOn(source).catch(() => 0)
+      const before = await countOn(name)
 
       // Another migration of the container is refused, naming the way out.
       const again = await transship(migrateArgs(name, state))
@@ -180,9 +188,12 @@ async function withEngineBStopped<T>(use: (resume: () => void) => Promise<T>): P
     stopped = false
   }
   process.kill(pid, 'SIGSTOP')
+  // Whatever hangs meanwhile, B answers again within a minute: the other tests need it.
+  const deadline = setTimeout(resume, 60_000)
   try {
     return await use(resume)
   } finally {
+    clearTimeout(deadline)
     resume()
   }
 }
@@ -195,7 +206,7 @@ describe('the destination stops answering after the freeze', () => {
     const state = await freshStateDir()
     const run = startTransshipDirectly(migrateArgs(name, state, '--undo-timeout', '2'))
     await run.waitForOutput(/"type":"stage-finished","stage":"checkpoint"/)
-    const before = await countOn(source)
+    const before = await countOn(name)
     const result = await withEngineBStopped(async () => {
       run.child.kill('SIGINT')
       const ended = await run.result

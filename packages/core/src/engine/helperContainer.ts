@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode'
 import { TransshipError } from '../errors.js'
+import { runLabels } from '../ledger/runContext.js'
 import { type EngineClient, shortId } from './client.js'
 
 /** Label on every helper container, with its purpose as value: cleanup by label. */
@@ -52,7 +53,7 @@ export async function withHelperContainer<T>(
     // Never started: the entrypoint only has to satisfy create.
     Entrypoint: ['/transship-helper-never-runs'],
     Cmd: [],
-    Labels: { [HELPER_LABEL]: options.purpose },
+    Labels: { ...runLabels(), [HELPER_LABEL]: options.purpose },
     NetworkDisabled: true,
     HostConfig: { Mounts: [...(options.mounts ?? [])] },
     ...(options.signal ? { abortSignal: options.signal } : {}),

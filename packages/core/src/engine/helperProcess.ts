@@ -4,6 +4,7 @@ import { helperBinaryPath } from '@transship/helper'
 import type Dockerode from 'dockerode'
 import { encodeTarHeader, endOfArchive, padding } from '../archive/tarWriter.js'
 import { messageOf, TransshipError } from '../errors.js'
+import { runLabels } from '../ledger/runContext.js'
 import { type EngineClient, shortId } from './client.js'
 import { HELPER_LABEL } from './helperContainer.js'
 import { putArchive } from './putArchive.js'
@@ -128,7 +129,7 @@ async function startHelper(run: HelperProcessRun): Promise<RunningHelper> {
     Cmd: [...run.args],
     User: '0:0',
     WorkingDir: '/',
-    Labels: { [HELPER_LABEL]: run.purpose },
+    Labels: { ...runLabels(), [HELPER_LABEL]: run.purpose },
     NetworkDisabled: true,
     AttachStdin: true,
     AttachStdout: true,

@@ -4,7 +4,8 @@ import { Ledger } from './ledger.js'
 import { type LedgerContent, ledgerDirectory, readLedgers } from './ledgerFile.js'
 import type { LedgerResolver } from './performStep.js'
 import { endRun, rollBack } from './rollBack.js'
-import { releaseLocksOf } from './sourceLock.js'
+import { MIGRATION_LABEL } from './runContext.js'
+import { LOCK_MIGRATION_LABEL, removeLabelledContainers } from './sourceLock.js'
 import { describeStep, TARGET_KEY } from './undoSteps.js'
 
 /** Options of {@link recoverMigrations}. */
@@ -127,19 +128,25 @@ async function recoverOne(
       resolver: ledger.resolver(options.resolver),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     }
+    // Its helpers, left running by the crash, hold the volumes the rollback removes.
+    const helpers = await removeContainersOf(ledger, content, options.resolver, MIGRATION_LABEL)
     if (plan === 'roll forward') {
       await ledger.commit()
-      const left = await releaseAll(ledger, content, options.resolver)
-      const problems = [...left, ...(await endRun(ledger, 'completed', timing))]
+      const problems = [
+        ...helpers,
+        ...(await endRunWithLocks(ledger, content, 'completed', options.resolver, timing)),
+      ]
       return report(problems.length ? 'incomplete' : 'rolled-forward', plan, [], problems)
     }
     const rolled = await rollBack(ledger, timing)
     if (rolled.problems.length > 0) {
       await ledger.close()
-      return report('incomplete', plan, rolled.undone, rolled.problems)
+      return report('incomplete', plan, rolled.undone, [...helpers, ...rolled.problems])
     }
-    const left = await releaseAll(ledger, content, options.resolver)
-    const problems = [...left, ...(await endRun(ledger, 'rolled-back', timing))]
+    const problems = [
+      ...helpers,
+      ...(await endRunWithLocks(ledger, content, 'rolled-back', options.resolver, timing)),
+    ]
     return report(problems.length ? 'incomplete' : 'rolled-back', plan, rolled.undone, problems)
   } catch (error) {
     await ledger.close()
@@ -160,21 +167,46 @@ async function targetRuns(ledger: Ledger, resolver: LedgerResolver): Promise<boo
   return inspect?.State.Running === true
 }
 
+/** Ends the run, its locks released: also one taken but not yet recorded at the crash. */
+async function endRunWithLocks(
+  ledger: Ledger,
+  content: LedgerContent,
+  outcome: 'completed' | 'rolled-back',
+  resolver: LedgerResolver,
+  timing: Parameters<typeof endRun>[2],
+): Promise<string[]> {
+  const left = await removeContainersOf(ledger, content, resolver, LOCK_MIGRATION_LABEL)
+  if (left.length > 0) {
+    await ledger.close()
+    return left
+  }
+  return endRun(ledger, outcome, timing)
+}
+
 /**
- * Releases the migration's locks on its source engine, also one taken but not yet
- * recorded when the process died.
+ * Removes the containers labelled as the run's (`label` = its ledger id) on every engine
+ * the ledger names: its helpers, or its locks.
+ *
+ * @return what could not be removed, each with why.
  */
-async function releaseAll(
+async function removeContainersOf(
   ledger: Ledger,
   content: LedgerContent,
   resolver: LedgerResolver,
+  label: string,
 ): Promise<string[]> {
-  const source = content.begin.source
-  if (!source) return []
-  try {
-    await releaseLocksOf(await resolver.engine(source.engine), ledger.id)
-    return []
-  } catch (error) {
-    return [`release the lock of migration ${ledger.id} on ${source.engine}: ${messageOf(error)}`]
+  const urls = new Set<string>()
+  if (content.begin.source) urls.add(content.begin.source.engine)
+  for (const { step } of ledger.entries) if ('engine' in step) urls.add(step.engine)
+  const problems: string[] = []
+  for (const url of urls) {
+    try {
+      await removeLabelledContainers(await resolver.engine(url), `${label}=${ledger.id}`)
+    } catch (error) {
+      problems.push(
+        `remove the containers of migration ${ledger.id} on ${url}: ${messageOf(error)}`,
+      )
+    }
   }
+  return problems
 }

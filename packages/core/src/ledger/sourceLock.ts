@@ -4,7 +4,8 @@ import { type Holder, isGone, thisProcess } from './holder.js'
 
 /** Label of a lock container: the id of the container it locks. */
 export const LOCK_LABEL = 'transship.lock'
-const MIGRATION = 'transship.lock.migration'
+/** Label of a lock container: the ledger id of the migration holding it. */
+export const LOCK_MIGRATION_LABEL = 'transship.lock.migration'
 const COMMAND = 'transship.lock.command'
 const HOST = 'transship.lock.host'
 const PID = 'transship.lock.pid'
@@ -50,7 +51,7 @@ export async function takeSourceLock(
         NetworkDisabled: true,
         Labels: {
           [LOCK_LABEL]: source.id,
-          [MIGRATION]: owner.migration,
+          [LOCK_MIGRATION_LABEL]: owner.migration,
           [COMMAND]: owner.command,
           [HOST]: me.host,
           [PID]: String(me.pid),
@@ -116,7 +117,7 @@ export async function readLockHolder(
   const labels = lock.Config.Labels ?? {}
   const started = labels[PID_STARTED]
   return {
-    migration: labels[MIGRATION] ?? '?',
+    migration: labels[LOCK_MIGRATION_LABEL] ?? '?',
     command: labels[COMMAND] ?? '?',
     host: labels[HOST] ?? '?',
     pid: Number(labels[PID]),
@@ -130,16 +131,24 @@ export async function readLockHolder(
  *
  * @param engine - the source engine.
  * @param migration - the migration's ledger id.
- * @return how many were released.
  */
-export async function releaseLocksOf(engine: EngineClient, migration: string): Promise<number> {
-  const locks = await engine.call(`list locks of migration ${migration}`, (docker) =>
-    docker.listContainers({ all: true, filters: { label: [`${MIGRATION}=${migration}`] } }),
+export async function releaseLocksOf(engine: EngineClient, migration: string): Promise<void> {
+  await removeLabelledContainers(engine, `${LOCK_MIGRATION_LABEL}=${migration}`)
+}
+
+/**
+ * Removes every container that carries a label: transship's own (locks, helpers).
+ *
+ * @param engine - the engine.
+ * @param label - `name=value`.
+ */
+export async function removeLabelledContainers(engine: EngineClient, label: string): Promise<void> {
+  const found = await engine.call(`list containers labelled ${label}`, (docker) =>
+    docker.listContainers({ all: true, filters: { label: [label] } }),
   )
-  for (const lock of locks) {
-    await engine.removeContainer(lock.Id).catch((error: unknown) => {
+  for (const container of found) {
+    await engine.removeContainer(container.Id).catch((error: unknown) => {
       if (!(error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND')) throw error
     })
   }
-  return locks.length
 }

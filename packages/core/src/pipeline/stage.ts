@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { concatMap, type MonoTypeOperatorFunction, Observable, of } from 'rxjs'
 import { messageOf, TransshipError } from '../errors.js'
 import { type RollbackReport, rollBack } from '../ledger/rollBack.js'
+import { withinRun } from '../ledger/runContext.js'
 import type { UndoRecord } from '../ledger/undoSteps.js'
 import type { MigrationEvent } from './events.js'
 import type { MigrationState } from './state.js'
@@ -114,7 +115,8 @@ function runStage(
       },
     }
 
-    const settled = Promise.race([work(state, context), givenUp(controller.signal)]).then(
+    const working = withinRun(state.ledger, () => work(state, context))
+    const settled = Promise.race([working, givenUp(controller.signal)]).then(
       (next) => {
         subscriber.next({
           type: 'stage-finished',
