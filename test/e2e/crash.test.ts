@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -5,7 +6,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { removeLabelled } from '../support/cleanup.js'
+import { makeDeviceDir, removeDeviceDir, removeLabelled } from '../support/cleanup.js'
 import { type CliResult, startTransshipDirectly, transship } from '../support/cli.js'
 import { dockerAt, TEST_LABEL } from '../support/docker.js'
 import { runOnce } from '../support/runOnce.js'
@@ -222,5 +223,106 @@ describe('the destination stops answering after the freeze', () => {
     await recover(state)
     await expectSourceBack(source, before)
     await expectNothingOnB(name)
+  })
+})
+
+/** Fills a volume on A with `mib` MiB of random bytes, through a one-shot container. */
+async function fill(volume: string, mib: number): Promise<void> {
+  await runOnce(A, {
+    image: IMAGE,
+    cmd: ['sh', '-c', `dd if=/dev/urandom of=/v/big bs=1M count=${mib} 2>/dev/null`],
+    hostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/v' }] },
+  })
+}
+
+/** B's engine's mount namespace: its /var/lib/docker is B's data root. */
+function inEngineB(command: readonly string[]): void {
+  const pid = execFileSync('cat', ['/run/transship-testenv/b/dockerd.pid'], { encoding: 'utf8' })
+  execFileSync('nsenter', [`--mount=/proc/${pid.trim()}/ns/mnt`, ...command])
+}
+
+describe('a disk fills up while a volume is copied', () => {
+  it('staging on a 16 MiB tmpfs, a 40 MiB volume: the migration fails before the freeze, the source runs on untouched, staging and B are left empty', async () => {
+    const name = `${PREFIX}-staging-full`
+    const source = await counter(name)
+    await fill(name, 40)
+    const started = (await source.inspect()).State.StartedAt
+    const mount = await mkdtemp(join(tmpdir(), 'transship-small-staging-'))
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount])
+    try {
+      const state = await freshStateDir()
+      const result = await transship(migrateArgs(name, state, '--via', `file://${mount}`))
+      expect(result.code).not.toBe(0)
+      expect(result.stderr).toMatch(/precopy-volumes failed: .*(ENOSPC|no space left)/i)
+      const now = await source.inspect()
+      expect(now.State.Running).toBe(true)
+      expect(now.State.StartedAt).toBe(started)
+      expect(await filesUnder(mount)).toEqual([])
+      await expectNothingOnB(name)
+      expect((await recover(state, '--dry-run')).stdout).toBe('no unfinished migration\n')
+    } finally {
+      execFileSync('umount', [mount])
+      await rm(mount, { recursive: true, force: true })
+    }
+  })
+
+  it("the destination's volume on a 16 MiB tmpfs, a 40 MiB volume: the migration fails before the freeze, the source runs on untouched, B has no volume left", async () => {
+    const name = `${PREFIX}-destination-full`
+    // A local volume bound to a directory of its engine's host: on B, that is a small tmpfs.
+    const device = await makeDeviceDir(A, IMAGE, name)
+    await makeDeviceDir(B, IMAGE, name)
+    inEngineB(['mount', '-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', device])
+    try {
+      await A.createVolume({
+        Name: name,
+        Labels: LABELS,
+        DriverOpts: { type: 'none', o: 'bind', device },
+      })
+      const source = await A.createContainer({
+        name,
+        Image: IMAGE,
+        Cmd: COUNTER,
+        Labels: LABELS,
+        HostConfig: { Binds: [`${name}:/data`] },
+      })
+      await source.start()
+      await fill(name, 40)
+      const started = (await source.inspect()).State.StartedAt
+      const state = await freshStateDir()
+      const result = await transship(migrateArgs(name, state))
+      expect(result.code).not.toBe(0)
+      expect(result.stderr).toMatch(/precopy-volumes failed: .*(ENOSPC|no space left)/i)
+      const now = await source.inspect()
+      expect(now.State.Running).toBe(true)
+      expect(now.State.StartedAt).toBe(started)
+      await expectNothingOnB(name)
+      expect((await recover(state, '--dry-run')).stdout).toBe('no unfinished migration\n')
+    } finally {
+      await removeLabelled(A, LABELS)
+      await removeLabelled(B, LABELS)
+      inEngineB(['umount', device])
+      await Promise.all([removeDeviceDir(A, IMAGE, name), removeDeviceDir(B, IMAGE, name)])
+    }
+  })
+})
+
+describe('the source exits on its own during the pre-copy', () => {
+  it('with a checkpoint: the migration fails at the freeze, saying so; the source is left as it left itself (exited), B is left empty', async () => {
+    const name = `${PREFIX}-exits`
+    const source = await counter(name)
+    await fill(name, 64)
+    const state = await freshStateDir()
+    const run = startTransshipDirectly(migrateArgs(name, state))
+    await run.waitForOutput(/"type":"stage-started","stage":"precopy-volumes"/)
+    // Its main process ends by itself (the counter's shell, killed from inside).
+    await source.kill({ signal: 'SIGKILL' })
+    const result = await run.result
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(
+      new RegExp(`container ${name} on .* exited on its own \\(exit code 137\\) while its data was copied`),
+    )
+    expect((await source.inspect()).State.Running).toBe(false)
+    await expectNothingOnB(name)
+    expect((await recover(state, '--dry-run')).stdout).toBe('no unfinished migration\n')
   })
 })

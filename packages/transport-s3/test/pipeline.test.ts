@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { connectEngine, type EngineClient, type MigrationEvent, migrate } from '@transship/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { removeLabelled } from '../../../test/support/cleanup.js'
 import { createIdleContainer } from '../../../test/support/containers.js'
-import { dockerAt, TEST_LABEL } from '../../../test/support/docker.js'
+import { dockerAt, execIn, TEST_LABEL } from '../../../test/support/docker.js'
 import { FaultProxy } from '../../../test/support/faultProxy.js'
 import { testS3 } from '../../../test/support/s3.js'
 import { testEnv } from '../../../test/support/testenv.js'
@@ -31,6 +31,7 @@ beforeAll(async () => {
   destination = await connectEngine(env.TESTENV_HOST_B)
   proxy = await FaultProxy.start(testS3().endpoint)
 })
+afterEach(() => proxy.reset())
 afterAll(async () => {
   await Promise.all([removeLabelled(A, LABELS), removeLabelled(B, LABELS)])
   await source?.close()
@@ -89,4 +90,54 @@ describe('migrate A → B through S3', () => {
     expect(proxy.requests.filter((request) => request.fault)).toHaveLength(2)
     expect(proxy.requestsOf('GetObject').some((request) => request.headers.range)).toBe(true)
   })
+})
+
+/** Runs a migration to its end: its error. */
+function failureOf(run: ReturnType<typeof migrate>): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    run.subscribe({ error: resolve, complete: () => reject(new Error('it succeeded')) }),
+  )
+}
+
+describe('S3 failing for good after the freeze', () => {
+  it.each([
+    [
+      'answering 500 to every upload of the checkpoint',
+      { kind: 'status', status: 500, code: 'InternalError' },
+    ],
+    ['cutting every upload of the checkpoint', { kind: 'drop-request', afterBytes: 64 * 1024 }],
+  ] as const)(
+    '%s: the migration fails, the source runs on from its checkpoint, nothing is left in the bucket or on B',
+    async (what, fault) => {
+      const name = `${PREFIX}-${what.split(' ')[0]}`
+      await A.createVolume({ Name: name, Labels: LABELS })
+      const container = await A.createContainer({
+        name,
+        Image: IMAGE,
+        // Counts in its memory, into its volume: a start afresh would count from 1 again.
+        Cmd: [
+          'sh',
+          '-c',
+          'i=0; while :; do i=$((i+1)); echo $i >> /data/count; usleep 20000; done',
+        ],
+        Labels: LABELS,
+        HostConfig: { Binds: [`${name}:/data`] },
+      })
+      await container.start()
+      const transport = testTransport(`failing-${name}`, { endpoint: proxy.endpoint })
+      proxy.inject({
+        match: (request) =>
+          ['PutObject', 'UploadPart', 'CreateMultipartUpload'].includes(request.operation) &&
+          request.key.includes('checkpoint'),
+        fault,
+      })
+      const error = await failureOf(migrate({ source, destination, container: name, transport }))
+      expect(String(error)).toMatch(/backup-checkpoint failed: .*Undone: .*start .* again/)
+      const lines = (await execIn(container, ['cat', '/data/count'])).stdout.trim().split('\n')
+      expect(lines.map(Number)).toEqual(lines.map((_, index) => index + 1))
+      expect((await container.inspect()).State.Running).toBe(true)
+      expect(await B.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).toEqual([])
+      expect(await keysUnder(`${transport.prefix}/`)).toEqual([])
+    },
+  )
 })

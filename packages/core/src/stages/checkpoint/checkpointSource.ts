@@ -59,7 +59,8 @@ const COLD = `migrate it with ${NO_CHECKPOINT_FLAG} (stopped, copied and started
  * @param options - the source engine, and the destination's.
  * @return the stage operator.
  * @throws TransshipError `CHECKPOINT_UNAVAILABLE` (experimental mode off),
- *   `CHECKPOINT_UNSUPPORTED` (refused before anything changed), `CHECKPOINT_TCP_ESTABLISHED`,
+ *   `CHECKPOINT_UNSUPPORTED` (refused before anything changed), `SOURCE_EXITED` (it exited on
+ *   its own since it was inspected; nothing changed), `CHECKPOINT_TCP_ESTABLISHED`,
  *   `CHECKPOINT_FAILED` (CRIU failed; the container keeps running).
  */
 export function checkpointSource(options: CheckpointSourceOptions) {
@@ -126,6 +127,16 @@ async function refuseUncheckpointable(
       `cannot checkpoint ${source.name} on ${engine.url}: ${reason}; ${remedy}. Nothing was changed.`,
     )
   const inspect = await engine.inspectContainer(source.id)
+  if (!inspect.State.Running) {
+    // It exited on its own since it was inspected (during the pre-copy): not transship's
+    // to start again, since a container that exits may be one that keeps failing.
+    throw new TransshipError(
+      'SOURCE_EXITED',
+      `container ${source.name} on ${engine.url} exited on its own (exit code ${inspect.State.ExitCode}) ` +
+        'while its data was copied: there are no processes to checkpoint. Nothing was changed on it; ' +
+        `start it again (docker start ${source.name}) and migrate it, or ${COLD}`,
+    )
+  }
   if (inspect.State.Paused) {
     throw unsupported('it is paused', `unpause it first, or ${COLD}`)
   }
