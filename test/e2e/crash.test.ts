@@ -157,6 +157,31 @@ describe('kill -9 of a migration, then transship recover', () => {
   )
 })
 
+describe('signals', () => {
+  it('a second SIGINT says the rollback runs, a third exits at once; recover finishes the rollback', async () => {
+    const name = `${PREFIX}-signals`
+    const source = await counter(name)
+    await sleep(300)
+    const state = await freshStateDir()
+    const run = startTransshipDirectly(migrateArgs(name, state))
+    await run.waitForOutput(/"type":"stage-finished","stage":"checkpoint"/)
+    const before = await countOn(name)
+    run.child.kill('SIGINT')
+    await sleep(50)
+    run.child.kill('SIGINT')
+    await run.waitForOutput(/SIGINT: putting back what was done; once more exits at once/)
+    run.child.kill('SIGINT')
+    const result = await run.result
+    expect(result.code).toBe(130)
+    expect(result.stderr).toMatch(
+      /SIGINT: exiting; `transship recover \S+` brings the migration to a safe end/,
+    )
+    await recover(state)
+    await expectSourceBack(source, before)
+    await expectNothingOnB(name)
+  })
+})
+
 describe('one migration per container at a time', () => {
   it('two migrations of one container at once: one goes through, the other is refused at once, naming the holder, having changed nothing', async () => {
     const name = `${PREFIX}-twice`
@@ -319,7 +344,9 @@ describe('the source exits on its own during the pre-copy', () => {
     const result = await run.result
     expect(result.code).not.toBe(0)
     expect(result.stderr).toMatch(
-      new RegExp(`container ${name} on .* exited on its own \\(exit code 137\\) while its data was copied`),
+      new RegExp(
+        `container ${name} on .* exited on its own \\(exit code 137\\) while its data was copied`,
+      ),
     )
     expect((await source.inspect()).State.Running).toBe(false)
     await expectNothingOnB(name)

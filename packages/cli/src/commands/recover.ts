@@ -4,14 +4,17 @@ import {
   type LedgerResolver,
   type RecoveredMigration,
   recoverMigrations,
+  releaseLocksOf,
   type Transport,
+  TransshipError,
 } from '@transship/core'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { openTransport } from '../transports.js'
 import { type StateFlags, stateDirOption, undoTimeoutOption } from './options.js'
 
 interface RecoverFlags extends EngineFlags, StateFlags {
+  readonly from?: string
   readonly dryRun?: boolean
   readonly force?: boolean
   readonly json?: boolean
@@ -41,11 +44,23 @@ export function recoverCommand(): Command {
       'also take over a migration whose process may still run (one started on another host)',
     )
     .option('--json', 'print one JSON object per migration')
+    .addOption(
+      new Option(
+        '--from <engine>',
+        'with --force ID: the source engine whose lock to take over, for a migration recorded on another host',
+      ),
+    )
   for (const option of [stateDirOption(), undoTimeoutOption(), ...engineFlagOptions()])
     command.addOption(option)
   return command.action(async (id: string | undefined, flags: RecoverFlags) => {
     const connections = connectionsFor(flags)
     try {
+      if (flags.from !== undefined && (id === undefined || !flags.force)) {
+        throw new TransshipError(
+          'INVALID_OPTION',
+          '--from takes over the lock of a migration recorded on another host: give its ID and --force',
+        )
+      }
       const results = await recoverMigrations({
         resolver: connections.resolver,
         ...(flags.undoTimeout === undefined ? {} : { timeoutMs: flags.undoTimeout * 1000 }),
@@ -53,7 +68,13 @@ export function recoverCommand(): Command {
         ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
         ...(flags.dryRun ? { dryRun: true } : {}),
         ...(flags.force ? { force: true } : {}),
+      }).catch(async (error: unknown) => {
+        const elsewhere = error instanceof TransshipError && error.code === 'MIGRATION_NOT_FOUND'
+        if (!elsewhere || flags.from === undefined || id === undefined) throw error
+        await takeOverLock(id, flags.from, connections.resolver)
+        return []
       })
+      if (flags.from !== undefined && results.length === 0) return
       for (const result of results) {
         console.log(flags.json ? JSON.stringify(result) : describe(result))
       }
@@ -63,6 +84,19 @@ export function recoverCommand(): Command {
       await connections.close()
     }
   })
+}
+
+/**
+ * `recover --force ID --from ENGINE`: releases the lock of a migration recorded on another
+ * host (its process is taken to be gone for good), so that the container can be migrated
+ * again. What that migration made is not undone here: its ledger is on its own host.
+ */
+async function takeOverLock(id: string, from: string, resolver: LedgerResolver): Promise<void> {
+  const engine = await resolver.engine(from)
+  await releaseLocksOf(engine, id)
+  console.log(
+    `released the lock of migration ${id} on ${engine.url}; what it made is not undone here (its ledger is on the host that ran it)`,
+  )
 }
 
 /** One line per migration: what it was, and how it ended. */
