@@ -117,6 +117,9 @@ async function unpackTree(
   await withHelperProcesses([run], async ([unpack]) => {
     const helper = unpack as HelperProcess
     let said = ''
+    // A helper that fails (a full disk) stops reading, but its stdin stays open: writing
+    // into it would wait for ever.
+    helper.exited.catch((error: unknown) => helper.stdin.destroy(error as Error))
     try {
       await pipeline(stream, helper.stdin, { signal })
       for await (const chunk of helper.stdout) said += (chunk as Buffer).toString('utf8')
