@@ -260,6 +260,27 @@ export class EngineClient {
 }
 
 /**
+ * For `.catch()` on a call: an object the engine does not know becomes `undefined`; any
+ * other failure is thrown again.
+ *
+ * @param error - the call's failure.
+ * @return `undefined` for `ENGINE_NOT_FOUND`.
+ */
+export function notFoundAsUndefined(error: unknown): undefined {
+  if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
+  throw error
+}
+
+/**
+ * Awaits a removal, taking an object already gone as removed.
+ *
+ * @param call - the removal.
+ */
+export async function ignoringNotFound(call: Promise<unknown>): Promise<void> {
+  await call.catch(notFoundAsUndefined)
+}
+
+/**
  * A container reference as logs show it: a full 64-character id shortened to 12, as
  * `docker ps` does; a name as it is.
  *

@@ -1,4 +1,4 @@
-import type { EngineClient } from '../engine/client.js'
+import { type EngineClient, ignoringNotFound, notFoundAsUndefined } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import { resumeSource } from '../stages/checkpoint/resumeSource.js'
 import { removeImage } from '../stages/image/images.js'
@@ -85,18 +85,4 @@ async function removeContainer(
 
 async function imageOf(engine: EngineClient, id: string): Promise<string> {
   return (await engine.inspectContainer(id)).Image
-}
-
-function notFoundAsUndefined(error: unknown): undefined {
-  if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
-  throw error
-}
-
-async function ignoringNotFound(call: Promise<unknown>): Promise<void> {
-  try {
-    await call
-  } catch (error) {
-    if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return
-    throw error
-  }
 }

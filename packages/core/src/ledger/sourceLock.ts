@@ -1,4 +1,9 @@
-import { type EngineClient, shortId } from '../engine/client.js'
+import {
+  type EngineClient,
+  ignoringNotFound,
+  notFoundAsUndefined,
+  shortId,
+} from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import { type Holder, isGone, thisProcess } from './holder.js'
 
@@ -109,10 +114,7 @@ export async function readLockHolder(
   engine: EngineClient,
   sourceId: string,
 ): Promise<LockHolder | undefined> {
-  const lock = await engine.inspectContainer(lockName(sourceId)).catch((error: unknown) => {
-    if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
-    throw error
-  })
+  const lock = await engine.inspectContainer(lockName(sourceId)).catch(notFoundAsUndefined)
   if (!lock) return undefined
   const labels = lock.Config.Labels ?? {}
   const started = labels[PID_STARTED]
@@ -147,8 +149,6 @@ export async function removeLabelledContainers(engine: EngineClient, label: stri
     docker.listContainers({ all: true, filters: { label: [label] } }),
   )
   for (const container of found) {
-    await engine.removeContainer(container.Id).catch((error: unknown) => {
-      if (!(error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND')) throw error
-    })
+    await ignoringNotFound(engine.removeContainer(container.Id))
   }
 }
