@@ -99,6 +99,7 @@ engine_env() {
   echo "TESTENV_HOST_B_DATA_ROOT=$(engine_data_root b)"
   echo "TESTENV_HOST_A_ADDR=$HOST_A_ADDR"
   echo "TESTENV_HOST_B_ADDR=$HOST_B_ADDR"
+  echo "TESTENV_HOST_B_NETNS=$NETNS_B"
   echo "TESTENV_HOST_C=$(engine_url c)"
   echo "TESTENV_HOST_C_DATA_ROOT=$(engine_data_root c)"
   echo "TESTENV_HOST_C_ADDR=$HOST_C_ADDR"

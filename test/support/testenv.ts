@@ -7,6 +7,8 @@ const KEYS = [
   'TESTENV_HOST_B',
   'TESTENV_HOST_A_DATA_ROOT',
   'TESTENV_HOST_B_DATA_ROOT',
+  /** B's network namespace (`ip netns exec NAME …`): tests cut its traffic there. */
+  'TESTENV_HOST_B_NETNS',
   'TESTENV_HOST_C',
   'TESTENV_HOST_C_DATA_ROOT',
   'TESTENV_HOST_B_SSH',

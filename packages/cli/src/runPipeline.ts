@@ -1,4 +1,4 @@
-import { Ledger, type MigrationEvent } from '@transship/core'
+import { type DurableLedgerOptions, Ledger, type MigrationEvent } from '@transship/core'
 import type { Observable } from 'rxjs'
 import { jsonRenderer, plainRenderer, type Renderer, type SummaryLine } from './render/renderer.js'
 import { terminalRenderer } from './render/terminalRenderer.js'
@@ -6,16 +6,6 @@ import { terminalRenderer } from './render/terminalRenderer.js'
 /** How a command shows its events. */
 export interface OutputFlags {
   readonly json?: boolean
-}
-
-/** What a run records in its ledger: where, what runs, on which container. */
-export interface RunRecord {
-  /** `--state-dir`, when given. */
-  readonly stateDir?: string
-  /** What runs, e.g. `migrate web`. */
-  readonly command: string
-  /** The container it changes, on its engine. */
-  readonly source?: { readonly engine: string; readonly container: string }
 }
 
 /** The signals that interrupt a run: each starts the rollback. */
@@ -35,7 +25,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
  * @param summaryLine - the line printed on stdout on success.
  */
 export async function runPipeline(
-  run: RunRecord,
+  run: DurableLedgerOptions,
   makePipeline: (signal: AbortSignal, ledger: Ledger) => Observable<MigrationEvent>,
   flags: OutputFlags,
   summaryLine: SummaryLine,

@@ -37,7 +37,7 @@ export {
   ledgerDirectory,
   readLedgers,
 } from './ledger/ledgerFile.js'
-export { type LedgerResolver, performStep } from './ledger/performStep.js'
+export { type LedgerResolver, performStep, UNDO_STEP_TIMEOUT_MS } from './ledger/performStep.js'
 export {
   type RecoveredMigration,
   type RecoverOptions,
@@ -49,8 +49,8 @@ export {
   type RollbackOptions,
   type RollbackReport,
   rollBack,
-  UNDO_STEP_TIMEOUT_MS,
 } from './ledger/rollBack.js'
+export { type RollForwardOptions, rollForward } from './ledger/rollForward.js'
 export {
   LOCK_LABEL,
   type LockHolder,

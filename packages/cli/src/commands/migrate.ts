@@ -79,6 +79,10 @@ export function migrateCommand(): Command {
           ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
           command: `migrate ${container}`,
           source: { engine: source.url, container },
+          onSuccess: {
+            removeStaging: transport !== undefined && !flags.keepBackup,
+            removeSource: flags.removeSource === true,
+          },
         },
         (signal, ledger) =>
           migrate({

@@ -111,7 +111,7 @@ function describe(result: RecoveredMigration): string {
     case 'rolled-back':
       return `${what}: rolled back: ${listed(result.done)}`
     case 'rolled-forward':
-      return `${what}: its target runs: finished`
+      return `${what}: its target runs: rolled forward${result.done.length > 0 ? `: ${listed(result.done)}` : ''}`
     case 'incomplete':
       return `${what}: could NOT ${result.plan} fully: ${listed(result.problems)}${result.done.length > 0 ? `; done: ${listed(result.done)}` : ''}`
   }

@@ -3,7 +3,7 @@ import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import type { Transport } from '../transport/contract.js'
 import { thisProcess } from './holder.js'
-import { type LedgerContent, LedgerFile, ledgerDirectory } from './ledgerFile.js'
+import { type LedgerBegin, type LedgerContent, LedgerFile, ledgerDirectory } from './ledgerFile.js'
 import type { LedgerResolver } from './performStep.js'
 import { describeStep, type UndoRecord, type UndoStep, withoutSecret } from './undoSteps.js'
 
@@ -21,6 +21,8 @@ export interface DurableLedgerOptions {
   readonly command: string
   /** The container it changes, as given. */
   readonly source?: { readonly engine: string; readonly container: string }
+  /** What the run does once its target runs, so that a roll forward does it too. */
+  readonly onSuccess?: LedgerBegin['onSuccess']
 }
 
 /**
@@ -83,6 +85,7 @@ export class Ledger {
       ...(options.source
         ? { source: { ...options.source, engine: withoutSecret(options.source.engine) } }
         : {}),
+      ...(options.onSuccess ? { onSuccess: options.onSuccess } : {}),
       ...thisProcess(),
       at: new Date().toISOString(),
     })

@@ -17,6 +17,15 @@ export const ledgerBeginSchema = z.object({
   source: z.object({ engine: z.string(), container: z.string() }).optional(),
   host: z.string(),
   pid: z.number(),
+  /** What the run does once its target runs; a roll forward by `transship recover` too. */
+  onSuccess: z
+    .object({
+      /** Remove the staged artifacts (a migration without `--keep-backup`). */
+      removeStaging: z.boolean().optional(),
+      /** Remove the source container (`--remove-source`). */
+      removeSource: z.boolean().optional(),
+    })
+    .optional(),
   /** When the process started (`ps -o lstart`'s instant), to tell a reused pid from it. */
   pidStartedAt: z.string().optional(),
   at: z.string(),

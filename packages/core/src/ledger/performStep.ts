@@ -1,11 +1,15 @@
 import { type EngineClient, ignoringNotFound, notFoundAsUndefined } from '../engine/client.js'
-import { TransshipError } from '../errors.js'
+import { messageOf, TransshipError } from '../errors.js'
 import { resumeSource } from '../stages/checkpoint/resumeSource.js'
 import { removeImage } from '../stages/image/images.js'
 import { restoreSource } from '../stages/restoreSource.js'
 import type { Transport } from '../transport/contract.js'
+import type { Ledger, LedgerEntry } from './ledger.js'
 import { releaseLocksOf } from './sourceLock.js'
-import type { UndoStep } from './undoSteps.js'
+import { describeStep, type UndoStep } from './undoSteps.js'
+
+/** How long one undo step may take before the rollback gives up on it and goes on. */
+export const UNDO_STEP_TIMEOUT_MS = 60_000
 
 /** Reaches the engines and transports the ledger names by URL. */
 export interface LedgerResolver {
@@ -85,4 +89,65 @@ async function removeContainer(
 
 async function imageOf(engine: EngineClient, id: string): Promise<string> {
   return (await engine.inspectContainer(id)).Image
+}
+
+/** What {@link performEntries} did. */
+export interface PerformedEntries {
+  /** The steps done, in order. */
+  readonly done: readonly string[]
+  /** The steps that failed, each with why: they stay in the ledger. */
+  readonly problems: readonly string[]
+}
+
+/**
+ * Performs ledger entries one after another, going on past failures: each one done is
+ * settled in the ledger (as `how`), each failed or timed-out one stays, for `transship
+ * recover`.
+ *
+ * @param ledger - the run's ledger.
+ * @param entries - which entries, in the order to perform them.
+ * @param how - how a done entry is settled: `undone` (taken back) or `dropped`.
+ * @param resolver - reaches their engines and transports.
+ * @param timeoutMs - per step.
+ * @return what was done, what was not.
+ */
+export async function performEntries(
+  ledger: Ledger,
+  entries: readonly LedgerEntry[],
+  how: 'undone' | 'dropped',
+  resolver: LedgerResolver,
+  timeoutMs: number,
+): Promise<PerformedEntries> {
+  const done: string[] = []
+  const problems: string[] = []
+  for (const entry of entries) {
+    const description = describeStep(entry.step)
+    try {
+      await withTimeout(performStep(entry.step, resolver), timeoutMs, description)
+      await ledger.settle(entry.key, how)
+      done.push(description)
+    } catch (error) {
+      problems.push(`${description}: ${messageOf(error)}`)
+    }
+  }
+  return { done, problems }
+}
+
+/**
+ * `work`, or `UNDO_TIMEOUT` once `timeoutMs` has passed (the work itself is left to end
+ * on its own: a call that cannot be aborted must not hold the rollback).
+ */
+export function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TransshipError('UNDO_TIMEOUT', `${what} did not finish within ${timeoutMs / 1000} s`),
+        ),
+      timeoutMs,
+    )
+    timer.unref()
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }

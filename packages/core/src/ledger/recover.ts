@@ -1,9 +1,11 @@
+import { notFoundAsUndefined } from '../engine/client.js'
 import { messageOf, TransshipError } from '../errors.js'
 import { isGone } from './holder.js'
 import { Ledger } from './ledger.js'
 import { type LedgerContent, ledgerDirectory, readLedgers } from './ledgerFile.js'
-import type { LedgerResolver } from './performStep.js'
+import { type LedgerResolver, UNDO_STEP_TIMEOUT_MS } from './performStep.js'
 import { endRun, rollBack } from './rollBack.js'
+import { rollForward } from './rollForward.js'
 import { MIGRATION_LABEL } from './runContext.js'
 import { LOCK_MIGRATION_LABEL, removeLabelledContainers } from './sourceLock.js'
 import { describeStep, TARGET_KEY } from './undoSteps.js'
@@ -126,28 +128,37 @@ async function recoverOne(
     }
     const timing = {
       resolver: ledger.resolver(options.resolver),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      timeoutMs: options.timeoutMs ?? UNDO_STEP_TIMEOUT_MS,
     }
     // Its helpers, left running by the crash, hold the volumes the rollback removes.
     const helpers = await removeContainersOf(ledger, content, options.resolver, MIGRATION_LABEL)
     if (plan === 'roll forward') {
-      await ledger.commit()
+      const finished = await rollForward(ledger, begin.onSuccess, timing)
+      if (finished.problems.length > 0) {
+        await ledger.close()
+        return report('incomplete', plan, finished.done, [...helpers, ...finished.problems])
+      }
       const problems = [
         ...helpers,
         ...(await endRunWithLocks(ledger, content, 'completed', options.resolver, timing)),
       ]
-      return report(problems.length ? 'incomplete' : 'rolled-forward', plan, [], problems)
+      return report(
+        problems.length ? 'incomplete' : 'rolled-forward',
+        plan,
+        finished.done,
+        problems,
+      )
     }
     const rolled = await rollBack(ledger, timing)
     if (rolled.problems.length > 0) {
       await ledger.close()
-      return report('incomplete', plan, rolled.undone, [...helpers, ...rolled.problems])
+      return report('incomplete', plan, ledger.undone, [...helpers, ...rolled.problems])
     }
     const problems = [
       ...helpers,
       ...(await endRunWithLocks(ledger, content, 'rolled-back', options.resolver, timing)),
     ]
-    return report(problems.length ? 'incomplete' : 'rolled-back', plan, rolled.undone, problems)
+    return report(problems.length ? 'incomplete' : 'rolled-back', plan, ledger.undone, problems)
   } catch (error) {
     await ledger.close()
     return report('incomplete', 'roll back', [], [messageOf(error)])
@@ -163,7 +174,8 @@ async function targetRuns(ledger: Ledger, resolver: LedgerResolver): Promise<boo
   const target = ledger.entries.find((entry) => entry.key === TARGET_KEY)?.step
   if (target?.kind !== 'remove-container' || target.id === undefined) return false
   const engine = await resolver.engine(target.engine)
-  const inspect = await engine.inspectContainer(target.id).catch(() => undefined)
+  // An engine that does not answer fails the recovery: guessing could start a second copy.
+  const inspect = await engine.inspectContainer(target.id).catch(notFoundAsUndefined)
   return inspect?.State.Running === true
 }
 

@@ -1,15 +1,15 @@
 import { messageOf, TransshipError } from '../errors.js'
 import type { Ledger, LedgerEntry } from './ledger.js'
-import { type LedgerResolver, performStep } from './performStep.js'
+import {
+  type LedgerResolver,
+  performEntries,
+  UNDO_STEP_TIMEOUT_MS,
+  withTimeout,
+} from './performStep.js'
 import { describeStep } from './undoSteps.js'
-
-/** How long one undo step may take before the rollback gives up on it and goes on. */
-export const UNDO_STEP_TIMEOUT_MS = 60_000
 
 /** What a rollback did. */
 export interface RollbackReport {
-  /** The steps taken back, in the order they ran. */
-  readonly undone: readonly string[]
   /** The steps that failed, each with why: they stay in the ledger. */
   readonly problems: readonly string[]
   /** Whether the source was left stopped because a target might run. */
@@ -35,7 +35,8 @@ export interface RollbackOptions {
  *
  * @param ledger - the run's ledger.
  * @param options - which steps, how to reach their objects, the timeout per step.
- * @return what was undone, what was not, and whether the source was left stopped.
+ * @return what could not be undone, and whether the source was left stopped (what was
+ *   undone is in `ledger.undone`).
  */
 export async function rollBack(
   ledger: Ledger,
@@ -48,20 +49,11 @@ export async function rollBack(
     .filter((entry) => options.keys?.has(entry.key) ?? true)
     .reverse()
   const sources = chosen.filter((entry) => entry.step.kind === 'restart-source')
-  const undone: string[] = []
-  const problems: string[] = []
-  const take = async (entry: LedgerEntry) => {
-    const description = describeStep(entry.step)
-    try {
-      await withTimeout(performStep(entry.step, resolver), timeoutMs, description)
-      await ledger.settle(entry.key, 'undone')
-      undone.push(description)
-    } catch (error) {
-      problems.push(`${description}: ${messageOf(error)}`)
-    }
-  }
-  for (const entry of chosen.filter((e) => e.step.kind !== 'restart-source')) await take(entry)
-  if (sources.length === 0) return { undone, problems, fenced: false }
+  const others = chosen.filter((entry) => entry.step.kind !== 'restart-source')
+  const problems = [
+    ...(await performEntries(ledger, others, 'undone', resolver, timeoutMs)).problems,
+  ]
+  if (sources.length === 0) return { problems, fenced: false }
   const running = await runningTargets(ledger.entries, resolver, timeoutMs)
   if (running.length > 0) {
     for (const entry of sources) {
@@ -70,10 +62,10 @@ export async function rollBack(
           `Once that engine answers, run \`transship recover ${ledger.id}\``,
       )
     }
-    return { undone, problems, fenced: true }
+    return { problems, fenced: true }
   }
-  for (const entry of sources) await take(entry)
-  return { undone, problems, fenced: false }
+  const restarted = await performEntries(ledger, sources, 'undone', resolver, timeoutMs)
+  return { problems: [...problems, ...restarted.problems], fenced: false }
 }
 
 /**
@@ -92,19 +84,11 @@ export async function endRun(
 ): Promise<string[]> {
   const resolver = options.resolver ?? ledger.resolver()
   const timeoutMs = options.timeoutMs ?? UNDO_STEP_TIMEOUT_MS
-  const problems: string[] = []
-  for (const entry of ledger.entries.filter((e) => e.step.kind === 'release-locks')) {
-    const description = describeStep(entry.step)
-    try {
-      await withTimeout(performStep(entry.step, resolver), timeoutMs, description)
-      await ledger.settle(entry.key, 'dropped')
-    } catch (error) {
-      problems.push(`${description}: ${messageOf(error)}`)
-    }
-  }
+  const locks = ledger.entries.filter((entry) => entry.step.kind === 'release-locks')
+  const { problems } = await performEntries(ledger, locks, 'dropped', resolver, timeoutMs)
   if (problems.length === 0) await ledger.end(outcome)
   else await ledger.close()
-  return problems
+  return [...problems]
 }
 
 /**
@@ -132,19 +116,4 @@ async function runningTargets(
     }),
   )
   return found.flatMap((line) => (line ? [line] : []))
-}
-
-function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new TransshipError('UNDO_TIMEOUT', `${what} did not finish within ${timeoutMs / 1000} s`),
-        ),
-      timeoutMs,
-    )
-    timer.unref()
-  })
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }
