@@ -15,6 +15,7 @@ import { Cleanup } from './lib/cleanup.js'
 import { readSettings } from './lib/settings.js'
 import { s3Benchmark } from './s3.js'
 import { scpBenchmark } from './scp.js'
+import { sealingBenchmark } from './sealing.js'
 import { volumesBenchmark } from './volumes/index.js'
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -25,6 +26,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   s3Benchmark,
   scpBenchmark,
   downtimeBenchmark,
+  sealingBenchmark,
 ]
 
 function usage(): string {

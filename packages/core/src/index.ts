@@ -115,6 +115,16 @@ export {
   type PlanOptions,
   planMigration,
 } from './plan/planMigration.js'
+export { openBuffer, sealBuffer } from './sealing/sealedBuffer.js'
+export { sealedSize } from './sealing/sealedFormat.js'
+export { openStream, sealStream } from './sealing/sealedStream.js'
+export {
+  generateKeyFile,
+  type KeyFile,
+  keyId,
+  readKeyFile,
+  SecretKey,
+} from './sealing/secretKey.js'
 export { connectSsh, type SshConnection } from './ssh/connect.js'
 export { hostKeyFingerprint } from './ssh/knownHosts.js'
 export { type ResolvedSshOptions, resolveSshOptions, type SshOptions } from './ssh/options.js'
