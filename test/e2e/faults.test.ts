@@ -126,6 +126,8 @@ describe('a disk fills up while a volume is copied', () => {
       const result = await transship(scenario.migrateArgs(name, state))
       expect(result.code).not.toBe(0)
       expect(result.stderr).toMatch(/precopy-volumes failed: .*(ENOSPC|no space left)/i)
+      // The engine never deletes a bound directory: the error says what stays there.
+      expect(result.stderr).toContain(`the files copied into ${device}, the host directory`)
       const now = await source.inspect()
       expect(now.State.Running).toBe(true)
       expect(now.State.StartedAt).toBe(started)

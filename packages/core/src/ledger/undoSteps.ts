@@ -17,7 +17,13 @@ export const undoStepSchema = z.discriminatedUnion('kind', [
     id: z.string().optional(),
   }),
   z.object({ kind: z.literal('remove-network'), engine: z.string(), name: z.string() }),
-  z.object({ kind: z.literal('remove-volume'), engine: z.string(), name: z.string() }),
+  z.object({
+    kind: z.literal('remove-volume'),
+    engine: z.string(),
+    name: z.string(),
+    /** A local volume bound to a directory of its host: removing it leaves the content there. */
+    boundDirectory: z.string().optional(),
+  }),
   z.object({ kind: z.literal('remove-image'), engine: z.string(), image: z.string() }),
   z.object({ kind: z.literal('remove-artifact'), transport: z.string(), key: z.string() }),
   z.object({
@@ -105,10 +111,16 @@ export const undo = {
       engine,
     }
   },
-  removeVolume(engine: EngineClient, name: string): UndoRecord {
+  /** @param boundDirectory - the host directory it is bound to (`-o o=bind,device=DIR`). */
+  removeVolume(engine: EngineClient, name: string, boundDirectory?: string): UndoRecord {
     return {
       key: `volume ${name} on ${withoutSecret(engine.url)}`,
-      step: { kind: 'remove-volume', engine: withoutSecret(engine.url), name },
+      step: {
+        kind: 'remove-volume',
+        engine: withoutSecret(engine.url),
+        name,
+        ...(boundDirectory === undefined ? {} : { boundDirectory }),
+      },
       engine,
     }
   },
@@ -172,7 +184,9 @@ export function describeStep(step: UndoStep): string {
     case 'remove-network':
       return `remove network ${step.name} from ${step.engine}`
     case 'remove-volume':
-      return `remove volume ${shortId(step.name)} from ${step.engine}`
+      return step.boundDirectory === undefined
+        ? `remove volume ${shortId(step.name)} from ${step.engine}`
+        : `remove volume ${shortId(step.name)} from ${step.engine} (the files copied into ${step.boundDirectory}, the host directory it is bound to, stay there: the engine never deletes a bound directory)`
     case 'remove-image':
       return `remove image ${shortId(step.image.replace(/^sha256:/, ''))} from ${step.engine}`
     case 'remove-artifact':

@@ -129,7 +129,8 @@ export async function makeVolume(
     warn(`volume ${plan.name} on ${engine.url} was replaced (--on-conflict replace)`)
   }
   // Write-ahead where the name is known; an anonymous volume's comes from the engine.
-  if (plan.name !== undefined) await undoable(undo.removeVolume(engine, plan.name))
+  const bound = boundDirectoryOf(volume.driver, volume.driverOptions)
+  if (plan.name !== undefined) await undoable(undo.removeVolume(engine, plan.name, bound))
   const created = await engine.call(
     `create volume ${plan.name ?? `for ${volume.destination}`}`,
     (docker) =>
@@ -141,7 +142,7 @@ export async function makeVolume(
       }),
   )
   const { name } = created
-  if (plan.name === undefined) await undoable(undo.removeVolume(engine, name))
+  if (plan.name === undefined) await undoable(undo.removeVolume(engine, name, bound))
   if (plan.action === 'create' && plan.name !== undefined && plan.name !== volume.name) {
     warn(`volume ${volume.name} is named ${plan.name} on ${engine.url} (--on-conflict rename)`)
   }
@@ -151,6 +152,26 @@ export async function makeVolume(
     )
   }
   return name
+}
+
+/**
+ * The host directory a volume is bound to, when it is one of the local driver's bind
+ * volumes (`--opt type=none --opt o=bind --opt device=DIR`): its content lives there, and
+ * stays there when the volume is removed.
+ *
+ * @param driver - the volume's driver.
+ * @param options - its driver options.
+ * @return the directory, or `undefined`.
+ */
+export function boundDirectoryOf(
+  driver: string,
+  options: Readonly<Record<string, string>> | undefined,
+): string | undefined {
+  if (driver !== 'local' || options?.device === undefined) return undefined
+  const mountOptions = (options.o ?? '').split(',').map((option) => option.trim())
+  return mountOptions.includes('bind') || mountOptions.includes('rbind')
+    ? options.device
+    : undefined
 }
 
 /**
