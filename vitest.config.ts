@@ -9,7 +9,12 @@ export default defineConfig({
     // Two Docker engines on two cores: run test files one at a time.
     fileParallelism: false,
     // The helper program the volume pre-copy runs in its containers, built from its C source.
-    // A state directory of their own for the ledgers of the runs the tests start.
-    globalSetup: ['./test/support/buildHelper.ts', './test/support/stateDir.ts'],
+    // A state directory of their own for the ledgers of the runs the tests start, and a
+    // secret key for their backups (TRANSSHIP_KEY_FILE).
+    globalSetup: [
+      './test/support/buildHelper.ts',
+      './test/support/stateDir.ts',
+      './test/support/keyFile.ts',
+    ],
   },
 })

@@ -84,7 +84,12 @@ function migrate(name: string, via: string | undefined, ...extra: string[]): str
   ]
 }
 
-/** `backup --leave-running` of a source on A. @return the backup's URL. */
+/**
+ * `backup --leave-running --no-encrypt` of a source on A: a plain backup, which these tests
+ * break on purpose (`restore --insecure` then checks it as far as it can).
+ *
+ * @return the backup's URL.
+ */
 async function backupOf(source: Source): Promise<string> {
   const { url } = await staging.make()
   const result = await transship([
@@ -95,6 +100,7 @@ async function backupOf(source: Source): Promise<string> {
     '--via',
     url,
     '--leave-running',
+    '--no-encrypt',
   ])
   expect(errorLines(result)).toEqual([])
   expect(result.code, result.stderr).toBe(0)
@@ -102,7 +108,7 @@ async function backupOf(source: Source): Promise<string> {
 }
 
 function restoreOnB(url: string): Promise<CliResult> {
-  return transship(['restore', url, '--to', env.TESTENV_HOST_B])
+  return transship(['restore', url, '--to', env.TESTENV_HOST_B, '--insecure'])
 }
 
 /**

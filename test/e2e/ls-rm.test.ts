@@ -1,10 +1,10 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
 import { dockerAt, execIn, removeTestContainersAndVolumes, TEST_LABEL } from '../support/docker.js'
-import { backupDirOf, filesUnder, StagingDirs } from '../support/staging.js'
+import { backupDirOf, filesUnder, readStagedManifest, StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
 const env = testEnv()
@@ -60,6 +60,23 @@ describe('transship ls and rm', () => {
     ])
     expect(backups[0].bytes).toBeGreaterThan(1024)
     expect(Date.parse(backups[0].createdAt)).toBeGreaterThan(Date.now() - 600_000)
+    expect(backups[0].encrypted).toBe(true)
+
+    // Without the key: the id, size, date and that it is encrypted, nothing from inside.
+    const locked = await transship(['ls', url, '--json'], { TRANSSHIP_KEY_FILE: '' })
+    expect(locked.code, locked.stderr).toBe(0)
+    const [sealed] = JSON.parse(locked.stdout)
+    expect(sealed).toEqual({
+      id: backups[0].id,
+      url: backupUrl,
+      complete: true,
+      encrypted: true,
+      bytes: backups[0].bytes,
+      createdAt: expect.any(String),
+    })
+    expect(Date.parse(sealed.createdAt)).toBeGreaterThan(Date.now() - 600_000)
+    const plain = await transship(['ls', url], { TRANSSHIP_KEY_FILE: '' })
+    expect(plain.stdout).toMatch(new RegExp(`\\? \\(encrypted\\) +${backupUrl}`))
 
     const removed = await transship(['rm', backupUrl])
     expect(removed.code, removed.stderr).toBe(0)
@@ -71,9 +88,7 @@ describe('transship ls and rm', () => {
     const { dir, url } = await staging.make()
     const backupUrl = await backupInto(url)
     const files = await filesUnder(dir)
-    const manifest = JSON.parse(
-      await readFile(join(backupDirOf(backupUrl), 'manifest.json'), 'utf8'),
-    )
+    const manifest = await readStagedManifest(backupDirOf(backupUrl))
     const [volume] = manifest.volumes
     expect(volume.deltas.length).toBeGreaterThan(0)
     expect(volume.deltas[0]).toBe('volumes/0.delta-1.tar')

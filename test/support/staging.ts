@@ -1,7 +1,8 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { openBuffer, readKeyFile, SEALED_MAGIC } from '@transship/core'
 import { sha256Of } from './tarFiles.js'
 
 /** Staging directories for `--via file://…`, made fresh and removed together. */
@@ -38,6 +39,23 @@ export async function filesUnder(dir: string): Promise<string[]> {
 /** The directory of a backup in a local staging directory, from the URL `backup` printed. */
 export function backupDirOf(backupUrl: string): string {
   return fileURLToPath(backupUrl)
+}
+
+/**
+ * A backup's manifest as the tests' key opens it (`TRANSSHIP_KEY_FILE`, see keyFile.ts), or
+ * as plain JSON for a `--no-encrypt` backup.
+ *
+ * @param backupDir - the backup's directory in a local staging directory.
+ * @return the manifest, loosely typed.
+ */
+export async function readStagedManifest(backupDir: string): Promise<ManifestJson> {
+  const stored = await readFile(join(backupDir, 'manifest.json'))
+  if (!stored.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)) {
+    return JSON.parse(stored.toString('utf8')) as ManifestJson
+  }
+  const { secret } = await readKeyFile(process.env.TRANSSHIP_KEY_FILE ?? '')
+  const context = `${basename(backupDir)}/manifest.json`
+  return JSON.parse(openBuffer(secret, context, stored).toString('utf8')) as ManifestJson
 }
 
 /** A manifest as JSON, loosely typed: tests break it on purpose. */

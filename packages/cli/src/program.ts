@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import { Command } from 'commander'
 import { backupCommand } from './commands/backup.js'
 import { doctorCommand } from './commands/doctor.js'
+import { keyCommand } from './commands/key.js'
 import { lsCommand } from './commands/ls.js'
 import { migrateCommand } from './commands/migrate.js'
 import { planCommand } from './commands/plan.js'
@@ -28,6 +29,7 @@ export function createProgram(): Command {
     .addCommand(lsCommand())
     .addCommand(rmCommand())
     .addCommand(recoverCommand())
+    .addCommand(keyCommand())
     .addCommand(doctorCommand())
 }
 

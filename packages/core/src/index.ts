@@ -96,6 +96,7 @@ export type {
   WarningEvent,
 } from './pipeline/events.js'
 export { type RollbackOnFailureOptions, rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
+export { keyRequired, type SealingOptions } from './pipeline/sealing.js'
 export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
 export { startMigration } from './pipeline/startMigration.js'
 export type {
@@ -116,8 +117,9 @@ export {
   planMigration,
 } from './plan/planMigration.js'
 export { openBuffer, sealBuffer } from './sealing/sealedBuffer.js'
-export { sealedSize } from './sealing/sealedFormat.js'
+export { SEALED_MAGIC, sealedSize } from './sealing/sealedFormat.js'
 export { openStream, sealStream } from './sealing/sealedStream.js'
+export { sealedTransport } from './sealing/sealedTransport.js'
 export {
   generateKeyFile,
   type KeyFile,

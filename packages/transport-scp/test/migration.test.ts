@@ -8,6 +8,7 @@ import {
   type MigrationEvent,
   migrate,
   restore,
+  SecretKey,
 } from '@transship/core'
 import { createLocalTransport } from '@transship/transport-local'
 import { lastValueFrom, type Observable, toArray } from 'rxjs'
@@ -123,8 +124,10 @@ describe('a migration through the SCP transport', () => {
     const transport = scpTransportFromUrl(`scp://${env.TESTENV_SSH_ALIAS}${staging}`)
     afterTest(() => transport.close?.() ?? Promise.resolve())
 
+    // One key seals the backup on A and opens it on B.
+    const secret = SecretKey.generate()
     const backedUp = await eventsOf(
-      backup({ source: engines.source, container: name, transport, checkpoint: false }),
+      backup({ source: engines.source, container: name, transport, secret, checkpoint: false }),
     )
     const summary = backedUp.at(-1)
     expect(summary).toMatchObject({ type: 'summary' })
@@ -136,7 +139,7 @@ describe('a migration through the SCP transport', () => {
     expect((await local.list(id)).map((stat) => stat.key)).toContain(`${id}/${MANIFEST_KEY}`)
 
     const restored = await eventsOf(
-      restore({ destination: engines.destination, transport: local, id }),
+      restore({ destination: engines.destination, transport: local, id, secret }),
     )
     expect(restored.at(-1)).toMatchObject({ type: 'summary' })
     expect((await B.getContainer(name).inspect()).State.Running).toBe(true)

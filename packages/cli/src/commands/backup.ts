@@ -1,6 +1,7 @@
-import { backup, connectEngine } from '@transship/core'
+import { backup, connectEngine, keyRequired } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { type KeyFlags, keyFileOption, noEncryptOption, secretOf } from '../keyFile.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
@@ -12,7 +13,7 @@ import {
   volumesOption,
 } from './options.js'
 
-interface BackupFlags extends EngineFlags, OutputFlags, StateFlags {
+interface BackupFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
   readonly from?: string
   readonly via: string
   readonly volumes?: string[]
@@ -52,9 +53,18 @@ export function backupCommand(): Command {
       "after the freeze, find what changed in the volumes by each file's content hash rather than its ctime (reads every file once more)",
     )
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
-  for (const option of [stateDirOption(), undoTimeoutOption(), ...engineFlagOptions()])
+  for (const option of [
+    keyFileOption(),
+    noEncryptOption(),
+    stateDirOption(),
+    undoTimeoutOption(),
+    ...engineFlagOptions(),
+  ])
     command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
+    // Before anything is touched.
+    if (flags.encrypt !== false && !flags.keyFile) throw keyRequired('backup')
+    const secret = await secretOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const transport = await openTransport(flags.via, flags)
     try {
@@ -69,6 +79,7 @@ export function backupCommand(): Command {
             source,
             container,
             transport,
+            ...(secret ? { secret } : { encrypt: false }),
             signal,
             ledger,
             ...undoTimeoutOf(flags),

@@ -1,6 +1,7 @@
 import { listBackups } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions } from '../engineOptions.js'
+import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
 import { formatBytes } from '../render/format.js'
 import { openTransport } from '../transports.js'
 
@@ -17,24 +18,25 @@ export function lsCommand(): Command {
       'transport URL: file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix',
     )
     .option('--json', 'print the list as one JSON array')
-  for (const option of engineFlagOptions()) command.addOption(option)
-  return command.action(async (url: string, flags: EngineFlags & { json?: boolean }) => {
+  for (const option of [keyFileOption(), ...engineFlagOptions()]) command.addOption(option)
+  return command.action(async (url: string, flags: EngineFlags & KeyFlags & { json?: boolean }) => {
+    const secret = await secretOf(flags)
     const transport = await openTransport(url, flags)
     try {
-      const backups = await listBackups(transport)
+      const backups = await listBackups(transport, { secret })
       if (flags.json) {
         console.log(JSON.stringify(backups))
         return
       }
       for (const backup of backups) {
         const state = backup.complete
-          ? (backup.container ?? '?')
+          ? `${backup.container ?? '?'}${backup.encrypted ? ' (encrypted)' : ''}`
           : `INCOMPLETE${backup.problem ? ` (${backup.problem})` : ''}`
         console.log(
           [
             backup.createdAt ?? '-'.padEnd(24),
             formatBytes(backup.bytes).padStart(10),
-            state.padEnd(20),
+            state.padEnd(32),
             backup.url,
           ].join('  '),
         )

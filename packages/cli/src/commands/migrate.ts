@@ -1,6 +1,13 @@
-import { connectEngine, migrate, type OnConflict, type OnMissingNetwork } from '@transship/core'
+import {
+  connectEngine,
+  keyRequired,
+  migrate,
+  type OnConflict,
+  type OnMissingNetwork,
+} from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { type KeyFlags, keyFileOption, noEncryptOption, secretOf } from '../keyFile.js'
 import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
@@ -14,7 +21,7 @@ import {
   volumesOption,
 } from './options.js'
 
-interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags {
+interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
   readonly from?: string
   readonly to: string
   readonly via?: string
@@ -63,6 +70,8 @@ export function migrateCommand(): Command {
     .option('--keep-backup', 'keep the staged backup once the target runs (needs --via)')
     .option('--json', 'print events as JSON lines')
   for (const option of [
+    keyFileOption(),
+    noEncryptOption(),
     stateDirOption(),
     undoTimeoutOption(),
     ...destinationChoiceOptions(),
@@ -70,6 +79,11 @@ export function migrateCommand(): Command {
   ])
     command.addOption(option)
   return command.action(async (container: string, flags: MigrateFlags) => {
+    // Before anything is touched: a kept backup must be one somebody can open.
+    if (flags.keepBackup && flags.via !== undefined && flags.encrypt !== false && !flags.keyFile) {
+      throw keyRequired('migrate --keep-backup')
+    }
+    const secret = await secretOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
@@ -90,6 +104,8 @@ export function migrateCommand(): Command {
             destination,
             container,
             ...(transport ? { transport } : {}),
+            ...(secret ? { secret } : {}),
+            ...(flags.encrypt === false ? { encrypt: false } : {}),
             checkpoint: flags.checkpoint,
             ...(flags.checksum ? { checksum: true } : {}),
             onConflict: flags.onConflict,

@@ -1,6 +1,7 @@
 import { connectEngine, type OnConflict, type OnMissingNetwork, restore } from '@transship/core'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
 import { downtimeOf, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
@@ -12,7 +13,8 @@ import {
   undoTimeoutOption,
 } from './options.js'
 
-interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags {
+interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
+  readonly insecure?: boolean
   readonly to?: string
   readonly onConflict: OnConflict
   readonly onMissingNetwork: OnMissingNetwork
@@ -32,6 +34,11 @@ export function restoreCommand(): Command {
     .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
     .option('--json', 'print events as JSON lines')
   for (const option of [
+    keyFileOption(),
+    new Option(
+      '--insecure',
+      'restore a backup made with --no-encrypt: nothing proves who wrote it, so only if you trust everyone who can write to the staging',
+    ),
     stateDirOption(),
     undoTimeoutOption(),
     ...destinationChoiceOptions(),
@@ -39,6 +46,7 @@ export function restoreCommand(): Command {
   ])
     command.addOption(option)
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
+    const secret = await secretOf(flags)
     const { transportUrl, id } = splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = await openTransport(transportUrl, flags)
@@ -53,6 +61,8 @@ export function restoreCommand(): Command {
             destination,
             transport,
             id,
+            ...(secret ? { secret } : {}),
+            ...(flags.insecure ? { insecure: true } : {}),
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,

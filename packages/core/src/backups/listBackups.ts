@@ -1,8 +1,9 @@
-import { text } from 'node:stream/consumers'
-import { parseManifest } from '../manifest/codec.js'
+import { TransshipError } from '../errors.js'
 import { MANIFEST_KEY } from '../manifest/schema.js'
 import { plainMessage } from '../pipeline/stage.js'
+import type { SecretKey } from '../sealing/secretKey.js'
 import type { Transport } from '../transport/contract.js'
+import { loadManifest } from './loadManifest.js'
 
 /** A backup stored in a transport, as `transship ls` shows it. */
 export interface StoredBackup {
@@ -12,9 +13,14 @@ export interface StoredBackup {
   readonly url: string
   /** Whether its manifest is there; an incomplete backup is never restored. */
   readonly complete: boolean
-  /** The source container's name, from the manifest. */
+  /** Whether it is sealed (encrypted and authenticated); its content is then known only with the key. */
+  readonly encrypted?: boolean
+  /** The source container's name, from the manifest (of a sealed one: with the key). */
   readonly container?: string
-  /** When the backup began, from the manifest. */
+  /**
+   * When the backup began, from the manifest; without it (sealed, no key), when its
+   * manifest was stored, where the staging keeps that.
+   */
   readonly createdAt?: string
   /** Bytes stored under its prefix. */
   readonly bytes: number
@@ -32,43 +38,62 @@ export interface StoredBackup {
  * ```
  *
  * @param transport - the transport.
- * @param options - `signal` to abort.
+ * @param options - `signal` to abort; `secret` to read sealed manifests (without it, a sealed
+ *   backup shows its id, size and date only).
  * @return the complete backups, oldest first, then the incomplete ones.
  */
 export async function listBackups(
   transport: Transport,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; secret?: SecretKey | undefined } = {},
 ): Promise<StoredBackup[]> {
-  const byId = new Map<string, { bytes: number; hasManifest: boolean }>()
+  const byId = new Map<string, { bytes: number; hasManifest: boolean; stored?: Date }>()
   for (const artifact of await transport.list('', options)) {
     const [id, ...rest] = artifact.key.split('/')
     if (!id || rest.length === 0) continue
     const entry = byId.get(id) ?? { bytes: 0, hasManifest: false }
     entry.bytes += artifact.size
-    entry.hasManifest ||= rest.join('/') === MANIFEST_KEY
+    if (rest.join('/') === MANIFEST_KEY) {
+      entry.hasManifest = true
+      if (artifact.modified) entry.stored = artifact.modified
+    }
     byId.set(id, entry)
   }
   const backups: StoredBackup[] = []
-  for (const [id, { bytes, hasManifest }] of byId) {
+  for (const [id, { bytes, hasManifest, stored }] of byId) {
     const url = `${transport.url}/${id}`
     if (!hasManifest) {
       backups.push({ id, url, complete: false, bytes })
       continue
     }
     try {
-      const manifest = parseManifest(
-        await text(await transport.get(`${id}/${MANIFEST_KEY}`, options)),
-        url,
-      )
+      // Listing trusts nothing it reads: a plain manifest only shows its container.
+      const { manifest, sealed } = await loadManifest(transport, id, {
+        secret: options.secret,
+        insecure: true,
+        signal: options.signal,
+      })
       backups.push({
         id,
         url,
         complete: true,
+        encrypted: sealed,
         container: manifest.source.name,
         createdAt: manifest.createdAt,
         bytes,
       })
     } catch (error) {
+      if (error instanceof TransshipError && error.code === 'BACKUP_ENCRYPTED') {
+        const createdAt = stored?.toISOString()
+        backups.push({
+          id,
+          url,
+          complete: true,
+          encrypted: true,
+          bytes,
+          ...(createdAt ? { createdAt } : {}),
+        })
+        continue
+      }
       backups.push({ id, url, complete: false, bytes, problem: plainMessage(error) })
     }
   }

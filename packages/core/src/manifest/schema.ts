@@ -8,6 +8,40 @@ export const MANIFEST_VERSION = 1
 export const MANIFEST_KEY = 'manifest.json'
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex sha256')
+
+// What the manifest names goes into engine API paths and requests: each is checked
+// against the engine's own grammar before anything uses it (staging is untrusted).
+
+/** A container or volume name as Docker accepts it (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`). */
+const objectName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, 'a Docker object name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)')
+/** A network name: one path segment of letters, digits, `_`, `.` and `-`. */
+const networkName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)')
+/** A container id: 64 hex digits. */
+const containerId = z.string().regex(/^[0-9a-f]{64}$/, 'a container id (64 hex digits)')
+/** An image id: a sha256 digest. */
+const imageId = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'an image id (sha256:<64 hex digits>)')
+/**
+ * An image reference (`[host[:port]/]path[:tag][@digest]`), as the reference grammar
+ * allows: no `..`, no query or fragment characters, no whitespace.
+ */
+const imageReference = z
+  .string()
+  .regex(
+    /^(?!.*\.\.)(?!.*\/\/)[a-zA-Z0-9][a-zA-Z0-9._:@/-]*$/,
+    'an image reference ([host[:port]/]path[:tag][@digest])',
+  )
+/** A volume or network driver's name, a plugin's included (`name[:tag]`, `vendor/name`). */
+const driverName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:/-]*$/, 'a driver name ([a-zA-Z0-9][a-zA-Z0-9_.:/-]*)')
+/** An absolute path in the container without `.` or `..` segments. */
+const mountPath = z
+  .string()
+  .regex(/^\/(?!.*(^|\/)\.{1,2}(\/|$))[^\0]*$/, 'an absolute path without . or .. segments')
 const stringMap = z.record(z.string(), z.string())
 /** A path inside a backup: relative, `/`-separated, without `.` or `..` segments. */
 const artifactKey = z
@@ -37,14 +71,14 @@ export const ArtifactSchema = z.object({
 /** A volume of the source container, and what makes it the same volume elsewhere. */
 export const VolumeSchema = z.object({
   /** The volume's name at the source (a generated one for an anonymous volume). */
-  name: z.string().min(1),
+  name: objectName,
   /** Anonymous volumes get a fresh name at the destination; named ones keep theirs. */
   anonymous: z.boolean(),
-  driver: z.string().min(1),
+  driver: driverName,
   labels: stringMap,
   driverOptions: stringMap,
   /** Mount point in the container. */
-  destination: z.string().startsWith('/'),
+  destination: mountPath,
   readOnly: z.boolean(),
   /** Key of the artifact holding its content; absent when the volume was not selected. */
   artifact: artifactKey.optional(),
@@ -59,7 +93,7 @@ export const VolumeSchema = z.object({
 export const SkippedMountSchema = z.object({
   type: z.string(),
   source: z.string().optional(),
-  destination: z.string(),
+  destination: mountPath,
   readOnly: z.boolean(),
 })
 
@@ -73,11 +107,11 @@ export const EngineRecordSchema = z.object({
 
 /** A network the source container is attached to, and its endpoint there. */
 export const NetworkRecordSchema = z.object({
-  name: z.string(),
+  name: networkName,
   /** `bridge`, `host` and `none` exist on every engine and are never created. */
   builtin: z.boolean(),
   /** The network's own settings, to create it where it is missing (user-defined only). */
-  driver: z.string().optional(),
+  driver: driverName.optional(),
   options: stringMap.optional(),
   labels: stringMap.optional(),
   internal: z.boolean().optional(),
@@ -99,12 +133,12 @@ export const NetworkRecordSchema = z.object({
 /** The source container as it was when the backup was taken. */
 export const SourceContainerSchema = z.object({
   engine: EngineRecordSchema,
-  id: z.string(),
-  name: z.string(),
+  id: containerId,
+  name: objectName,
   /** The image as the container names it, e.g. `redis:7`. */
-  image: z.string(),
+  image: imageReference,
   /** The image's ID (`sha256:…`). */
-  imageId: z.string(),
+  imageId,
   /** Whether it ran when the backup began. */
   running: z.boolean(),
   /** Its restart policy before transship set it to `no`. */
@@ -139,9 +173,9 @@ export const LayerSchema = z.object({
 /** The image, when it travels with the backup. */
 export const ImageSchema = z.object({
   /** The image's ID (`sha256:…`). */
-  id: z.string(),
+  id: imageId,
   /** Its tags at the source, re-applied at the destination. */
-  tags: z.array(z.string()),
+  tags: z.array(imageReference),
   /** Key of the artifact holding it, in `docker save` format. */
   artifact: artifactKey,
   /** Layers (diff IDs) left out because the destination already held them. */

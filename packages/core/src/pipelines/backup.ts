@@ -1,9 +1,10 @@
-import { identity, type Observable } from 'rxjs'
+import { identity, type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
+import { type SealingOptions, stagingOf } from '../pipeline/sealing.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
@@ -20,7 +21,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link backup}. */
-export interface BackupOptions extends RunOptions {
+export interface BackupOptions extends RunOptions, SealingOptions {
   /** The source engine. */
   readonly source: EngineClient
   /** The container: name or id. */
@@ -62,9 +63,17 @@ export interface BackupOptions extends RunOptions {
  *
  * @param options - source, container, transport, choices.
  * @return the pipeline's events.
+ * @throws TransshipError `KEY_REQUIRED` (as the observable's error) without `secret`,
+ *   unless `encrypt: false`.
  */
 export function backup(options: BackupOptions): Observable<MigrationEvent> {
-  const { source: engine, transport } = options
+  const { source: engine } = options
+  let transport: Transport
+  try {
+    transport = stagingOf(options.transport, options, 'backup', false)
+  } catch (error) {
+    return throwError(() => error)
+  }
   const checkpoint = options.checkpoint ?? true
   return startMigration(runOptions(options))
     .pipe(

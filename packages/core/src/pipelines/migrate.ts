@@ -5,6 +5,7 @@ import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
+import { keyRequired, type SealingOptions, stagingOf } from '../pipeline/sealing.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
@@ -35,7 +36,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link migrate}. */
-export interface MigrateOptions extends RunOptions {
+export interface MigrateOptions extends RunOptions, SealingOptions {
   readonly source: EngineClient
   readonly destination: EngineClient
   /** The container: name or id. */
@@ -96,9 +97,14 @@ export interface MigrateOptions extends RunOptions {
  * @param options - engines, container, transport, choices.
  * @return the pipeline's events.
  * @throws TransshipError `INVALID_OPTION` (as the observable's error) for `keepBackup`
- *   without a transport.
+ *   without a transport; `KEY_REQUIRED` for `keepBackup` without `secret`, unless
+ *   `encrypt: false` (staging without `keepBackup` is sealed with a fresh key).
  */
 export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
+  if (options.keepBackup && options.transport && options.encrypt !== false && !options.secret) {
+    // A fresh key would make a kept backup that nobody can open.
+    return throwError(() => keyRequired('migrate --keep-backup'))
+  }
   if (options.keepBackup && !options.transport) {
     return throwError(
       () =>
@@ -108,7 +114,9 @@ export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
         ),
     )
   }
-  return options.transport ? staged(options, options.transport) : direct(options)
+  return options.transport
+    ? staged(options, stagingOf(options.transport, options, 'migrate', true))
+    : direct(options)
 }
 
 /** What both routes pass to the destination's stages. */

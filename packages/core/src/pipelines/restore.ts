@@ -5,6 +5,8 @@ import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
+import { sealedTransport } from '../sealing/sealedTransport.js'
+import type { SecretKey } from '../sealing/secretKey.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
 import { createTarget } from '../stages/createTarget.js'
@@ -30,6 +32,13 @@ export interface RestoreOptions extends RunOptions {
   readonly name?: string
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
+  /** The key the backup was sealed with. */
+  readonly secret?: SecretKey
+  /**
+   * Restore a backup that is not sealed (`backup --no-encrypt`): nothing authenticates it.
+   * Refused by default.
+   */
+  readonly insecure?: boolean
 }
 
 /**
@@ -48,14 +57,21 @@ export interface RestoreOptions extends RunOptions {
  * @return the pipeline's events.
  */
 export function restore(options: RestoreOptions): Observable<MigrationEvent> {
-  const { destination: engine, transport } = options
+  const { destination: engine, secret } = options
+  // The manifest is read as stored (sealed or not); everything else through the key.
+  const transport = secret ? sealedTransport(options.transport, secret) : options.transport
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
   return startMigration({ id: options.id, ...runOptions(options) }).pipe(
-    readManifest({ transport, id: options.id }),
+    readManifest({
+      transport: options.transport,
+      id: options.id,
+      secret,
+      insecure: options.insecure,
+    }),
     checkDestination({ engine, ...choices }),
     restoreImage({ engine, transport }),
     restoreVolumes({ engine, transport, ...choices }),

@@ -49,6 +49,21 @@ export function sealedSize(plainSize: number): number {
 }
 
 /**
+ * Bytes of plaintext that `sealedBytes` bytes of sealed data hold, the inverse of
+ * {@link sealedSize}.
+ *
+ * @param sealedBytes - bytes of sealed data.
+ * @return the plaintext's size, or `undefined` when no sealed data has that size.
+ */
+export function plainSize(sealedBytes: number): number | undefined {
+  const body = sealedBytes - HEADER_SIZE
+  if (body < TAG_SIZE) return undefined
+  const chunks = Math.ceil(body / SEALED_CHUNK_SIZE)
+  const plain = body - chunks * TAG_SIZE
+  return sealedSize(plain) === sealedBytes ? plain : undefined
+}
+
+/**
  * The key that seals one stream: HKDF-SHA256 of the secret, salted with the stream's
  * random salt, its info binding the key to the format and to the stream's context.
  *

@@ -1,22 +1,23 @@
-import { text } from 'node:stream/consumers'
+import { type LoadManifestOptions, loadManifest } from '../backups/loadManifest.js'
 import { TransshipError } from '../errors.js'
-import { parseManifest } from '../manifest/codec.js'
 import { MANIFEST_KEY } from '../manifest/schema.js'
 import { defineStage } from '../pipeline/stage.js'
+import { sealedSize } from '../sealing/sealedFormat.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link readManifest}. */
-export interface ReadManifestOptions {
-  /** Where the backup is. */
+export interface ReadManifestOptions extends Omit<LoadManifestOptions, 'signal'> {
+  /** Where the backup is, as stored (not a sealing transport). */
   readonly transport: Transport
   /** The backup's id: its key prefix in the transport. */
   readonly id: string
 }
 
 /**
- * Stage `read-manifest`: the first stage of a restore. Reads and validates the backup's
- * manifest, and checks that every artifact it lists is stored with its recorded size. A
- * backup without a manifest is incomplete and is never restored.
+ * Stage `read-manifest`: the first stage of a restore. Reads the backup's manifest,
+ * authenticated with the key when sealed (a plain one only when `insecure`), validates it,
+ * and checks that every artifact it lists is stored with its recorded size. A backup
+ * without a manifest is incomplete and is never restored.
  *
  * ## Example
  * ```ts
@@ -26,7 +27,7 @@ export interface ReadManifestOptions {
  * )
  * ```
  *
- * @param options - transport and backup id.
+ * @param options - transport, backup id, key, whether a plain manifest is accepted.
  * @return the stage operator.
  * @throws TransshipError `BACKUP_INCOMPLETE` (no manifest, or an artifact missing or of
  *   the wrong size), `MANIFEST_INVALID`, `MANIFEST_UNSUPPORTED`.
@@ -45,19 +46,18 @@ export function readManifest(options: ReadManifestOptions) {
           : `backup at ${url} has no manifest (${stored.length} artifacts): it is incomplete and is not restored`,
       )
     }
-    const manifest = parseManifest(await text(await transport.get(key, { signal })), url)
-    if (manifest.id !== id) {
-      throw new TransshipError(
-        'MANIFEST_INVALID',
-        `manifest at ${url} belongs to backup ${manifest.id}`,
-      )
-    }
+    const { manifest, sealed } = await loadManifest(transport, id, {
+      secret: options.secret,
+      insecure: options.insecure,
+      signal,
+    })
     for (const artifact of manifest.artifacts) {
       const stat = await transport.stat(`${id}/${artifact.key}`, { signal })
-      if (stat?.size !== artifact.size) {
+      const size = sealed ? sealedSize(artifact.size) : artifact.size
+      if (stat?.size !== size) {
         throw new TransshipError(
           'BACKUP_INCOMPLETE',
-          `backup at ${url}: artifact ${artifact.key} is ${stat ? `${stat.size} bytes, not ${artifact.size}` : 'missing'}`,
+          `backup at ${url}: artifact ${artifact.key} is ${stat ? `${stat.size} bytes stored, not ${size}` : 'missing'}`,
         )
       }
     }

@@ -78,6 +78,62 @@ describe('manifest codec', () => {
     expect(codeOf(() => parseManifest(JSON.stringify(broken), 'test'))).toBe('MANIFEST_INVALID')
   })
 
+  it.each([
+    [
+      'a network name that is an API path',
+      (m: Manifest) => {
+        m.source.networks[0] = { name: '../volumes/prune?', builtin: false, aliases: [] }
+      },
+      'source.networks[0].name',
+    ],
+    [
+      'a volume name with a slash',
+      (m: Manifest) => {
+        m.volumes[0] = { ...m.volumes[0], name: 'data/../x' } as Manifest['volumes'][0]
+      },
+      'volumes[0].name',
+    ],
+    [
+      'a container name with a query',
+      (m: Manifest) => {
+        m.source.name = 'web?force=1'
+      },
+      'source.name',
+    ],
+    [
+      'an image id that is not a digest',
+      (m: Manifest) => {
+        m.source.imageId = 'redis:latest'
+      },
+      'source.imageId',
+    ],
+    [
+      'an image tag that climbs',
+      (m: Manifest) => {
+        m.image = {
+          id: `sha256:${'e'.repeat(64)}`,
+          tags: ['../../containers/create'],
+          artifact: 'image.tar',
+          omittedLayers: [],
+        }
+      },
+      'image.tags[0]',
+    ],
+    [
+      'a mount point with ..',
+      (m: Manifest) => {
+        m.volumes[0] = { ...m.volumes[0], destination: '/data/../../etc' } as Manifest['volumes'][0]
+      },
+      'volumes[0].destination',
+    ],
+  ])('refuses %s, naming the field, before anything uses it', (_, edit, field) => {
+    const broken = structuredClone(manifest)
+    edit(broken)
+    expect(() => parseManifest(JSON.stringify(broken), 'test')).toThrow(
+      new RegExp(`breaks the schema:[\\s\\S]*${field.replace(/[[\].]/g, '\\$&')}`),
+    )
+  })
+
   it('refuses another version, and text that is not JSON', () => {
     expect(codeOf(() => parseManifest(JSON.stringify({ ...manifest, version: 2 }), 't'))).toBe(
       'MANIFEST_UNSUPPORTED',

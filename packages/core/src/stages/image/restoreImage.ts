@@ -1,4 +1,5 @@
-import { pipeline, type Readable } from 'node:stream'
+import { pipeline, type Readable, Writable } from 'node:stream'
+import { pipeline as pipelineTo } from 'node:stream/promises'
 import createDebug from 'debug'
 import { tarFraming } from '../../archive/tarFraming.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
@@ -54,10 +55,6 @@ export function restoreImage(options: RestoreImageOptions) {
     const { image } = state
     if (!image) return state
     const source = requireSource(state, 'restore-image')
-    if (await findImage(engine, image.id)) {
-      debug('%s already holds image %s: not loaded', engine.url, shortImageId(image.id))
-      return state
-    }
     const artifact = state.artifacts.find((a) => a.key === image.artifact && a.kind === 'image')
     if (!artifact) {
       throw new TransshipError(
@@ -66,13 +63,23 @@ export function restoreImage(options: RestoreImageOptions) {
       )
     }
     const { signal, progress } = context
+    const key = `${source.backupId}/${artifact.key}`
+    const checks = () =>
+      [
+        meter((bytes) => progress('image', bytes, artifact.size)),
+        verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
+      ] as const
+    if (await findImage(engine, image.id)) {
+      debug('%s already holds image %s: not loaded', engine.url, shortImageId(image.id))
+      // Read all the same: a backup whose any byte was changed is refused as a whole.
+      await pipelineTo([await transport.get(key, { signal }), ...checks(), discarding()])
+      return state
+    }
     await assertLayersHeld(engine, image, source.image, signal)
 
-    const key = `${source.backupId}/${artifact.key}`
     const body = pipeline(
       await transport.get(key, { signal }),
-      meter((bytes) => progress('image', bytes, artifact.size)),
-      verifyingStream({ sha256: artifact.sha256, size: artifact.size }, `artifact ${key}`),
+      ...checks(),
       tarFraming(`artifact ${key}`),
       () => {},
     )
@@ -156,4 +163,13 @@ async function applyTags(
     }
     await tagImage(engine, image.id, tag)
   }
+}
+
+/** A sink that drops what it is given: for reading an artifact only to verify it. */
+function discarding(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback()
+    },
+  })
 }
