@@ -241,3 +241,38 @@ describe('choosing not to encrypt, and keys', () => {
     }
   })
 })
+
+describe("the source's checkpoint on A holds the processes' memory", () => {
+  it.each([
+    { keep: false, left: 0 },
+    { keep: true, left: 1 },
+  ])(
+    'after a migration (--keep-checkpoint: $keep), A holds $left checkpoint of the source',
+    async ({ keep, left }) => {
+      const name = `${NAME}-ckpt-${keep ? 'kept' : 'removed'}`
+      const container = await A.createContainer({
+        name,
+        Image: env.TESTENV_IMAGE_BUSYBOX,
+        Cmd: ['sh', '-c', 'while :; do sleep 1; done'],
+        Labels: TEST_LABEL,
+      })
+      await container.start()
+      try {
+        const args = ['migrate', name, '--from', env.TESTENV_HOST_A, '--to', env.TESTENV_HOST_B]
+        const result = await transship([...args, ...(keep ? ['--keep-checkpoint'] : [])])
+        expect(result.code, result.stderr).toBe(0)
+        const listed = await container.listCheckpoint()
+        expect(Array.isArray(listed) ? listed.length : 0).toBe(left)
+      } finally {
+        await Promise.all(
+          [A, B].map((docker) =>
+            docker
+              .getContainer(name)
+              .remove({ force: true })
+              .catch(() => {}),
+          ),
+        )
+      }
+    },
+  )
+})

@@ -145,6 +145,10 @@ export {
   copyCheckpoint,
 } from './stages/checkpoint/copyCheckpoint.js'
 export {
+  type RemoveSourceCheckpointOptions,
+  removeSourceCheckpoint,
+} from './stages/checkpoint/removeSourceCheckpoint.js'
+export {
   type RestoreCheckpointOptions,
   restoreCheckpoint,
 } from './stages/checkpoint/restoreCheckpoint.js'

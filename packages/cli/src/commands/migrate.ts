@@ -33,6 +33,7 @@ interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
   readonly name?: string
   readonly removeSource?: boolean
   readonly keepBackup?: boolean
+  readonly keepCheckpoint?: boolean
 }
 
 /**
@@ -68,6 +69,10 @@ export function migrateCommand(): Command {
     .addOption(volumesOption())
     .option('--remove-source', 'remove the source container once the target runs')
     .option('--keep-backup', 'keep the staged backup once the target runs (needs --via)')
+    .option(
+      '--keep-checkpoint',
+      "keep the source's checkpoint on the source engine once the target runs (it holds the processes' memory; removed by default)",
+    )
     .option('--json', 'print events as JSON lines')
   for (const option of [
     keyFileOption(),
@@ -96,6 +101,7 @@ export function migrateCommand(): Command {
           onSuccess: {
             removeStaging: transport !== undefined && !flags.keepBackup,
             removeSource: flags.removeSource === true,
+            removeCheckpoint: flags.checkpoint && !flags.keepCheckpoint,
           },
         },
         (signal, ledger) =>
@@ -117,6 +123,7 @@ export function migrateCommand(): Command {
             ...(flags.name ? { name: flags.name } : {}),
             ...(flags.removeSource ? { removeSource: true } : {}),
             ...(flags.keepBackup ? { keepBackup: true } : {}),
+            ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),
           }),
         flags,
         (summary) =>

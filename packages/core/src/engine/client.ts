@@ -243,6 +243,18 @@ export class EngineClient {
   }
 
   /**
+   * Removes one of a container's checkpoints (from the engine's own checkpoints directory).
+   *
+   * @param id - container id or name.
+   * @param name - the checkpoint's name.
+   */
+  async removeCheckpoint(id: string, name: string): Promise<void> {
+    await this.call(`remove checkpoint ${name} of ${shortId(id)}`, (docker) =>
+      docker.getContainer(id).deleteCheckpoint(name),
+    )
+  }
+
+  /**
    * Removes a container, stopping it first, with its anonymous volumes and checkpoints.
    *
    * @param id - container id or name.

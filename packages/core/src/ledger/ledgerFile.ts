@@ -24,6 +24,8 @@ export const ledgerBeginSchema = z.object({
       removeStaging: z.boolean().optional(),
       /** Remove the source container (`--remove-source`). */
       removeSource: z.boolean().optional(),
+      /** Remove the source's checkpoint (unless `--keep-checkpoint`). */
+      removeCheckpoint: z.boolean().optional(),
     })
     .optional(),
   /** When the process started (`ps -o lstart`'s instant), to tell a reused pid from it. */

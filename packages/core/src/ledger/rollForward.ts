@@ -1,3 +1,4 @@
+import { ignoringNotFound } from '../engine/client.js'
 import { messageOf } from '../errors.js'
 import type { Ledger, LedgerEntry } from './ledger.js'
 import type { LedgerBegin } from './ledgerFile.js'
@@ -20,7 +21,8 @@ export interface RollForwardOptions {
 /**
  * Finishes a migration whose target runs, as its own process would have after the start
  * (`transship recover`'s roll forward): records it as committed, removes the staged
- * backup unless the run kept it, and removes the source when the run was to. The source
+ * backup unless the run kept it, removes the source's checkpoint (the processes' memory)
+ * unless kept, and removes the source when the run was to. The source
  * itself stays stopped: the target has taken over. Locks are left to `endRun`.
  *
  * @param ledger - the migration's ledger.
@@ -57,6 +59,21 @@ export async function rollForward(
     }
   }
   const source = ledger.entries.find((entry) => entry.step.kind === 'restart-source')?.step
+  if (onSuccess?.removeCheckpoint && source?.kind === 'restart-source' && source.checkpoint) {
+    const { checkpoint } = source
+    const description = `remove checkpoint ${checkpoint} of ${source.name} on ${source.engine}`
+    try {
+      const engine = await options.resolver.engine(source.engine)
+      await withTimeout(
+        ignoringNotFound(engine.removeCheckpoint(source.id, checkpoint)),
+        options.timeoutMs,
+        description,
+      )
+      done.push(description)
+    } catch (error) {
+      problems.push(`${description}: ${messageOf(error)}`)
+    }
+  }
   if (onSuccess?.removeSource && source?.kind === 'restart-source') {
     const description = `remove the source ${source.name} on ${source.engine}`
     try {

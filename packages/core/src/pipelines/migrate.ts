@@ -12,6 +12,7 @@ import { checkDestination } from '../stages/checkDestination.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
 import { copyCheckpoint } from '../stages/checkpoint/copyCheckpoint.js'
+import { removeSourceCheckpoint } from '../stages/checkpoint/removeSourceCheckpoint.js'
 import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
 import { resumeTarget } from '../stages/checkpoint/resumeTarget.js'
 import { createTarget } from '../stages/createTarget.js'
@@ -69,6 +70,11 @@ export interface MigrateOptions extends RunOptions, SealingOptions {
   readonly removeSource?: boolean
   /** Keep the staged backup once the target runs (default: delete it); needs a transport. */
   readonly keepBackup?: boolean
+  /**
+   * Keep the source's checkpoint on the source engine once the target runs (default:
+   * remove it: it holds the processes' memory).
+   */
+  readonly keepCheckpoint?: boolean
 }
 
 /**
@@ -84,7 +90,9 @@ export interface MigrateOptions extends RunOptions, SealingOptions {
  * stored; the checkpoint and the layer go through staging after the freeze, the layer
  * applied as soon as it is stored. On any failure the destination's half-made state is
  * removed and the source is put back as it was (from its checkpoint where possible).
- * After success the source stays stopped, restart policy `no`, unless `removeSource`.
+ * After success the source stays stopped, restart policy `no`, unless `removeSource`; its
+ * checkpoint (the processes' memory) is removed from the source engine unless
+ * `keepCheckpoint`.
  *
  * ## Example
  * ```ts
@@ -171,10 +179,19 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
       checkpoint ? resumeTarget({ engine: destination }) : startTarget({ engine: destination }),
     )
     .pipe(
+      finishSourceCheckpoint(options),
       options.removeSource ? removeSource({ engine: source }) : identity,
       rollbackOnFailure(rollbackOptions(options)),
       summarize(),
     )
+}
+
+/** Once the target runs: the source's checkpoint removed, unless kept. */
+function finishSourceCheckpoint(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
+  const checkpoint = options.checkpoint ?? true
+  return checkpoint && !options.keepCheckpoint
+    ? removeSourceCheckpoint({ engine: options.source })
+    : identity
 }
 
 function staged(options: MigrateOptions, transport: Transport): Observable<MigrationEvent> {
@@ -213,6 +230,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
         ? restoreCheckpoint({ engine: destination, transport })
         : startTarget({ engine: destination }),
       options.keepBackup ? identity : removeBackup({ transport }),
+      finishSourceCheckpoint(options),
       options.removeSource ? removeSource({ engine: source }) : identity,
       rollbackOnFailure(rollbackOptions(options)),
       summarize(),

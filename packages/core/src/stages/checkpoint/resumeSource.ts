@@ -73,9 +73,7 @@ async function removeCheckpointQuietly(
   checkpoint: string,
 ): Promise<void> {
   try {
-    await engine.call(`remove checkpoint ${checkpoint}`, (docker) =>
-      docker.getContainer(id).deleteCheckpoint(checkpoint),
-    )
+    await engine.removeCheckpoint(id, checkpoint)
   } catch (error) {
     debug('%s: checkpoint %s left behind: %s', engine.url, checkpoint, messageOf(error))
   }

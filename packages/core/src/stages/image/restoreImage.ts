@@ -11,6 +11,7 @@ import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
+import { imageLoadGuard } from './imageLoadGuard.js'
 import { findImage, heldLayerCount, loadImage, shortImageId, tagImage } from './images.js'
 
 const debug = createDebug('transship:image')
@@ -81,6 +82,8 @@ export function restoreImage(options: RestoreImageOptions) {
       await transport.get(key, { signal }),
       ...checks(),
       tarFraming(`artifact ${key}`),
+      // What the staging holds is untrusted: the load may add this image, nothing else.
+      imageLoadGuard({ imageId: image.id, describe: `artifact ${key}` }),
       () => {},
     )
     await loadImageRecord(engine, image, body, key, context)
