@@ -1,11 +1,14 @@
 import { cp, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { buffer } from 'node:stream/consumers'
+import { pathToFileURL } from 'node:url'
 import type Docker from 'dockerode'
+import tarStream from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CliResult, lastStdoutLine, transship } from '../support/cli.js'
 import { dockerAt, removeTestContainersAndVolumes, TEST_LABEL } from '../support/docker.js'
-import { filesUnder, StagingDirs } from '../support/staging.js'
+import { editManifest, filesUnder, replaceArtifact, StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
 /**
@@ -276,3 +279,145 @@ describe("the source's checkpoint on A holds the processes' memory", () => {
     },
   )
 })
+
+describe('a forged manifest grants nothing on B by itself', () => {
+  let plain: { dir: string; url: string }
+  let id: string
+  const sentinel = `/tmp/transship-forged-${Math.random().toString(16).slice(2, 10)}`
+
+  beforeAll(async () => {
+    plain = await backupOf('--no-encrypt')
+    id = plain.url.slice(plain.url.lastIndexOf('/') + 1)
+    // What someone who can write to the staging, but not to B, would write.
+    await editManifest(join(plain.dir, id), (manifest) => {
+      manifest.skippedMounts.push({ type: 'bind', source: '/', destination: '/h', readOnly: false })
+      manifest.source.hostConfig.PidMode = 'host'
+      manifest.source.hostConfig.CapAdd = ['SYS_ADMIN']
+      manifest.source.config.Cmd = ['sh', '-c', `touch /h${sentinel}; sleep 3600`]
+      manifest.volumes[0].driverOptions = { type: 'none', o: 'bind', device: '/etc/cron.d' }
+    })
+  })
+  afterAll(() => rm(sentinel, { force: true }))
+
+  /** B has no container or volume of it, and no file appeared on B's host. */
+  async function expectNothingDone(): Promise<void> {
+    await expectNothingOnB()
+    await expect(stat(sentinel)).rejects.toMatchObject({ code: 'ENOENT' })
+  }
+
+  it('without --insecure: refused, as not encrypted', async () => {
+    const result = await restoreOnB(plain.url)
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/is not encrypted/)
+    await expectNothingDone()
+  })
+
+  it('with --insecure, without --allow-host-access: refused, naming every grant; --dry-run lists them and exits 1', async () => {
+    const result = await restoreOnB(plain.url, '--insecure')
+    expect(result.code).not.toBe(0)
+    for (const grant of [
+      'bind mount of host path / at /h (read-write)',
+      "the host's PID namespace (PidMode host)",
+      'added capability SYS_ADMIN',
+      'on host device or directory /etc/cron.d',
+    ]) {
+      expect(result.stderr).toContain(grant)
+    }
+    expect(result.stderr).toContain('--allow-host-access')
+    await expectNothingDone()
+
+    const planned = await restoreOnB(plain.url, '--insecure', '--dry-run')
+    expect(planned.code).toBe(1)
+    expect(planned.stdout).toContain('    - bind mount of host path / at /h (read-write)')
+    expect(planned.stdout).toMatch(/the restore would be REFUSED: .*--allow-host-access/)
+    await expectNothingDone()
+  })
+
+  it('a name that is an engine API path: refused before any call uses it, naming the field', async () => {
+    const copy = await staging.make()
+    await cp(join(plain.dir, id), join(copy.dir, id), { recursive: true })
+    await editManifest(join(copy.dir, id), (manifest) => {
+      manifest.source.networks[0].name = '../volumes/prune?'
+    })
+    const result = await restoreOnB(`${copy.url}/${id}`, '--insecure', '--allow-host-access')
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/breaks the schema:[\s\S]*source\.networks\[0\]\.name/)
+    await expectNothingDone()
+  })
+})
+
+describe('an image archive from staging loads only the image the manifest names', () => {
+  it('an archive that would tag its image as an image B holds is refused; the tag stays where it was', async () => {
+    // An image B lacks, so that the restore loads it: the source's image with a file added.
+    const name = `${NAME}-tagged`
+    const base = await A.createContainer({
+      name,
+      Image: env.TESTENV_IMAGE_BUSYBOX,
+      Cmd: ['sh', '-c', 'echo new > /new; while :; do sleep 1; done'],
+      Labels: TEST_LABEL,
+    })
+    const repo = `transship-test/trust-${Math.random().toString(16).slice(2, 8)}`
+    await base.start()
+    await base.commit({ repo, tag: 'latest' })
+    await base.remove({ force: true })
+    const fromNew = await A.createContainer({
+      name,
+      Image: `${repo}:latest`,
+      Cmd: ['sh', '-c', 'while :; do sleep 1; done'],
+      Labels: TEST_LABEL,
+    })
+    await fromNew.start()
+    const victim = env.TESTENV_IMAGE_BUSYBOX
+    const before = (await B.getImage(victim).inspect()).Id
+    try {
+      const { dir } = await staging.make()
+      const args = ['backup', name, '--from', env.TESTENV_HOST_A, '--via', pathToFileURL(dir).href]
+      const made = await transship([...args, '--no-encrypt', '--no-checkpoint'])
+      expect(made.code, made.stderr).toBe(0)
+      const url = lastStdoutLine(made)
+      const backupDir = join(dir, url.slice(url.lastIndexOf('/') + 1))
+      const archive = await readFile(join(backupDir, 'image.tar'))
+      await replaceArtifact(backupDir, 'image.tar', await retagged(archive, [victim]))
+
+      const result = await restoreOnB(url, '--insecure')
+      expect(result.code).not.toBe(0)
+      expect(result.stderr).toMatch(/image\.tar is refused: it tags the image/)
+      expect((await B.getImage(victim).inspect()).Id).toBe(before)
+      expect(await B.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).toEqual([])
+    } finally {
+      await Promise.all(
+        [A, B].map((docker) =>
+          docker
+            .getContainer(name)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      )
+      await A.getImage(`${repo}:latest`)
+        .remove({ force: true })
+        .catch(() => {})
+    }
+  })
+})
+
+/** A `docker save` archive with `tags` written into its manifest.json's RepoTags. */
+async function retagged(archive: Buffer, tags: string[]): Promise<Buffer> {
+  const extract = tarStream.extract()
+  const pack = tarStream.pack()
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = []
+    stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer))
+    stream.on('end', () => {
+      let data = Buffer.concat(chunks)
+      if (header.name === 'manifest.json') {
+        const images = JSON.parse(data.toString('utf8')) as { RepoTags: string[] | null }[]
+        for (const image of images) image.RepoTags = tags
+        data = Buffer.from(JSON.stringify(images))
+      }
+      pack.entry({ ...header, size: data.length }, data, next)
+    })
+  })
+  extract.on('finish', () => pack.finalize())
+  extract.end(archive)
+  return buffer(pack)
+}

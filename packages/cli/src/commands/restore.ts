@@ -1,4 +1,11 @@
-import { connectEngine, type OnConflict, type OnMissingNetwork, restore } from '@transship/core'
+import {
+  connectEngine,
+  type OnConflict,
+  type OnMissingNetwork,
+  planRestore,
+  type RestorePlan,
+  restore,
+} from '@transship/core'
 import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
@@ -15,6 +22,8 @@ import {
 
 interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
   readonly insecure?: boolean
+  readonly allowHostAccess?: boolean
+  readonly dryRun?: boolean
   readonly to?: string
   readonly onConflict: OnConflict
   readonly onMissingNetwork: OnMissingNetwork
@@ -32,7 +41,15 @@ export function restoreCommand(): Command {
     .description('Restore a backup at a destination engine and start the container there.')
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
     .option('--to <engine>', 'destination engine URL (default: DOCKER_HOST, else the local socket)')
-    .option('--json', 'print events as JSON lines')
+    .option('--json', 'print events as JSON lines (with --dry-run: the plan as one JSON object)')
+    .option(
+      '--dry-run',
+      'print what would be created at the destination and what host access granted, then exit: 0 when the restore would go ahead, 1 when it would be refused',
+    )
+    .option(
+      '--allow-host-access',
+      "grant the host access the backup's container asks for (privileged mode, host paths, devices, host namespaces, …): refused by default, since the staging could have been changed",
+    )
   for (const option of [
     keyFileOption(),
     new Option(
@@ -50,7 +67,25 @@ export function restoreCommand(): Command {
     const { transportUrl, id } = splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = await openTransport(transportUrl, flags)
+    const trust = {
+      ...(secret ? { secret } : {}),
+      ...(flags.insecure ? { insecure: true } : {}),
+      ...(flags.allowHostAccess ? { allowHostAccess: true } : {}),
+    }
     try {
+      if (flags.dryRun) {
+        const plan = await planRestore({
+          destination,
+          transport,
+          id,
+          ...trust,
+          onConflict: flags.onConflict,
+          ...(flags.name ? { name: flags.name } : {}),
+        })
+        console.log(flags.json ? JSON.stringify(plan) : describePlan(plan, destination.url))
+        if (plan.refused !== undefined) process.exitCode = 1
+        return
+      }
       await runPipeline(
         {
           ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
@@ -61,8 +96,7 @@ export function restoreCommand(): Command {
             destination,
             transport,
             id,
-            ...(secret ? { secret } : {}),
-            ...(flags.insecure ? { insecure: true } : {}),
+            ...trust,
             onConflict: flags.onConflict,
             onMissingNetwork: flags.onMissingNetwork,
             signal,
@@ -78,4 +112,32 @@ export function restoreCommand(): Command {
       await Promise.all([destination.close(), transport.close?.()])
     }
   })
+}
+
+/** `restore --dry-run`'s report: what would be created, what granted, whether refused. */
+function describePlan(plan: RestorePlan, engine: string): string {
+  const volume = (v: RestorePlan['volumes'][number]) => {
+    const how = {
+      create: 'created',
+      rename: 'created under a new name',
+      replace: 'replaces the existing one',
+      reuse: 'the existing one is mounted',
+    }[v.action]
+    return `  volume     ${v.name} at ${v.at}: ${how}${v.copied ? ', content from the backup' : ''}`
+  }
+  return [
+    `restore ${plan.backup} on ${engine} (dry run: nothing is changed)`,
+    `  container  ${plan.container.name} (backup of ${plan.container.source} taken ${plan.container.createdAt})`,
+    `  image      ${plan.image.reference} (${plan.image.id}): ${plan.image.held ? 'held by the destination' : 'loaded from the backup'}`,
+    ...plan.volumes.map(volume),
+    ...plan.networks.map(
+      (n) => `  network    ${n.name}: ${n.created ? 'created' : 'exists at the destination'}`,
+    ),
+    plan.grants.length === 0
+      ? '  host access: none'
+      : ['  host access:', ...plan.grants.map((grant) => `    - ${grant}`)].join('\n'),
+    plan.refused === undefined
+      ? 'the restore would go ahead'
+      : `the restore would be REFUSED: ${plan.refused}`,
+  ].join('\n')
 }

@@ -146,7 +146,13 @@ function preflight(options: MigrateOptions): MonoTypeOperatorFunction<MigrationE
         ...(options.volumes ? { volumes: options.volumes } : {}),
       }),
       lockSource({ engine: options.source }),
-      checkDestination({ engine: options.destination, sendImage: true, ...choicesOf(options) }),
+      // One operator holds both engines: the source's grants travel, each named.
+      checkDestination({
+        engine: options.destination,
+        sendImage: true,
+        hostAccess: 'warn',
+        ...choicesOf(options),
+      }),
     )
 }
 

@@ -39,6 +39,11 @@ export interface RestoreOptions extends RunOptions {
    * Refused by default.
    */
   readonly insecure?: boolean
+  /**
+   * Grant the target the host access its backup asks for (privileged mode, host paths, …;
+   * see `hostGrantsOf`), each named in a warning; refused by default.
+   */
+  readonly allowHostAccess?: boolean
 }
 
 /**
@@ -72,7 +77,11 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
       secret,
       insecure: options.insecure,
     }),
-    checkDestination({ engine, ...choices }),
+    checkDestination({
+      engine,
+      hostAccess: options.allowHostAccess ? 'warn' : 'refuse',
+      ...choices,
+    }),
     restoreImage({ engine, transport }),
     restoreVolumes({ engine, transport, ...choices }),
     createTarget({ engine, ...choices }),

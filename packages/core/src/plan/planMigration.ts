@@ -127,6 +127,7 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
           checkDestination({
             engine: destination,
             sendImage: options.includeImage ?? true,
+            hostAccess: 'warn',
             ...(options.onConflict ? { onConflict: options.onConflict } : {}),
             ...(options.name ? { name: options.name } : {}),
             ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),

@@ -3,6 +3,7 @@ import { TransshipError } from '../errors.js'
 import { defineStage } from '../pipeline/stage.js'
 import { assertContainerNameFree, type OnConflict, planVolumes } from './destinationNames.js'
 import { assertNoneMissing, missingNetworks, type OnMissingNetwork } from './destinationNetworks.js'
+import { hostGrantsOf } from './hostGrants.js'
 import { requireSource } from './require.js'
 
 /** Options of {@link checkDestination}. */
@@ -17,13 +18,21 @@ export interface CheckDestinationOptions {
   readonly onMissingNetwork?: OnMissingNetwork
   /** The image will be sent when the destination lacks it (a migration); default false. */
   readonly sendImage?: boolean
+  /**
+   * What to do with the host grants the target would receive ({@link hostGrantsOf}):
+   * `refuse` them (default: a restore from staging, which anyone who can write there could
+   * have changed), or `warn`, a warning naming each (a migration, one operator holding both
+   * engines; a restore with `--allow-host-access`).
+   */
+  readonly hostAccess?: 'refuse' | 'warn'
 }
 
 /**
  * Stage `check-destination`: before anything is touched, checks that the destination can
  * take the container: the engine answers, the container name is free, every volume name is
  * free (or `onConflict` says what to do), the networks exist (or may be created), and the
- * image is there or travels (sent by the migration, or in the backup). Changes nothing.
+ * image is there or travels (sent by the migration, or in the backup), and the target
+ * would receive no host grant unless allowed. Changes nothing.
  *
  * ## Example
  * ```ts
@@ -37,15 +46,23 @@ export interface CheckDestinationOptions {
  * @param options - engine and the user's choices.
  * @return the stage operator.
  * @throws TransshipError `ENGINE_UNREACHABLE`, `CONTAINER_NAME_TAKEN`, `VOLUME_NAME_TAKEN`,
- *   `NETWORK_MISSING`, `IMAGE_MISSING`.
+ *   `NETWORK_MISSING`, `IMAGE_MISSING`, `HOST_ACCESS_REFUSED`.
  */
 export function checkDestination(options: CheckDestinationOptions) {
-  return defineStage('check-destination', async (state) => {
+  return defineStage('check-destination', async (state, { warn }) => {
     const { engine } = options
     const source = requireSource(state, 'check-destination')
     await engine.info()
     await assertContainerNameFree(engine, options.name ?? source.name)
-    await planVolumes(engine, state.volumes, options.onConflict ?? 'fail')
+    const plans = await planVolumes(engine, state.volumes, options.onConflict ?? 'fail')
+    const grants = hostGrantsOf({ ...state, source, plans })
+    if (grants.length > 0 && (options.hostAccess ?? 'refuse') === 'refuse') {
+      throw new TransshipError(
+        'HOST_ACCESS_REFUSED',
+        `${source.name} would receive host access on ${engine.url}: ${grants.join('; ')}. A backup's configuration comes from the staging, which anyone who can write there could have changed: restore it with --allow-host-access only if these are expected`,
+      )
+    }
+    for (const grant of grants) warn(`host access carried to ${engine.url}: ${grant}`)
     if (options.onMissingNetwork === 'fail') {
       assertNoneMissing(engine, await missingNetworks(engine, source.networks))
     }

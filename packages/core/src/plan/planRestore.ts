@@ -1,0 +1,122 @@
+import { filter, lastValueFrom, map } from 'rxjs'
+import type { EngineClient } from '../engine/client.js'
+import { messageOf } from '../errors.js'
+import { startMigration } from '../pipeline/startMigration.js'
+import type { MigrationState } from '../pipeline/state.js'
+import type { SecretKey } from '../sealing/secretKey.js'
+import {
+  assertContainerNameFree,
+  type OnConflict,
+  planVolumes,
+  type VolumePlan,
+} from '../stages/destinationNames.js'
+import { missingNetworks } from '../stages/destinationNetworks.js'
+import { hostGrantsOf } from '../stages/hostGrants.js'
+import { findImage } from '../stages/image/images.js'
+import { readManifest } from '../stages/readManifest.js'
+import { requireSource } from '../stages/require.js'
+import type { Transport } from '../transport/contract.js'
+
+/** Options of {@link planRestore}: those of `restore`, without running anything. */
+export interface PlanRestoreOptions {
+  readonly destination: EngineClient
+  /** Where the backup is, as stored. */
+  readonly transport: Transport
+  readonly id: string
+  readonly secret?: SecretKey
+  readonly insecure?: boolean
+  readonly allowHostAccess?: boolean
+  readonly onConflict?: OnConflict
+  readonly name?: string
+}
+
+/** What a restore would create and grant at the destination. */
+export interface RestorePlan {
+  readonly backup: string
+  /** The target's name, and the source's. */
+  readonly container: { readonly name: string; readonly source: string; readonly createdAt: string }
+  readonly image: {
+    readonly reference: string
+    readonly id: string
+    /** Whether the destination holds it already (else it is loaded from the backup). */
+    readonly held: boolean
+  }
+  readonly volumes: readonly {
+    readonly name: string
+    readonly at: string
+    readonly action: VolumePlan['action'] | 'rename'
+    readonly copied: boolean
+  }[]
+  readonly networks: readonly { readonly name: string; readonly created: boolean }[]
+  /** The host grants the target would receive (`hostGrantsOf`). */
+  readonly grants: readonly string[]
+  /** Why the restore would be refused, when it would. */
+  readonly refused?: string
+}
+
+/**
+ * What `restore` would do, without changing anything (`restore --dry-run`): reads and
+ * authenticates the manifest as a restore does (its errors are thrown: a backup that
+ * cannot be read has no plan), then plans the target, its image, volumes and networks at
+ * the destination, and the host grants it would receive.
+ *
+ * @param options - as `restore`'s.
+ * @return the plan; `refused` says why the restore would fail.
+ */
+export async function planRestore(options: PlanRestoreOptions): Promise<RestorePlan> {
+  const { destination: engine } = options
+  const state = await lastValueFrom(
+    startMigration({ id: options.id }).pipe(
+      readManifest({
+        transport: options.transport,
+        id: options.id,
+        secret: options.secret,
+        insecure: options.insecure,
+      }),
+      filter((event) => event.type === 'state'),
+      map((event) => (event as { state: MigrationState }).state),
+    ),
+  )
+  const source = requireSource(state, 'plan')
+  const name = options.name ?? source.name
+  const refusals: string[] = []
+  await assertContainerNameFree(engine, name).catch((error: unknown) =>
+    refusals.push(messageOf(error)),
+  )
+  const plans = await planVolumes(engine, state.volumes, options.onConflict ?? 'fail').catch(
+    (error: unknown) => {
+      refusals.push(messageOf(error))
+      return [] as VolumePlan[]
+    },
+  )
+  const grants = hostGrantsOf({ ...state, source, plans })
+  if (grants.length > 0 && !options.allowHostAccess) {
+    refusals.push(
+      'the target would receive host access: restore with --allow-host-access to grant it',
+    )
+  }
+  const missing = new Set((await missingNetworks(engine, source.networks)).map((n) => n.name))
+  return {
+    backup: `${options.transport.url}/${options.id}`,
+    container: { name, source: source.name, createdAt: state.manifest?.createdAt ?? '' },
+    image: {
+      reference: source.image,
+      id: source.imageId,
+      held: (await findImage(engine, source.imageId)) !== undefined,
+    },
+    volumes: plans.map((plan) => ({
+      name: plan.name ?? '(a fresh name)',
+      at: plan.volume.destination,
+      action:
+        plan.action === 'create' && plan.name && plan.name !== plan.volume.name
+          ? 'rename'
+          : plan.action,
+      copied: plan.volume.artifact !== undefined,
+    })),
+    networks: source.networks
+      .filter((network) => !network.builtin)
+      .map((network) => ({ name: network.name, created: missing.has(network.name) })),
+    grants,
+    ...(refusals.length > 0 ? { refused: refusals.join('; ') } : {}),
+  }
+}
