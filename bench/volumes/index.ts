@@ -72,6 +72,8 @@ interface CaseResult {
   /** The reference copy's time in each run, before that run's CLI migration. */
   readonly reference: number[]
   readonly cli: MigrationRun[]
+  /** The same CLI migration with plain staging (`--no-encrypt`), each run after the sealed one. */
+  readonly plain: MigrationRun[]
   readonly api?: MigrationRun
   /** The machine's load when the timed runs began and ended. */
   readonly load: readonly [MachineLoad, MachineLoad]
@@ -174,6 +176,7 @@ async function measureCase(bench: Run, spec: CaseSpec): Promise<CaseResult> {
 
     const reference: number[] = []
     const cli: MigrationRun[] = []
+    const plain: MigrationRun[] = []
     const loadBefore = machineLoad()
     for (let index = 0; index < spec.runs; index++) {
       const first = index === 0
@@ -194,6 +197,12 @@ async function measureCase(bench: Run, spec: CaseSpec): Promise<CaseResult> {
       log(
         `${spec.id} run ${index + 1}/${spec.runs}: transship migrate (CLI) ${seconds(migrated.ms)} s, peak RSS ${kib(migrated.peakRssKiB)}`,
       )
+      if (spec.compare) {
+        const unsealed = await migrateWithCli(subject, bench.rss, ['--no-encrypt'])
+        await leftInStaging(bench, await undoMigration(subject))
+        plain.push(unsealed)
+        log(`${spec.id} run ${index + 1}/${spec.runs}: --no-encrypt ${seconds(unsealed.ms)} s`)
+      }
     }
     let api: MigrationRun | undefined
     if (spec.compare) {
@@ -202,7 +211,7 @@ async function measureCase(bench: Run, spec: CaseSpec): Promise<CaseResult> {
       log(`${spec.id}: transship migrate (API) ${seconds(api.ms)} s`)
     }
     const load = [loadBefore, machineLoad()] as const
-    return { spec, data, reference, cli, load, ...(api ? { api } : {}) }
+    return { spec, data, reference, cli, plain, load, ...(api ? { api } : {}) }
   } finally {
     // Free the disk for the next case; the run's sweep catches anything left.
     await removeContainer(a, name)
@@ -238,7 +247,7 @@ const COMPARISON: readonly Column[] = [
 ]
 
 function printComparison(result: CaseResult, runs: number): void {
-  const { data, reference, cli, api } = result
+  const { data, reference, cli, plain, api } = result
   const refMs = median(reference)
   // Each run's ratio to the reference copy timed just before it, then the median: load
   // that drifts during the benchmark skews a pair less than it skews two medians.
@@ -265,6 +274,14 @@ function printComparison(result: CaseResult, runs: number): void {
       'transship migrate, CLI process (whole)',
       cli.map((run) => run.ms),
     ),
+    ...(plain.length > 0
+      ? [
+          row(
+            'transship migrate --no-encrypt (plain staging)',
+            plain.map((run) => run.ms),
+          ),
+        ]
+      : []),
     ...(api ? [row('transship migrate, API in-process (1 run)', [api.ms])] : []),
     row('data phases: backup + restore volumes', dataPhases),
     ...DATA_STAGES.map((name) => row(`  ${name}`, stage(name))),
@@ -279,6 +296,13 @@ function printComparison(result: CaseResult, runs: number): void {
       'median of per-run ratios, each run paired with the reference copy timed just before it',
       '(the API run, timed once, is compared with the median reference).',
       `CLI time by stage (median s): ${stageBreakdown(cli)}`,
+      ...(plain.length === cli.length && plain.length > 0
+        ? [
+            `encryption cost: sealed / plain staging, median of per-run ratios = ${fixed(
+              median(cli.map((run, i) => run.ms / (plain[i]?.ms ?? Number.NaN))),
+            )} (target ≤ 1.15)`,
+          ]
+        : []),
       describeLoad(...result.load),
     ],
   )

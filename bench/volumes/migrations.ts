@@ -45,9 +45,14 @@ export const DATA_STAGES = ['backup-volumes', 'restore-volumes'] as const
  * Times `transship migrate` as a user runs it: a child process (node with tsx, as
  * `pnpm transship` runs it, without pnpm's own startup), `--json` events read for the
  * stage durations, its peak RSS measured. The source is started first and the target is
- * removed afterwards, neither timed.
+ * removed afterwards, neither timed. Staging is sealed, as by default, unless `extra`
+ * holds `--no-encrypt`.
  */
-export async function migrateWithCli(subject: Subject, rss: RssMethod): Promise<MigrationRun> {
+export async function migrateWithCli(
+  subject: Subject,
+  rss: RssMethod,
+  extra: readonly string[] = [],
+): Promise<MigrationRun> {
   const { a, b, name, staging, signal } = subject
   await prepare(subject)
   const finished = await runProcess(
@@ -66,6 +71,7 @@ export async function migrateWithCli(subject: Subject, rss: RssMethod): Promise<
       pathToFileURL(staging).href,
       '--no-checkpoint',
       '--json',
+      ...extra,
     ],
     { cwd: ROOT, signal, peakRss: rss },
   )
