@@ -75,6 +75,8 @@ describe('transship ls and rm', () => {
       createdAt: expect.any(String),
     })
     expect(Date.parse(sealed.createdAt)).toBeGreaterThan(Date.now() - 600_000)
+    // Not even in its id: a sealed backup's id names no container.
+    expect(sealed.id).toMatch(/^backup-/)
     const plain = await transship(['ls', url], { TRANSSHIP_KEY_FILE: '' })
     expect(plain.stdout).toMatch(new RegExp(`\\? \\(encrypted\\) +${backupUrl}`))
 

@@ -1,4 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { afterAll, onTestFinished as afterTest, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
 import {
   dockerAt,
@@ -51,22 +55,38 @@ describe('transship through S3', () => {
     await removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
   })
 
-  it('backs up on A, lists, restores on B from the printed URL, and removes the backup', async () => {
+  it('backs up on A, lists, restores on B from the printed URL, and removes the backup, with only --key-file and the AWS_* environment', async () => {
     await redisWithState('s3-split', VOLUME)
+    // A key of its own, given only as --key-file: not the tests' TRANSSHIP_KEY_FILE.
+    const keyDir = await mkdtemp(join(tmpdir(), 'transship-s3-key-'))
+    afterTest(() => rm(keyDir, { recursive: true, force: true }))
+    const key = join(keyDir, 'backup.key')
+    expect((await transship(['key', 'generate', key])).code).toBe(0)
+    const only = { ...aws, TRANSSHIP_KEY_FILE: '' }
     const backup = await transship(
-      ['backup', 's3-split', '--from', env.TESTENV_HOST_A, '--via', via],
-      aws,
+      ['backup', 's3-split', '--from', env.TESTENV_HOST_A, '--via', via, '--key-file', key],
+      only,
     )
     expect(backup.code, backup.stderr).toBe(0)
     const url = lastStdoutLine(backup)
-    expect(url.startsWith(`${via}/s3-split-`)).toBe(true)
+    // A sealed backup's id names no container: the staging shows only the id.
+    expect(url.startsWith(`${via}/backup-`)).toBe(true)
 
-    const listed = JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)
+    const listed = JSON.parse(
+      (await transship(['ls', via, '--json', '--key-file', key], only)).stdout,
+    )
     expect(listed).toEqual([
-      expect.objectContaining({ url, complete: true, container: 's3-split' }),
+      expect.objectContaining({ url, complete: true, encrypted: true, container: 's3-split' }),
     ])
+    // The bucket's objects hold nothing of the container in plaintext.
+    const objects = await bucketBytes(via)
+    expect(objects.length).toBeGreaterThan(0)
+    expect(objects.includes('s3-split')).toBe(false)
 
-    const restored = await transship(['restore', url, '--to', env.TESTENV_HOST_B], aws)
+    const restored = await transship(
+      ['restore', url, '--to', env.TESTENV_HOST_B, '--key-file', key],
+      only,
+    )
     expect(restored.code, restored.stderr).toBe(0)
     await expectRedisStateOnB('s3-split')
 
@@ -75,3 +95,24 @@ describe('transship through S3', () => {
     expect(JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)).toEqual([])
   })
 })
+
+/** Every byte of the objects under an s3:// URL's prefix, read with the S3 API. */
+async function bucketBytes(url: string): Promise<Buffer> {
+  const s3 = testS3()
+  const client = new S3Client({ ...s3, forcePathStyle: true })
+  const [bucket, ...rest] = url.slice('s3://'.length).split('/')
+  try {
+    const listed = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${rest.join('/')}/` }),
+    )
+    const bodies = await Promise.all(
+      (listed.Contents ?? []).map(async ({ Key }) => {
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key }))
+        return Buffer.from((await object.Body?.transformToByteArray()) ?? [])
+      }),
+    )
+    return Buffer.concat(bodies)
+  } finally {
+    client.destroy()
+  }
+}

@@ -272,7 +272,7 @@ describe('the split form: backup on A, restore on B', () => {
     const backup = await transship(['backup', name, '--from', env.TESTENV_HOST_A, '--via', via])
     expectSuccess(backup)
     const url = lastStdoutLine(backup)
-    expect(url).toMatch(new RegExp(`^${via}/${name}-`))
+    expect(url).toMatch(new RegExp(`^${via}/backup-`))
     const stopped = await source.inspect()
     expect(stopped.State.Running).toBe(false)
     expect(stopped.HostConfig.RestartPolicy).toMatchObject({ Name: 'no' })

@@ -1,6 +1,7 @@
 import { TransshipError } from '../errors.js'
 import { sealedTransport } from '../sealing/sealedTransport.js'
 import { SecretKey } from '../sealing/secretKey.js'
+import { newBackupId } from '../stages/backupId.js'
 import type { Transport } from '../transport/contract.js'
 
 /** How a pipeline seals what it stages. */
@@ -41,6 +42,21 @@ export function stagingOf(
   if (fresh) return sealedTransport(transport, SecretKey.generate())
   throw keyRequired(what)
 }
+
+/**
+ * The initial state's backup id for a run that stages: a sealed backup's id names no
+ * container (`backup-<time>-<random>`), since the id is the one thing the staging shows in
+ * plaintext; a plain one's begins with the container's name (chosen when it is known).
+ *
+ * @param options - key, or `encrypt: false`.
+ * @return `{ id }` for `startMigration`, or nothing.
+ */
+export function stagedIdOf(options: SealingOptions): { id?: string } {
+  return options.encrypt === false ? {} : { id: newBackupId(SEALED_BACKUP_PREFIX) }
+}
+
+/** What a sealed backup's id begins with. */
+export const SEALED_BACKUP_PREFIX = 'backup'
 
 /**
  * The error of a pipeline that needs a key and has none.

@@ -4,7 +4,7 @@ import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
-import { type SealingOptions, stagingOf } from '../pipeline/sealing.js'
+import { type SealingOptions, stagedIdOf, stagingOf } from '../pipeline/sealing.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
@@ -75,7 +75,7 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
     return throwError(() => error)
   }
   const checkpoint = options.checkpoint ?? true
-  return startMigration(runOptions(options))
+  return startMigration({ ...runOptions(options), ...stagedIdOf(options) })
     .pipe(
       inspectSource({
         engine,

@@ -5,7 +5,7 @@ import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
-import { keyRequired, type SealingOptions, stagingOf } from '../pipeline/sealing.js'
+import { keyRequired, type SealingOptions, stagedIdOf, stagingOf } from '../pipeline/sealing.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
@@ -205,7 +205,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
   const route = { source, destination, transport, checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
-  return startMigration(runOptions(options))
+  return startMigration({ ...runOptions(options), ...stagedIdOf(options) })
     .pipe(
       preflight(options),
       // While the source runs: the image, the volumes' content (stored, then applied at
