@@ -63,10 +63,12 @@ beforeAll(async () => {
     name: NAME,
     Image: env.TESTENV_IMAGE_BUSYBOX,
     Env: [`DB_PASSWORD=${ENV_SECRET}`],
+    // The secret stays in the shell's memory; the loop writes into the volume and into the
+    // layer, so that the backup holds both.
     Cmd: [
       'sh',
       '-c',
-      `m=$(echo ${encoded} | base64 -d); while :; do echo "$m" >/data/seen; sleep 1; done`,
+      `m=$(echo ${encoded} | base64 -d); while :; do date >/data/seen; date >/var/seen; sleep 1; done`,
     ],
     Labels: TEST_LABEL,
     HostConfig: { Binds: [`${VOLUME}:/data`] },
@@ -347,16 +349,17 @@ describe('a forged manifest grants nothing on B by itself', () => {
 })
 
 describe('an image archive from staging loads only the image the manifest names', () => {
-  it('an archive that would tag its image as an image B holds is refused; the tag stays where it was', async () => {
-    // An image B lacks, so that the restore loads it: the source's image with a file added.
-    const name = `${NAME}-tagged`
+  // An image B lacks, so that a restore loads it: the source's image with a file added.
+  const name = `${NAME}-image`
+  const repo = `transship-test/trust-${Math.random().toString(16).slice(2, 8)}`
+  const victim = env.TESTENV_IMAGE_BUSYBOX
+  beforeAll(async () => {
     const base = await A.createContainer({
       name,
       Image: env.TESTENV_IMAGE_BUSYBOX,
       Cmd: ['sh', '-c', 'echo new > /new; while :; do sleep 1; done'],
       Labels: TEST_LABEL,
     })
-    const repo = `transship-test/trust-${Math.random().toString(16).slice(2, 8)}`
     await base.start()
     await base.commit({ repo, tag: 'latest' })
     await base.remove({ force: true })
@@ -367,36 +370,65 @@ describe('an image archive from staging loads only the image the manifest names'
       Labels: TEST_LABEL,
     })
     await fromNew.start()
-    const victim = env.TESTENV_IMAGE_BUSYBOX
-    const before = (await B.getImage(victim).inspect()).Id
-    try {
-      const { dir } = await staging.make()
-      const args = ['backup', name, '--from', env.TESTENV_HOST_A, '--via', pathToFileURL(dir).href]
-      const made = await transship([...args, '--no-encrypt', '--no-checkpoint'])
-      expect(made.code, made.stderr).toBe(0)
-      const url = lastStdoutLine(made)
-      const backupDir = join(dir, url.slice(url.lastIndexOf('/') + 1))
-      const archive = await readFile(join(backupDir, 'image.tar'))
-      await replaceArtifact(backupDir, 'image.tar', await retagged(archive, [victim]))
+  })
+  afterAll(async () => {
+    await Promise.all(
+      [A, B].map((docker) =>
+        docker
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    )
+    await Promise.all(
+      [A, B].map((docker) =>
+        docker
+          .getImage(`${repo}:latest`)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    )
+  })
 
-      const result = await restoreOnB(url, '--insecure')
-      expect(result.code).not.toBe(0)
-      expect(result.stderr).toMatch(/image\.tar is refused: it tags the image/)
-      expect((await B.getImage(victim).inspect()).Id).toBe(before)
-      expect(await B.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).toEqual([])
-    } finally {
-      await Promise.all(
-        [A, B].map((docker) =>
-          docker
-            .getContainer(name)
-            .remove({ force: true })
-            .catch(() => {}),
-        ),
-      )
-      await A.getImage(`${repo}:latest`)
-        .remove({ force: true })
-        .catch(() => {})
-    }
+  /** A cold backup of the container, `--leave-running`: its directory and URL. */
+  async function imageBackup(...extra: string[]): Promise<{ dir: string; url: string }> {
+    const { dir } = await staging.make()
+    const args = ['backup', name, '--from', env.TESTENV_HOST_A, '--via', pathToFileURL(dir).href]
+    const made = await transship([...args, '--no-checkpoint', '--leave-running', ...extra])
+    expect(made.code, made.stderr).toBe(0)
+    const url = lastStdoutLine(made)
+    return { dir: join(dir, url.slice(url.lastIndexOf('/') + 1)), url }
+  }
+
+  /** B holds neither the container nor the image. */
+  async function expectImageNotOnB(): Promise<void> {
+    expect(await B.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).toEqual([])
+    await expect(B.getImage(`${repo}:latest`).inspect()).rejects.toMatchObject({ statusCode: 404 })
+  }
+
+  it('a changed byte in the image a restore loads: refused, nothing loaded', async () => {
+    const backup = await imageBackup()
+    const path = join(backup.dir, 'image.tar')
+    const bytes = await readFile(path)
+    bytes[0] = (bytes[0] ?? 0) ^ 0x01
+    await writeFile(path, bytes)
+    // The load used to wait for a body that had failed already, past the test's timeout.
+    const result = await restoreOnB(backup.url)
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain('/image.tar')
+    await expectImageNotOnB()
+  })
+
+  it('an archive that would tag its image as an image B holds is refused; the tag stays where it was', async () => {
+    const before = (await B.getImage(victim).inspect()).Id
+    const backup = await imageBackup('--no-encrypt')
+    const archive = await readFile(join(backup.dir, 'image.tar'))
+    await replaceArtifact(backup.dir, 'image.tar', await retagged(archive, [victim]))
+    const result = await restoreOnB(backup.url, '--insecure')
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/image\.tar is refused: it tags the image/)
+    expect((await B.getImage(victim).inspect()).Id).toBe(before)
+    await expectImageNotOnB()
   })
 })
 
@@ -404,6 +436,7 @@ describe('an image archive from staging loads only the image the manifest names'
 async function retagged(archive: Buffer, tags: string[]): Promise<Buffer> {
   const extract = tarStream.extract()
   const pack = tarStream.pack()
+  const failed = new Promise<never>((_, reject) => extract.on('error', reject))
   extract.on('entry', (header, stream, next) => {
     const chunks: Buffer[] = []
     stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer))
@@ -419,5 +452,5 @@ async function retagged(archive: Buffer, tags: string[]): Promise<Buffer> {
   })
   extract.on('finish', () => pack.finalize())
   extract.end(archive)
-  return buffer(pack)
+  return Promise.race([buffer(pack), failed])
 }

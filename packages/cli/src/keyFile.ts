@@ -1,4 +1,4 @@
-import { readKeyFile, type SecretKey } from '@transship/core'
+import { readKeyFile, type SealingOptions, type SecretKey } from '@transship/core'
 import { Option } from 'commander'
 
 /** What the key options give a command. */
@@ -23,6 +23,19 @@ export function noEncryptOption(): Option {
     '--no-encrypt',
     'store the backup in plaintext: nothing authenticates it, and `restore` then needs --insecure',
   )
+}
+
+/**
+ * How a command that stages seals: `--no-encrypt` wins over a key (also one from
+ * `TRANSSHIP_KEY_FILE`); else the key of `--key-file`, if given.
+ *
+ * @param flags - the command's flags.
+ * @return the pipeline's sealing options.
+ */
+export async function sealingOf(flags: KeyFlags): Promise<SealingOptions> {
+  if (flags.encrypt === false) return { encrypt: false }
+  const secret = await secretOf(flags)
+  return secret ? { secret } : {}
 }
 
 /**

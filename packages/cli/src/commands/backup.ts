@@ -1,7 +1,7 @@
 import { backup, connectEngine, keyRequired } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
-import { type KeyFlags, keyFileOption, noEncryptOption, secretOf } from '../keyFile.js'
+import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
@@ -64,7 +64,7 @@ export function backupCommand(): Command {
   return command.action(async (container: string, flags: BackupFlags) => {
     // Before anything is touched.
     if (flags.encrypt !== false && !flags.keyFile) throw keyRequired('backup')
-    const secret = await secretOf(flags)
+    const sealing = await sealingOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const transport = await openTransport(flags.via, flags)
     try {
@@ -79,7 +79,7 @@ export function backupCommand(): Command {
             source,
             container,
             transport,
-            ...(secret ? { secret } : { encrypt: false }),
+            ...sealing,
             signal,
             ledger,
             ...undoTimeoutOf(flags),

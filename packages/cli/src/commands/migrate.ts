@@ -7,7 +7,7 @@ import {
 } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
-import { type KeyFlags, keyFileOption, noEncryptOption, secretOf } from '../keyFile.js'
+import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
 import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
@@ -88,7 +88,7 @@ export function migrateCommand(): Command {
     if (flags.keepBackup && flags.via !== undefined && flags.encrypt !== false && !flags.keyFile) {
       throw keyRequired('migrate --keep-backup')
     }
-    const secret = await secretOf(flags)
+    const sealing = await sealingOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
@@ -110,8 +110,7 @@ export function migrateCommand(): Command {
             destination,
             container,
             ...(transport ? { transport } : {}),
-            ...(secret ? { secret } : {}),
-            ...(flags.encrypt === false ? { encrypt: false } : {}),
+            ...sealing,
             checkpoint: flags.checkpoint,
             ...(flags.checksum ? { checksum: true } : {}),
             onConflict: flags.onConflict,

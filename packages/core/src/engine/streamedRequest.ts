@@ -24,6 +24,10 @@ export async function streamedRequest<T>(
   signal: AbortSignal | undefined,
   request: (abortSignal: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  // A body that failed before the request began (while an undo step was recorded, say)
+  // emitted its error already: sending it would leave the request waiting forever.
+  if (body.errored) throw body.errored
+  if (body.destroyed) throw new Error('the request body was closed before the request began')
   const controller = new AbortController()
   let bodyError: unknown
   const onBodyError = (error: unknown) => {

@@ -1,4 +1,5 @@
-import type { Observable } from 'rxjs'
+import { concatMap, defer, type Observable } from 'rxjs'
+import { isSealedBackup } from '../backups/loadManifest.js'
 import type { EngineClient } from '../engine/client.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
@@ -63,32 +64,37 @@ export interface RestoreOptions extends RunOptions {
  */
 export function restore(options: RestoreOptions): Observable<MigrationEvent> {
   const { destination: engine, secret } = options
-  // The manifest is read as stored (sealed or not); everything else through the key.
-  const transport = secret ? sealedTransport(options.transport, secret) : options.transport
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
   }
-  return startMigration({ id: options.id, ...runOptions(options) }).pipe(
-    readManifest({
-      transport: options.transport,
-      id: options.id,
-      secret,
-      insecure: options.insecure,
-    }),
-    checkDestination({
-      engine,
-      hostAccess: options.allowHostAccess ? 'warn' : 'refuse',
-      ...choices,
-    }),
-    restoreImage({ engine, transport }),
-    restoreVolumes({ engine, transport, ...choices }),
-    createTarget({ engine, ...choices }),
-    restoreLayer({ engine, transport }),
-    // Starts the target from the backup's checkpoint, or plainly when it has none.
-    restoreCheckpoint({ engine, transport }),
-    rollbackOnFailure(rollbackOptions(options)),
-    summarize(),
+  // The manifest is read as stored; the artifacts of a sealed backup through the key, those
+  // of a plain one (restored only when `insecure`) as they are.
+  const staging = defer(async () =>
+    secret && (await isSealedBackup(options.transport, options.id, options.signal))
+      ? sealedTransport(options.transport, secret)
+      : options.transport,
   )
+  const stages = (transport: Transport) =>
+    startMigration({ id: options.id, ...runOptions(options) }).pipe(
+      readManifest({
+        transport: options.transport,
+        id: options.id,
+        secret,
+        insecure: options.insecure,
+      }),
+      checkDestination({
+        engine,
+        hostAccess: options.allowHostAccess ? 'warn' : 'refuse',
+        ...choices,
+      }),
+      restoreImage({ engine, transport }),
+      restoreVolumes({ engine, transport, ...choices }),
+      createTarget({ engine, ...choices }),
+      restoreLayer({ engine, transport }),
+      // Starts the target from the backup's checkpoint, or plainly when it has none.
+      restoreCheckpoint({ engine, transport }),
+    )
+  return staging.pipe(concatMap(stages), rollbackOnFailure(rollbackOptions(options)), summarize())
 }
