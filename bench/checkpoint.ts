@@ -179,7 +179,7 @@ async function migrateWithTransship(bench: Bench, index: number): Promise<Timing
       backupCheckpoint({ engine: a, transport }),
       backupVolumes({ engine: a, transport }),
       writeManifest({ transport }),
-      readManifest({ transport, id }),
+      readManifest({ transport, id, insecure: true }),
     )
     .pipe(
       restoreVolumes({ engine: b, transport }),

@@ -202,7 +202,7 @@ async function travel(
     }
     const restore = await pipelineResult(
       startMigration({ id }).pipe(
-        readManifest({ transport, id }),
+        readManifest({ transport, id, insecure: true }),
         restoreImage({ engine: b, transport }),
       ),
     )

@@ -192,7 +192,7 @@ async function migrateLayer(bench: Bench, index: number): Promise<StagesRun> {
     }
     const restore = await pipelineResult(
       startMigration({ id, signal: context.signal }).pipe(
-        readManifest({ transport, id }),
+        readManifest({ transport, id, insecure: true }),
         createTarget({ engine: b, name: target }),
         restoreLayer({ engine: b, transport }),
       ),

@@ -108,7 +108,9 @@ async function migrateRunning(container: string, choices: MigrateChoices = {}): 
     backupVolumes({ engine: engineA, transport }),
     ...(layer ? [backupLayer({ engine: engineA, transport })] : []),
     writeManifest({ transport }),
-    readManifest({ transport, id }),
+    // Staged in plaintext, as these stages are composed here: read only as `insecure`
+    // (sealing and its refusals are e2e/staging-trust's).
+    readManifest({ transport, id, insecure: true }),
     restoreVolumes({ engine: engineB, transport }),
     createTarget({ engine: engineB }),
     ...(layer ? [restoreLayer({ engine: engineB, transport })] : []),
@@ -437,7 +439,7 @@ describe('backup, then restore elsewhere (the split form)', () => {
     expectConsecutive(await loggedNumbers(source))
 
     const restore = await runPipeline(id, dir, [
-      readManifest({ transport, id }),
+      readManifest({ transport, id, insecure: true }),
       restoreVolumes({ engine: engineB, transport }),
       createTarget({ engine: engineB }),
       restoreCheckpoint({ engine: engineB, transport }),

@@ -192,7 +192,9 @@ describe('the image travels when the destination lacks it', () => {
     try {
       const result = await run(
         id,
-        readManifest({ transport, id }),
+        // Staged in plaintext, as these stages are composed here: read only as `insecure`
+        // (sealing and its refusals are e2e/staging-trust's).
+        readManifest({ transport, id, insecure: true }),
         restoreImage({ engine: engineB, transport }),
       )
       expect(result.error).toBeUndefined()
@@ -222,7 +224,7 @@ describe('the image travels when the destination lacks it', () => {
         inspectSource({ engine: engineA, container }),
         backupImage({ engine: engineA, transport, destination: engineB }),
         writeManifest({ transport }),
-        readManifest({ transport, id }),
+        readManifest({ transport, id, insecure: true }),
         restoreImage({ engine: engineB, transport }),
       )
     })
@@ -283,7 +285,7 @@ describe('the image travels when the destination lacks it', () => {
       inspectSource({ engine: engineA, container }),
       backupImage({ engine: engineA, transport, destination: engineB }),
       writeManifest({ transport }),
-      readManifest({ transport, id }),
+      readManifest({ transport, id, insecure: true }),
       restoreImage({ engine: engineB, transport }),
       defineStage('fail-later', async (state) => {
         // The image is there when the next stage runs.
@@ -324,7 +326,7 @@ describe('the image travels when the destination lacks it', () => {
     }
     const restore = await run(
       id,
-      readManifest({ transport, id }),
+      readManifest({ transport, id, insecure: true }),
       restoreImage({ engine: engineB, transport }),
     )
     expect(restore.error).toMatchObject({ code: 'INTEGRITY' })
@@ -357,7 +359,7 @@ describe('the image travels when the destination lacks it', () => {
     await writeFile(manifestPath, JSON.stringify(edited, null, 2))
     const restore = await run(
       id,
-      readManifest({ transport, id }),
+      readManifest({ transport, id, insecure: true }),
       restoreImage({ engine: engineB, transport }),
     )
     expect(restore.error).toMatchObject({ code: 'IMAGE_LAYERS_MISSING' })
