@@ -19,9 +19,16 @@ afterAll(async () => {
   await scenario.removeStateDirs()
 })
 
-/** Waits for a stage to finish in a run's `--json` events, then kills the run with SIGKILL. */
-async function killAfter(run: ReturnType<typeof startTransshipDirectly>, stage: string) {
-  await run.waitForOutput(new RegExp(`"type":"stage-finished","stage":"${stage}"`))
+/**
+ * Waits for a stage to finish (or, with `started`, to start) in a run's `--json` events,
+ * then kills the run with SIGKILL.
+ */
+async function killAfter(
+  run: ReturnType<typeof startTransshipDirectly>,
+  stage: string,
+  event: 'stage-finished' | 'stage-started' = 'stage-finished',
+) {
+  await run.waitForOutput(new RegExp(`"type":"${event}","stage":"${stage}"`))
   run.child.kill('SIGKILL')
   await run.result
 }
@@ -69,19 +76,22 @@ describe('kill -9 of a migration, then transship recover', () => {
 
 describe('kill -9 once the target could run: recover rolls forward', () => {
   it.each([{ keep: false }, { keep: true }])(
-    'the target started by hand after a kill -9 at write-manifest (--keep-backup: $keep): recover finishes the migration; the source stays stopped, the staged backup is removed or named',
+    'the target started by hand after a kill -9 as start-target began (--keep-backup: $keep): recover finishes the migration; the source stays stopped, the staged backup is removed or named',
     async ({ keep }) => {
       const name = `${PREFIX}-forward-${keep ? 'kept' : 'removed'}`
       const source = await scenario.counter(name)
       const state = await scenario.stateDir()
       const { dir, url } = await staging.make()
       const args = ['--no-checkpoint', '--via', url, ...(keep ? ['--keep-backup'] : [])]
-      await killAfter(
-        startTransshipDirectly(scenario.migrateArgs(name, state, ...args)),
-        'write-manifest',
-      )
-      // As if the process had died between the start of the target and its record.
-      await B.getContainer(name).start()
+      const run = startTransshipDirectly(scenario.migrateArgs(name, state, ...args))
+      await killAfter(run, 'start-target', 'stage-started')
+      // As if the process had died between the start of the target and its record (the
+      // start may have gone out before the kill: then it runs already).
+      await B.getContainer(name)
+        .start()
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode !== 304) throw error
+        })
 
       const listed = await scenario.recover(state, '--dry-run')
       expect(listed.stdout).toMatch(new RegExp(`migrate ${name}.*would roll forward`))
