@@ -82,7 +82,7 @@ try {
     startMigration()
       .pipe(
         inspectSource({ engine: source, container: values.container }),
-        checkDestination({ engine: destination }),
+        checkDestination({ engine: destination, hostAccess: 'warn' }),
         stopSource({ engine: source }),
         backupVolumes({ engine: source, transport }),
         writeManifest({ transport }),

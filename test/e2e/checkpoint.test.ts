@@ -102,7 +102,8 @@ async function migrateRunning(container: string, choices: MigrateChoices = {}): 
   const { layer = false, sabotage } = choices
   const stages: Operator[] = [
     inspectSource({ engine: engineA, container }),
-    checkDestination({ engine: engineB }),
+    // A migration: one operator holds both engines, so the source's grants travel.
+    checkDestination({ engine: engineB, hostAccess: 'warn' }),
     checkpointSource({ engine: engineA, destination: engineB }),
     backupCheckpoint({ engine: engineA, transport }),
     backupVolumes({ engine: engineA, transport }),
