@@ -283,7 +283,7 @@ function printComparison(result: CaseResult, runs: number): void {
         ]
       : []),
     ...(api ? [row('transship migrate, API in-process (1 run)', [api.ms])] : []),
-    row('data phases: backup + restore volumes', dataPhases),
+    row('volume phases: pre-copy + sync after the freeze', dataPhases),
     ...DATA_STAGES.map((name) => row(`  ${name}`, stage(name))),
   ]
   printTable(

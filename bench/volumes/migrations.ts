@@ -39,7 +39,7 @@ export interface Subject {
 }
 
 /** The durations of the data phases in a run's events. */
-export const DATA_STAGES = ['backup-volumes', 'restore-volumes'] as const
+export const DATA_STAGES = ['precopy-volumes', 'sync-volumes'] as const
 
 /**
  * Times `transship migrate` as a user runs it: a child process (node with tsx, as
