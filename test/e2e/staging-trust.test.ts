@@ -49,6 +49,18 @@ async function expectNothingOnB(): Promise<void> {
   expect((await B.listVolumes({ filters: { name: [VOLUME] } })).Volumes ?? []).toEqual([])
 }
 
+/** Removes the container `name` from A and from B, wherever it is. */
+async function removeOnBoth(name: string): Promise<void> {
+  await Promise.all(
+    [A, B].map((docker) =>
+      docker
+        .getContainer(name)
+        .remove({ force: true })
+        .catch(() => {}),
+    ),
+  )
+}
+
 /** Every byte stored under a staging directory, concatenated. */
 async function stagedBytes(dir: string): Promise<Buffer> {
   const files = await filesUnder(dir)
@@ -269,14 +281,7 @@ describe("the source's checkpoint on A holds the processes' memory", () => {
         const listed = await container.listCheckpoint()
         expect(Array.isArray(listed) ? listed.length : 0).toBe(left)
       } finally {
-        await Promise.all(
-          [A, B].map((docker) =>
-            docker
-              .getContainer(name)
-              .remove({ force: true })
-              .catch(() => {}),
-          ),
-        )
+        await removeOnBoth(name)
       }
     },
   )
@@ -372,14 +377,7 @@ describe('an image archive from staging loads only the image the manifest names'
     await fromNew.start()
   })
   afterAll(async () => {
-    await Promise.all(
-      [A, B].map((docker) =>
-        docker
-          .getContainer(name)
-          .remove({ force: true })
-          .catch(() => {}),
-      ),
-    )
+    await removeOnBoth(name)
     await Promise.all(
       [A, B].map((docker) =>
         docker
