@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { connectEngine, DOCTOR_LABEL } from '@transship/core'
+import { connectEngine, DOCTOR_LABEL, type EngineCheck } from '@transship/core'
 import { describe, expect, it } from 'vitest'
+import { dockerAt, TEST_LABEL } from '../../../test/support/docker.js'
 import { testEnv } from '../../../test/support/testenv.js'
 
 // Integration tests: they need `pnpm testenv up`, and fail (never skip) without it.
@@ -53,12 +54,58 @@ describe('transship doctor', () => {
       'experimental mode',
       'storage driver',
       'root directory',
+      'engine version',
       'checkpoint and restore',
     ]) {
       expect(run.stdout).toMatch(new RegExp(`^ {2}pass {2}${check} `, 'm'))
     }
-    expect(run.stdout).toContain('ready: every required check passes')
+    // A host limit (this sandbox lacks CAP_SYS_RESOURCE) is a warning that explains itself.
+    expect(run.stdout).toMatch(/^ {2}(pass|warn) {2}non-root processes /m)
+    if (/^ {2}warn {2}non-root processes /m.test(run.stdout)) {
+      expect(run.stdout).toMatch(/hint: CRIU on this host cannot read the resource limits/)
+    }
+    expect(run.stdout).toMatch(/^ready: every required check passes( \(\d+ warnings? above\))?$/m)
     expect(await doctorLeftovers(url)).toBe(0)
+  })
+
+  it('agrees with a migration about processes that run as a user other than root', async () => {
+    const doctor = await transship('doctor', '--host', env.TESTENV_HOST_A, '--json')
+    const { checks } = JSON.parse(doctor.stdout) as { checks: EngineCheck[] }
+    const nonRoot = checks.find((check) => check.name === 'non-root processes')
+    expect(nonRoot?.required).toBe(false)
+    const name = `transship-test-nonroot-${process.pid}`
+    const source = await dockerAt(env.TESTENV_HOST_A).createContainer({
+      name,
+      Image: env.TESTENV_IMAGE_BUSYBOX,
+      User: '65534:65534',
+      Cmd: ['sh', '-c', 'while :; do sleep 1; done'],
+      Labels: TEST_LABEL,
+    })
+    await source.start()
+    try {
+      const run = await transship(
+        'migrate',
+        name,
+        '--from',
+        env.TESTENV_HOST_A,
+        '--to',
+        env.TESTENV_HOST_B,
+      )
+      if (nonRoot?.ok) {
+        expect(run.code, run.stderr).toBe(0)
+      } else {
+        expect(run.code).toBe(1)
+        expect(run.stderr).toContain(nonRoot?.hint)
+        expect(run.stderr).toContain('It keeps running, untouched')
+      }
+    } finally {
+      for (const url of [env.TESTENV_HOST_A, env.TESTENV_HOST_B]) {
+        await dockerAt(url)
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => undefined)
+      }
+    }
   })
 
   it('passes on engine B over SSH, through a host alias of an OpenSSH config file', async () => {

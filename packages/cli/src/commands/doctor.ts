@@ -54,10 +54,12 @@ function report(engine: string, checks: readonly EngineCheck[], ready: boolean):
     if (!check.ok && check.hint) lines.push(`        ${' '.repeat(width)}  hint: ${check.hint}`)
   }
   const failed = checks.filter((check) => !check.ok && check.required).length
+  const warnings = checks.filter((check) => !check.ok && !check.required).length
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`
   lines.push(
     ready
-      ? 'ready: every required check passes'
-      : `not ready: ${failed} required check${failed === 1 ? '' : 's'} failed`,
+      ? `ready: every required check passes${warnings > 0 ? ` (${plural(warnings, 'warning')} above)` : ''}`
+      : `not ready: ${plural(failed, 'required check')} failed`,
   )
   return lines.join('\n')
 }

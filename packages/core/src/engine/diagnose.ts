@@ -16,6 +16,12 @@ import {
   type EngineOptions,
   shortId,
 } from './client.js'
+import {
+  EXPERIMENTAL_OFF_HELP,
+  NON_ROOT_CHECKPOINT_HELP,
+  type RestoreDefect,
+  restoreDefectOf,
+} from './hostLimits.js'
 
 const debug = createDebug('transship:engine')
 
@@ -71,15 +77,19 @@ const ESTABLISHED_COMMAND = [
 ]
 const ESTABLISHED_TIMEOUT_MS = 5000
 const MAX_IMAGES_TRIED = 5
+/** `nobody`, by number: it needs no entry in the image's /etc/passwd. */
+const NON_ROOT_USER = '65534:65534'
 const PREFERRED_IMAGES = /busybox|alpine|debian|ubuntu/
 
 /**
  * Checks whether an engine can take part in a migration: reachable, API version,
- * experimental mode, storage driver, root directory, whether a checkpoint really works
- * there (a throwaway container running a TCP listener where the image allows, labelled
- * `transship.doctor=true`, is checkpointed, restored and removed), and whether CRIU may
- * checkpoint established TCP connections there (not required: `tcp-established` in runc's
- * CRIU configuration file).
+ * experimental mode, storage driver, root directory, a known defect of its version, whether
+ * a checkpoint really works there (a throwaway container running a TCP listener where the
+ * image allows, labelled `transship.doctor=true`, is checkpointed, restored and removed),
+ * whether CRIU may checkpoint established TCP connections there (`tcp-established` in runc's
+ * CRIU configuration file) and processes that run as a user other than root. The host's
+ * limits (experimental mode off, a version with a known restore defect, the last two) are
+ * warnings, not failures: a migration without a checkpoint works there.
  *
  * ## Example
  * ```ts
@@ -112,7 +122,7 @@ export async function diagnoseEngine(
     } catch (error) {
       return [unreachable(error)]
     }
-    const checkpoint = await checkpointCheck(engine, info, options.image)
+    const defect = restoreDefectOf(version.Version)
     return [
       {
         name: 'reachable',
@@ -124,8 +134,10 @@ export async function diagnoseEngine(
       experimentalCheck(info),
       storageDriverCheck(info),
       rootDirectoryCheck(info),
-      checkpoint.check,
-      ...(checkpoint.image ? [await establishedTcpCheck(engine, info, checkpoint.image)] : []),
+      engineVersionCheck(version.Version, defect),
+      ...(info.ExperimentalBuild
+        ? await checkpointChecks(engine, info, options.image, defect)
+        : []),
     ]
   } finally {
     await engine.close()
@@ -160,21 +172,29 @@ function apiVersionCheck(apiVersion: string): EngineCheck {
   }
 }
 
+/** Off is a warning: migrations with --no-checkpoint work without experimental mode. */
 function experimentalCheck(info: EngineInfo): EngineCheck {
   const ok = info.ExperimentalBuild === true
   return {
     name: 'experimental mode',
     ok,
-    required: true,
-    detail: ok ? 'on' : 'off',
-    ...(ok
-      ? {}
-      : {
-          hint:
-            'start dockerd with --experimental (or "experimental": true in ' +
-            "/etc/docker/daemon.json): Docker's checkpoint API needs it. " +
-            'Migrations with --no-checkpoint work without.',
-        }),
+    required: false,
+    detail: ok
+      ? 'on'
+      : 'off: no checkpoint can be taken or restored here, so the checks that need one are skipped',
+    ...(ok ? {} : { hint: EXPERIMENTAL_OFF_HELP }),
+  }
+}
+
+function engineVersionCheck(serverVersion: string, defect: RestoreDefect | undefined): EngineCheck {
+  return {
+    name: 'engine version',
+    ok: !defect,
+    required: false,
+    detail: defect
+      ? `Docker ${serverVersion} has a known defect in its restore from a checkpoint`
+      : `Docker ${serverVersion}: no known defect in its checkpoint or restore`,
+    ...(defect ? { hint: defect.explanation } : {}),
   }
 }
 
@@ -207,10 +227,27 @@ function rootDirectoryCheck(info: EngineInfo): EngineCheck {
   }
 }
 
+/** The checks that take real checkpoints, each in a throwaway container. */
+async function checkpointChecks(
+  engine: EngineClient,
+  info: EngineInfo,
+  image: string | undefined,
+  defect: RestoreDefect | undefined,
+): Promise<EngineCheck[]> {
+  const checkpoint = await checkpointCheck(engine, info, image, defect)
+  if (!checkpoint.image) return [checkpoint.check]
+  return [
+    checkpoint.check,
+    await establishedTcpCheck(engine, info, checkpoint.image),
+    await nonRootCheck(engine, info, checkpoint.image),
+  ]
+}
+
 async function checkpointCheck(
   engine: EngineClient,
   info: EngineInfo,
   image: string | undefined,
+  defect: RestoreDefect | undefined,
 ): Promise<{ check: EngineCheck; image?: string }> {
   const name = 'checkpoint and restore'
   let container: ThrowawayContainer | undefined
@@ -231,13 +268,15 @@ async function checkpointCheck(
       image: container.image,
     }
   } catch (error) {
+    // An engine version known to fail here is a limit to explain, not a setup to fix.
+    const known = defect?.affects('default') && !isNoRunnableImage(error) ? defect : undefined
     return {
       check: {
         name,
         ok: false,
-        required: true,
+        required: !known,
         detail: await failureDetail(engine, container?.image, error),
-        hint: checkpointHint(error, info),
+        hint: known ? known.explanation : checkpointHint(error),
       },
     }
   } finally {
@@ -357,15 +396,58 @@ async function waitForConnection(engine: EngineClient, id: string): Promise<bool
   return false
 }
 
-function checkpointHint(error: unknown, info: EngineInfo): string {
-  if (error instanceof TransshipError && error.code === 'DOCTOR_NO_RUNNABLE_IMAGE') {
+function checkpointHint(error: unknown): string {
+  if (isNoRunnableImage(error)) {
     return 'give an image whose `sleep` or `sh` runs (--image), e.g. one built from busybox'
   }
-  if (!info.ExperimentalBuild) return 'start dockerd with --experimental first'
   return (
     "install CRIU 4.2 or later on the engine's host, where runc finds it (PATH), and check " +
     'that `criu check` passes: older CRIU fails on recent kernels'
   )
+}
+
+function isNoRunnableImage(error: unknown): boolean {
+  return error instanceof TransshipError && error.code === 'DOCTOR_NO_RUNNABLE_IMAGE'
+}
+
+/**
+ * Whether CRIU checkpoints a process that runs as a user other than root: it cannot where
+ * the engine lacks CAP_SYS_RESOURCE (some sandboxes and nested setups).
+ */
+async function nonRootCheck(
+  engine: EngineClient,
+  info: EngineInfo,
+  image: string,
+): Promise<EngineCheck> {
+  const name = 'non-root processes'
+  let container: ThrowawayContainer | undefined
+  try {
+    container = await startThrowawayContainer(engine, image, NON_ROOT_USER)
+    await checkpointAndRestore(engine, info, container)
+    return {
+      name,
+      ok: true,
+      required: false,
+      detail: `checkpointed and restored a container of ${container.description} as user ${NON_ROOT_USER}`,
+    }
+  } catch (error) {
+    const message = messageOf(error)
+    const { logPath } = explainCriuFailure(message, undefined)
+    const log = logPath ? await readCriuLog(engine, image, logPath) : undefined
+    const diagnosis = explainCriuFailure(message, log)
+    return {
+      name,
+      ok: false,
+      required: false,
+      detail:
+        diagnosis.cause === 'non-root'
+          ? `a container running as user ${NON_ROOT_USER} cannot be checkpointed here: ${diagnosis.summary}`
+          : `a container running as user ${NON_ROOT_USER} could not be checkpointed and restored: ${message}`,
+      ...(diagnosis.cause === 'non-root' ? { hint: NON_ROOT_CHECKPOINT_HELP } : {}),
+    }
+  } finally {
+    if (container) await removeQuietly(engine, container.id)
+  }
 }
 
 interface ThrowawayContainer {
@@ -381,6 +463,7 @@ interface ThrowawayContainer {
 async function startThrowawayContainer(
   engine: EngineClient,
   image: string | undefined,
+  user?: string,
 ): Promise<ThrowawayContainer> {
   const images = image ? [image] : await candidateImages(engine)
   const failures: string[] = []
@@ -393,6 +476,7 @@ async function startThrowawayContainer(
           Image: candidate,
           Entrypoint: [],
           Cmd: [...command],
+          ...(user ? { User: user } : {}),
           Labels: { [DOCTOR_LABEL]: 'true' },
         })
         await engine.startContainer(id)

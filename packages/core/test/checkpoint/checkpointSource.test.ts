@@ -45,6 +45,7 @@ function fakeEngine(
     hostConfig?: Record<string, unknown>
     paused?: boolean
     running?: boolean
+    version?: string
   } = {},
 ): FakeEngine {
   const changes: string[] = []
@@ -68,7 +69,11 @@ function fakeEngine(
         DockerRootDir: '/var/lib/docker',
         ExperimentalBuild: options.experimental ?? true,
       }) as EngineInfo,
-    version: async () => ({ Version: '20.10.24', ApiVersion: '1.41', KernelVersion: '6.18' }),
+    version: async () => ({
+      Version: options.version ?? '20.10.24',
+      ApiVersion: '1.41',
+      KernelVersion: '6.18',
+    }),
     inspectContainer: async () =>
       ({
         State: { Running: running, Paused: options.paused ?? false },
@@ -131,6 +136,31 @@ describe('checkpointSource', () => {
     expect(error?.code).toBe('CHECKPOINT_UNAVAILABLE')
     expect(error?.message).toContain('engine unix:///b.sock is not in experimental mode')
     expect(a.changes).toEqual([])
+  })
+
+  it('refuses a destination whose Docker version cannot restore this container, explaining why', async () => {
+    const a = fakeEngine('unix:///a.sock')
+    const b = fakeEngine('unix:///b.sock', { version: '28.5.2' })
+    const { error } = await run(
+      sourceOf(),
+      checkpointSource({ engine: a.engine, destination: b.engine }),
+    )
+    expect(error?.code).toBe('CHECKPOINT_UNSUPPORTED')
+    expect(error?.message).toContain('the destination unix:///b.sock runs Docker 28.5.2')
+    expect(error?.message).toContain('moby#50750')
+    expect(error?.message).toContain('--no-checkpoint')
+    expect(a.changes).toEqual([])
+  })
+
+  it('lets a container on the host’s network go to Docker 28.5, whose defect spares it', async () => {
+    const a = fakeEngine('unix:///a.sock', { hostConfig: { NetworkMode: 'host' } })
+    const b = fakeEngine('unix:///b.sock', { version: '28.5.2' })
+    const { error } = await run(
+      sourceOf(),
+      checkpointSource({ engine: a.engine, destination: b.engine }),
+    )
+    expect(error).toBeUndefined()
+    expect(a.changes).toContain('checkpoint transship-web-1')
   })
 
   it.each([

@@ -65,6 +65,19 @@ describe('explainCriuFailure', () => {
     })
   })
 
+  it('recognises a host where CRIU may not read a non-root process’s limits', () => {
+    // As CRIU 4.2.1 logged it here, for busybox running as 65534 on an engine without
+    // CAP_SYS_RESOURCE.
+    const log = dumpLog(
+      "(00.096887) Error (criu/cr-dump.c:389): Can't get rlimit 0: Operation not permitted",
+      '(00.096890) Error (criu/cr-dump.c:1584): Dump core (pid: 25479) failed with -1',
+    )
+    expect(explainCriuFailure(DUMP_FAILED, log)).toMatchObject({
+      cause: 'non-root',
+      summary: expect.stringContaining('lacks CAP_SYS_RESOURCE'),
+    })
+  })
+
   it('recognises CRIU missing from the runtime’s PATH', () => {
     const message =
       'engine unix:///run/docker.sock: checkpoint container web as c1 failed: HTTP 500: ' +

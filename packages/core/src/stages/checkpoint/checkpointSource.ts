@@ -1,5 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import type { EngineClient } from '../../engine/client.js'
+import {
+  EXPERIMENTAL_OFF_HELP,
+  NON_ROOT_CHECKPOINT_HELP,
+  restoreDefectOf,
+} from '../../engine/hostLimits.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import { undo } from '../../ledger/undoSteps.js'
 import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
@@ -14,7 +19,8 @@ export interface CheckpointSourceOptions {
   readonly engine: EngineClient
   /**
    * The destination engine, when the pipeline restores there: it must be able to start a
-   * container from a checkpoint too (experimental mode), checked before anything stops.
+   * container from a checkpoint too (experimental mode, an engine version without a known
+   * restore defect), checked before anything stops.
    */
   readonly destination?: EngineClient
 }
@@ -115,9 +121,8 @@ async function refuseUncheckpointable(
     if (!info.ExperimentalBuild) {
       throw new TransshipError(
         'CHECKPOINT_UNAVAILABLE',
-        `cannot checkpoint ${source.name}: engine ${candidate.url} is not in experimental mode, ` +
-          'which Docker’s checkpoint API needs (see `transship doctor`). Start dockerd with ' +
-          `--experimental, or ${COLD}. Nothing was changed.`,
+        `cannot checkpoint ${source.name}: engine ${candidate.url} is not in experimental mode ` +
+          `(see \`transship doctor\`). ${EXPERIMENTAL_OFF_HELP} Nothing was changed.`,
       )
     }
   }
@@ -127,6 +132,8 @@ async function refuseUncheckpointable(
       `cannot checkpoint ${source.name} on ${engine.url}: ${reason}; ${remedy}. Nothing was changed.`,
     )
   const inspect = await engine.inspectContainer(source.id)
+  if (destination)
+    await refuseKnownRestoreDefect(destination, source, inspect.HostConfig.NetworkMode || 'default')
   if (!inspect.State.Running) {
     // It exited on its own since it was inspected (during the pre-copy): not transship's
     // to start again, since a container that exits may be one that keeps failing.
@@ -154,6 +161,22 @@ async function refuseUncheckpointable(
       )
     }
   }
+}
+
+/** Refuses a destination whose engine version is known to fail this container's restore. */
+async function refuseKnownRestoreDefect(
+  destination: EngineClient,
+  source: SourceContainer,
+  networkMode: string,
+): Promise<void> {
+  const { Version } = await destination.version()
+  const defect = restoreDefectOf(Version)
+  if (!defect?.affects(networkMode)) return
+  throw new TransshipError(
+    'CHECKPOINT_UNSUPPORTED',
+    `cannot migrate ${source.name} with its checkpoint: the destination ${destination.url} runs ` +
+      `Docker ${Version}. ${defect.explanation} Nothing was changed.`,
+  )
 }
 
 /** The error of a failed checkpoint, explained from CRIU's log when the engine names it. */
@@ -191,6 +214,10 @@ async function checkpointFailure(
         `${head} Let it close the device first, or ${COLD}.`,
         { cause: error },
       )
+    case 'non-root':
+      return new TransshipError('CHECKPOINT_FAILED', `${head} ${NON_ROOT_CHECKPOINT_HELP}`, {
+        cause: error,
+      })
     case 'criu-missing':
       return new TransshipError(
         'CHECKPOINT_FAILED',

@@ -39,7 +39,7 @@ export const TCP_ESTABLISHED_HELP =
 /** What a CRIU failure was, in the user's terms. */
 export interface CriuDiagnosis {
   /** The kind of failure, when it is recognised. */
-  readonly cause: 'tcp-established' | 'device' | 'criu-missing' | 'other'
+  readonly cause: 'tcp-established' | 'device' | 'criu-missing' | 'non-root' | 'other'
   /** What went wrong: an explanation, or CRIU's own error lines. */
   readonly summary: string
   /** The CRIU version the log names. */
@@ -122,6 +122,17 @@ export function explainCriuFailure(message: string, log: string | undefined): Cr
     return {
       cause: 'tcp-established',
       summary: 'a process of the container has an established TCP connection',
+      ...known,
+    }
+  }
+  // CRIU reads every process's limits with prlimit(), which needs CAP_SYS_RESOURCE for a
+  // process of another user.
+  if (log && /Can't get rlimit \d+: Operation not permitted/.test(log)) {
+    return {
+      cause: 'non-root',
+      summary:
+        'CRIU was not allowed to read the resource limits of a process that runs as a user ' +
+        'other than root (the engine lacks CAP_SYS_RESOURCE)',
       ...known,
     }
   }

@@ -4,6 +4,7 @@ import { tarGuard } from '../../archive/tarGuard.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { pickHelperImage, withHelperContainer } from '../../engine/helperContainer.js'
+import { EXPERIMENTAL_OFF_HELP, restoreDefectOf } from '../../engine/hostLimits.js'
 import { putArchive } from '../../engine/putArchive.js'
 import { messageOf, TransshipError } from '../../errors.js'
 import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
@@ -214,7 +215,7 @@ export async function startTargetFromCheckpoint(
     throw new TransshipError(
       'CHECKPOINT_UNAVAILABLE',
       `cannot start ${target.name} from its checkpoint: engine ${engine.url} is not in ` +
-        'experimental mode, which Docker’s checkpoint API needs (see `transship doctor`)',
+        `experimental mode (see \`transship doctor\`). ${EXPERIMENTAL_OFF_HELP}`,
     )
   }
   const directory = checkpointsDirOf(info, target.id)
@@ -227,7 +228,11 @@ export async function startTargetFromCheckpoint(
       helperImage,
     })
   } catch (error) {
-    throw await restoreFailure(engine, helperImage, target, checkpoint, error, context.signal)
+    throw await restoreFailure(engine, helperImage, target, checkpoint, error, {
+      serverVersion: version.Version,
+      networkMode: networkModeOf(source),
+      signal: context.signal,
+    })
   }
   const inspect = await engine.inspectContainer(target.id)
   const running = Date.now()
@@ -246,16 +251,18 @@ async function restoreFailure(
   target: TargetRecord,
   checkpoint: CheckpointRecord,
   error: unknown,
-  signal: AbortSignal,
+  how: { serverVersion: string; networkMode: string; signal: AbortSignal },
 ): Promise<unknown> {
-  if (signal.aborted) return error
+  if (how.signal.aborted) return error
   const message = messageOf(error)
   const { logPath } = explainCriuFailure(message, undefined)
-  const log = logPath ? await readCriuLog(engine, image, logPath, signal) : undefined
+  const log = logPath ? await readCriuLog(engine, image, logPath, how.signal) : undefined
   const diagnosis = explainCriuFailure(message, log)
   const parts = [
     `could not start ${target.name} on ${engine.url} from checkpoint ${checkpoint.name}: ${diagnosis.summary}.`,
   ]
+  const defect = restoreDefectOf(how.serverVersion)
+  if (defect?.affects(how.networkMode)) parts.push(defect.explanation)
   if (diagnosis.cause === 'other') {
     parts.push(
       'CRIU restores only what it finds as it was: the files the processes held open (in ' +
@@ -275,6 +282,12 @@ async function restoreFailure(
       `\`transship doctor --host ${engine.url}\`, or migrate with ${NO_CHECKPOINT_FLAG}.`,
   )
   return new TransshipError('RESTORE_FAILED', parts.join(' '), { cause: error })
+}
+
+/** The container's network mode (`default` when unset), as the restore defects ask. */
+function networkModeOf(source: SourceContainer): string {
+  const mode = source.hostConfig.NetworkMode
+  return typeof mode === 'string' && mode !== '' ? mode : 'default'
 }
 
 function notRunning(
