@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import createDebug from 'debug'
-import Dockerode from 'dockerode'
+import type Dockerode from 'dockerode'
 import { messageOf, TransshipError } from '../errors.js'
 import { connectSsh, type SshConnection } from '../ssh/connect.js'
 import type { SshOptions } from '../ssh/options.js'
@@ -66,13 +66,13 @@ export async function connectEngine(
   const endpoint = parseEngineUrl(url ?? defaultEngineUrl())
   switch (endpoint.protocol) {
     case 'unix':
-      return new EngineClient(endpoint, dockerode({ socketPath: endpoint.socketPath }))
+      return new EngineClient(endpoint, await dockerode({ socketPath: endpoint.socketPath }))
     case 'tcp': {
       const tls = options.tls ?? (url === undefined ? tlsFromEnvironment() : undefined)
       const material = tls ? readTlsMaterial(tls, endpoint.url) : undefined
       return new EngineClient(
         endpoint,
-        dockerode({
+        await dockerode({
           host: endpoint.host,
           port: endpoint.port ?? (tls ? 2376 : 2375),
           protocol: tls ? 'https' : 'http',
@@ -88,7 +88,11 @@ export async function connectEngine(
         username: endpoint.username,
       })
       const agent = new SshForwardAgent(ssh.client, endpoint.socketPath)
-      return new EngineClient(endpoint, dockerode({ socketPath: endpoint.socketPath, agent }), ssh)
+      return new EngineClient(
+        endpoint,
+        await dockerode({ socketPath: endpoint.socketPath, agent }),
+        ssh,
+      )
     }
   }
 }
@@ -309,8 +313,13 @@ export function shortId(ref: string): string {
   return /^[0-9a-f]{64}$/.test(ref) ? ref.slice(0, 12) : ref
 }
 
-/** A dockerode instance configured only by `options`, whatever the environment says. */
-function dockerode(options: Dockerode.DockerOptions): Dockerode {
+/**
+ * A dockerode instance configured only by `options`, whatever the environment says.
+ * dockerode is loaded on the first connection, not with the module: it loads ssh2 and gRPC,
+ * a third of the CLI's start-up, which `transship --help` does not need.
+ */
+async function dockerode(options: Dockerode.DockerOptions): Promise<Dockerode> {
+  const { default: Dockerode } = await import('dockerode')
   // docker-modem fills unset options from DOCKER_HOST and DOCKER_CERT_PATH: the URL decides.
   return new Dockerode({
     socketPath: undefined,

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
 import createDebug from 'debug'
-import ssh2, {
-  type AlgorithmList,
-  type AnyAuthMethod,
-  type Client,
-  type ClientChannel,
-  type ParsedKey,
-  type ServerHostKeyAlgorithm,
+import type {
+  AlgorithmList,
+  AnyAuthMethod,
+  Client,
+  ClientChannel,
+  ParsedKey,
+  ServerHostKeyAlgorithm,
 } from 'ssh2'
 import { messageOf, TransshipError } from '../errors.js'
 import {
@@ -26,6 +26,9 @@ import {
 } from './options.js'
 
 const debug = createDebug('transship:ssh')
+
+/** ssh2's `parseKey`: reads an identity file's key, decrypting it with the passphrase. */
+type ParseKey = typeof import('ssh2')['utils']['parseKey']
 
 /** An open, authenticated SSH connection. */
 export interface SshConnection {
@@ -81,10 +84,13 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
 }
 
 async function connectThrough(options: SshOptions, jumps: number): Promise<SshConnection> {
+  // Loaded on the first connection, not with the module: ssh2 (and its native binding) is a
+  // large part of the CLI's start-up, which most commands and `--help` do not need.
+  const { default: ssh2 } = await import('ssh2')
   const resolved = resolveSshOptions(options)
   let target = targetOf(resolved)
   const knownHosts = resolved.strictHostKeyChecking ? readKnownHosts(resolved) : []
-  const auth = authMethodsOf(resolved, target)
+  const auth = authMethodsOf(resolved, target, ssh2.utils.parseKey)
   const hostKeyCheck: { error?: TransshipError } = {}
 
   let jump: SshConnection | undefined
@@ -300,6 +306,7 @@ function verifyHostKey(
 function authMethodsOf(
   options: ResolvedSshOptions,
   target: string,
+  parseKey: ParseKey,
 ): { methods: AnyAuthMethod[]; tried: string[] } {
   const methods: AnyAuthMethod[] = []
   const tried: string[] = []
@@ -308,7 +315,7 @@ function authMethodsOf(
     tried.push(`the agent at ${options.agent}`)
   }
   for (const identity of options.identityFiles) {
-    const key = readIdentity(identity.path, options.passphrase, target)
+    const key = readIdentity(identity.path, options.passphrase, target, parseKey)
     if (key instanceof TransshipError) {
       if (identity.required) throw key
       debug('%s: skipping identity %s: %s', target, identity.path, key.message)
@@ -331,10 +338,11 @@ function readIdentity(
   path: string,
   passphrase: string | undefined,
   target: string,
+  parseKey: ParseKey,
 ): ParsedKey | TransshipError {
   let parsed: ParsedKey | Error
   try {
-    parsed = ssh2.utils.parseKey(readFileSync(path), passphrase)
+    parsed = parseKey(readFileSync(path), passphrase)
   } catch (error) {
     parsed = error instanceof Error ? error : new Error(String(error))
   }
