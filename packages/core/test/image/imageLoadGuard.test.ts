@@ -48,7 +48,13 @@ describe('imageLoadGuard', () => {
     const repositories = { name: 'repositories', content: '{"redis":{"latest":"abc"}}' }
     expect(await refusedWith(await save({ extra: [repositories] }))).toContain('repositories')
     const other = MANIFEST_JSON.replace(CONFIG, `${'0'.repeat(64)}.json`)
-    expect(await refusedWith(await save({ manifest: other }))).toContain(`not ${CONFIG}`)
+    expect(await refusedWith(await save({ manifest: other }))).toContain(
+      `it holds image ${'0'.repeat(64)}.json, not sha256:${CONFIG.replace('.json', '')}`,
+    )
+    const otherBlob = MANIFEST_JSON.replace(CONFIG, `blobs/sha256/${'0'.repeat(64)}`)
+    expect(await refusedWith(await save({ manifest: otherBlob }))).toContain(
+      `it holds image blobs/sha256/${'0'.repeat(64)}, not`,
+    )
     const two = `[${JSON.parse(MANIFEST_JSON).map(JSON.stringify).join(',')},${JSON.parse(MANIFEST_JSON).map(JSON.stringify).join(',')}]`
     expect(await refusedWith(await save({ manifest: two }))).toContain('exactly one image')
     const none = await packTar([{ name: CONFIG, content: '{}' }])

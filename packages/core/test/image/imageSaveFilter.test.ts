@@ -27,6 +27,35 @@ async function legacySave(
   return packTar(entries)
 }
 
+/** Three layers' diff IDs, listed bottom first; their blobs sort top first. */
+const OCI_LAYERS = ['c', 'b', 'a'].map((digit) => `sha256:${digit.repeat(64)}`)
+const OCI_CONFIG = `blobs/sha256/${'d'.repeat(64)}`
+const blobOf = (diffId: string) => `blobs/sha256/${diffId.replace('sha256:', '')}`
+
+/**
+ * An OCI layout save as Docker 26.1 writes it (seen here): the blobs sorted by digest, each
+ * layer's named by its diff ID, then index.json, manifest.json and oci-layout.
+ */
+async function ociSave(layers: readonly string[] = OCI_LAYERS): Promise<Buffer> {
+  const manifest = JSON.stringify([
+    { Config: OCI_CONFIG, RepoTags: null, Layers: layers.map(blobOf) },
+  ])
+  const blobs: PackEntry[] = [...new Set(layers)].map((layer, index) => ({
+    name: blobOf(layer),
+    content: layerData(index),
+  }))
+  blobs.push({ name: OCI_CONFIG, content: '{"config":"the image config"}' })
+  blobs.sort((a, b) => (a.name < b.name ? -1 : 1))
+  return packTar([
+    { name: 'blobs/', type: 'directory' },
+    { name: 'blobs/sha256/', type: 'directory' },
+    ...blobs,
+    { name: 'index.json', content: '{"schemaVersion":2,"manifests":[]}' },
+    { name: 'manifest.json', content: manifest },
+    { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+  ])
+}
+
 /** Names and data sizes of an archive's entries, checking it is a whole archive. */
 function listing(archive: Buffer): string[] {
   const names: string[] = []
@@ -52,6 +81,39 @@ describe('imageSaveFilter', () => {
       }
     },
   )
+
+  it.each(CHUNK_SIZES)(
+    'leaves out the blob of each bottom layer to omit from an OCI layout save (chunks of %i bytes)',
+    async (chunkSize) => {
+      const save = await ociSave()
+      for (const omit of [0, 1, 2, 3]) {
+        const filter = imageSaveFilter({ layers: OCI_LAYERS, omit, describe: describeIt })
+        const output = await through(filter, save, chunkSize)
+        const left = OCI_LAYERS.slice(0, omit).map(blobOf)
+        const expected = listing(save).filter((line) => !left.includes(line.split(' ')[0] ?? ''))
+        expect(listing(output), `omit ${omit}`).toEqual(expected)
+        expect(filter.omitted).toEqual(OCI_LAYERS.slice(0, omit))
+      }
+    },
+  )
+
+  it('keeps an OCI blob that a layer above the omitted ones needs too, and every layer above it', async () => {
+    const [bottom, middle] = OCI_LAYERS as [string, string]
+    const layers = [middle, bottom, middle] // the same diff ID twice: one blob
+    const save = await ociSave(layers)
+    const filter = imageSaveFilter({ layers, omit: 2, describe: describeIt })
+    const names = listing(await through(filter, save, 4096)).map((line) => line.split(' ')[0])
+    expect(names).toContain(blobOf(middle))
+    expect(names).toContain(blobOf(bottom))
+    expect(filter.omitted).toEqual([])
+    // [top, bottom, middle, bottom, middle]: only the top's blob is no kept layer's too.
+    const [top] = OCI_LAYERS.slice(2) as [string]
+    const five = [top, bottom, ...layers]
+    const second = imageSaveFilter({ layers: five, omit: 4, describe: describeIt })
+    const kept = listing(await through(second, await ociSave(five), 4096))
+    expect(kept.map((line) => line.split(' ')[0])).not.toContain(blobOf(top))
+    expect(second.omitted).toEqual([top])
+  })
 
   it('passes through whole a save it does not recognise the layers of', async () => {
     const save = await legacySave({ json: (_, json) => json.replace('1970', '1971') })

@@ -32,7 +32,9 @@ export interface ImageLoadGuardOptions {
  * @return the stream.
  */
 export function imageLoadGuard(options: ImageLoadGuardOptions): Transform {
-  const expectedConfig = `${options.imageId.replace(/^sha256:/, '')}.json`
+  const hex = options.imageId.replace(/^sha256:/, '')
+  // Where the image's config is: a legacy save's `<id>.json`, an OCI layout's blob.
+  const configPaths = [`${hex}.json`, `blobs/sha256/${hex}`]
   const refuse = (why: string) =>
     new TransshipError(
       'IMAGE_ARCHIVE_REFUSED',
@@ -50,8 +52,8 @@ export function imageLoadGuard(options: ImageLoadGuardOptions): Transform {
       throw refuse('its manifest.json does not list exactly one image')
     }
     const [image] = images as ({ Config?: unknown; RepoTags?: unknown } | null)[]
-    if (image?.Config !== expectedConfig) {
-      throw refuse(`it holds image ${String(image?.Config)}, not ${expectedConfig}`)
+    if (!image || !configPaths.includes(String(image.Config))) {
+      throw refuse(`it holds image ${String(image?.Config)}, not ${options.imageId}`)
     }
     if (Array.isArray(image.RepoTags) && image.RepoTags.length > 0) {
       throw refuse(`it tags the image ${image.RepoTags.map(String).join(', ')}`)

@@ -11,6 +11,11 @@ const debug = createDebug('transship:image')
 const MAX_CAPTURED_SIZE = 1024 * 1024
 const LAYER_JSON = /^([0-9a-f]{64})\/json$/
 const LAYER_TAR = /^([0-9a-f]{64})\/layer\.tar$/
+/**
+ * A blob of an OCI layout save (Docker 25 and later): named by its digest, which for a layer
+ * is its diff ID, since `docker save` writes layers uncompressed.
+ */
+const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/
 
 /** Options of {@link imageSaveFilter}. */
 export interface ImageSaveFilterOptions {
@@ -39,10 +44,11 @@ export interface ImageSaveFilter extends Transform {
  * image's bottom `omit` layers, for a destination that holds them already (its
  * `docker load` then skips them: it opens a layer's file only when it lacks the layer).
  *
- * One pass, nothing held back but the end-of-archive marker: a legacy save (Docker up to
- * 24) writes its entries sorted by name, so each layer directory's `json` comes just before
- * its `layer.tar`, and that file proves which layer the directory holds (see
- * {@link legacyLayerIndex}); manifest.json, which maps directories to layers, comes only
+ * One pass, nothing held back but the end-of-archive marker. An OCI layout save (Docker 25
+ * and later) names each layer's blob by its diff ID. A legacy save (Docker up to 24) writes
+ * its entries sorted by name, so each layer directory's `json` comes just before its
+ * `layer.tar`, and that file proves which layer the directory holds (see
+ * {@link legacyLayerIndex}). In both, manifest.json, which maps paths to layers, comes only
  * after every layer. It is read as it passes and checked against what was left out before
  * the stream ends, so that a save the filter misread fails rather than reaching the
  * transport. A `layer.tar` whose directory was not recognised, or an archive of another
@@ -80,6 +86,8 @@ class ImageSaveFilterStream extends Transform implements ImageSaveFilter {
   readonly #omit: number
   readonly #describe: string
   readonly #chains: readonly string[]
+  /** How many bottom layers an OCI layout save can leave out. */
+  readonly #blobOmit: number
   readonly #scanner: TarScanner
   readonly #pending: Pending[] = []
   /** Stream offset of the next byte the scanner releases. */
@@ -97,6 +105,7 @@ class ImageSaveFilterStream extends Transform implements ImageSaveFilter {
     this.#omit = Math.max(0, Math.min(omit, layers.length))
     this.#describe = describe
     this.#chains = this.#omit > 0 ? chainIds(layers.slice(0, this.#omit)) : []
+    this.#blobOmit = unsharedBottom(layers, this.#omit)
     this.#scanner = new TarScanner((entry) => {
       this.#pending.push({ entry, end: entry.dataOffset + blocks(entry.size) })
     })
@@ -164,12 +173,26 @@ class ImageSaveFilterStream extends Transform implements ImageSaveFilter {
       if (size <= MAX_CAPTURED_SIZE) pending.captured = []
       return false
     }
+    const blob = OCI_BLOB.exec(name)?.[1]
+    if (blob !== undefined) return this.#dropBlob(`sha256:${blob}`, name)
     const directory = LAYER_TAR.exec(name)?.[1]
     const index = directory === undefined ? undefined : this.#layerOfDirectory.get(directory)
     if (index === undefined || index >= this.#omit) return false
     this.#dropped.set(index, name)
     debug('%s: leaving out layer %d (%s): %s', this.#describe, index, this.#layers[index], name)
     return true
+  }
+
+  /** Leaves out an OCI layout's blob when it is the data of layers to leave out. */
+  #dropBlob(digest: string, name: string): boolean {
+    const indexes = this.#layers.flatMap((layer, index) =>
+      layer === digest && index < this.#blobOmit ? [index] : [],
+    )
+    for (const index of indexes) this.#dropped.set(index, name)
+    if (indexes.length > 0) {
+      debug('%s: leaving out layers %o (%s): %s', this.#describe, indexes, digest, name)
+    }
+    return indexes.length > 0
   }
 
   #capture(pending: Pending, piece: Buffer): void {
@@ -251,6 +274,21 @@ class ImageSaveFilterStream extends Transform implements ImageSaveFilter {
       )
     }
     return error instanceof Error ? error : new Error(String(error))
+  }
+}
+
+/**
+ * How many bottom layers (at most `omit`) an OCI layout save can leave out: a blob is written
+ * once for every layer of its diff ID, so one that a layer kept needs is kept too, and with
+ * it every layer from there up.
+ */
+function unsharedBottom(layers: readonly string[], omit: number): number {
+  let bottom = omit
+  for (;;) {
+    const kept = new Set(layers.slice(bottom))
+    const shared = layers.slice(0, bottom).findIndex((layer) => kept.has(layer))
+    if (shared === -1) return bottom
+    bottom = shared
   }
 }
 
