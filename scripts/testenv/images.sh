@@ -1,6 +1,6 @@
 # Test images, built locally (no registry is reachable): a busybox image, and a real
 # stateful server (Debian's redis-server) whose state can live only in memory. Each is
-# imported on A and carried to B and C with save/load, so all engines hold the same image ID.
+# imported on A and carried to B, C and D with save/load, so all engines hold the same image ID.
 
 IMAGE_BUSYBOX=transship-test/busybox:latest
 IMAGE_REDIS=transship-test/redis:latest
@@ -22,7 +22,7 @@ image_up() { # image_up NAME ROOTFS_BUILDER CMD_JSON
     say "image $name built on A"
   fi
   local host
-  for host in b c; do
+  for host in b c d; do
     if [ "$(engine_docker "$host" image inspect -f '{{.Id}}' "$name" 2>/dev/null)" != \
       "$(engine_docker a image inspect -f '{{.Id}}' "$name")" ]; then
       engine_docker a save "$name" | engine_docker "$host" load >/dev/null

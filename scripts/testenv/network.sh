@@ -5,16 +5,19 @@
 NETNS_A=transship-a
 NETNS_B=transship-b
 NETNS_C=transship-c
+NETNS_D=transship-d
 # name:address, for each end of each link
 LINKS=(
   "root:ts-a-host:10.213.0.1 $NETNS_A:ts-host-a:10.213.0.2"
   "root:ts-b-host:10.213.0.5 $NETNS_B:ts-host-b:10.213.0.6"
   "$NETNS_A:ts-b:10.213.0.9 $NETNS_B:ts-a:10.213.0.10"
   "root:ts-c-host:10.213.0.13 $NETNS_C:ts-host-c:10.213.0.14"
+  "root:ts-d-host:10.213.0.17 $NETNS_D:ts-host-d:10.213.0.18"
 )
 HOST_A_ADDR=10.213.0.2
 HOST_B_ADDR=10.213.0.6
 HOST_C_ADDR=10.213.0.14
+HOST_D_ADDR=10.213.0.18
 
 netns_path() { echo "/run/netns/$1"; }
 
@@ -25,7 +28,7 @@ in_ns() { # in_ns NS|root COMMAND...
 }
 
 network_up() {
-  for ns in "$NETNS_A" "$NETNS_B" "$NETNS_C"; do
+  for ns in "$NETNS_A" "$NETNS_B" "$NETNS_C" "$NETNS_D"; do
     [ -e "$(netns_path "$ns")" ] || ip netns add "$ns"
     in_ns "$ns" ip link set lo up
   done
@@ -45,7 +48,7 @@ network_up() {
 }
 
 network_down() {
-  for ns in "$NETNS_A" "$NETNS_B" "$NETNS_C"; do
+  for ns in "$NETNS_A" "$NETNS_B" "$NETNS_C" "$NETNS_D"; do
     # Whatever still runs in a host's namespace (a crashed run's daemons) goes with it.
     if [ -e "$(netns_path "$ns")" ]; then
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
@@ -55,4 +58,5 @@ network_down() {
   ip link del ts-a-host 2>/dev/null || true
   ip link del ts-b-host 2>/dev/null || true
   ip link del ts-c-host 2>/dev/null || true
+  ip link del ts-d-host 2>/dev/null || true
 }
