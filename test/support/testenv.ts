@@ -11,6 +11,12 @@ const KEYS = [
   'TESTENV_HOST_B_NETNS',
   'TESTENV_HOST_C',
   'TESTENV_HOST_C_DATA_ROOT',
+  /** D: a current Docker engine (26.1), beside the 20.10 ones. */
+  'TESTENV_HOST_D',
+  'TESTENV_HOST_D_DATA_ROOT',
+  'TESTENV_HOST_D_ADDR',
+  /** D's network namespace, as TESTENV_HOST_B_NETNS. */
+  'TESTENV_HOST_D_NETNS',
   'TESTENV_HOST_B_SSH',
   'TESTENV_IMAGE_BUSYBOX',
   'TESTENV_IMAGE_REDIS',
