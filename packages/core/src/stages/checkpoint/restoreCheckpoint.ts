@@ -22,7 +22,7 @@ import {
   NO_CHECKPOINT_FLAG,
 } from './checkpointFiles.js'
 import { explainCriuFailure, readCriuLog, TCP_ESTABLISHED_HELP } from './criuLog.js'
-import { startFromCheckpoint, takesCheckpointDir } from './startFromCheckpoint.js'
+import { startFromCheckpoint } from './startFromCheckpoint.js'
 
 /** Options of {@link restoreCheckpoint}. */
 export interface RestoreCheckpointOptions {
@@ -224,7 +224,6 @@ export async function startTargetFromCheckpoint(
   try {
     await startFromCheckpoint(engine, target.id, checkpoint.name, {
       checkpointDir: directory,
-      passCheckpointDir: takesCheckpointDir(version.ApiVersion),
       helperImage,
     })
   } catch (error) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
+import { setTimeout as sleep } from 'node:timers/promises'
 import createDebug from 'debug'
 import { pack } from 'tar-stream'
 import { type EngineClient, shortId } from '../../engine/client.js'
@@ -11,34 +12,26 @@ import { CHECKPOINTS_MOUNT, checkpointsMount } from './checkpointFiles.js'
 
 const debug = createDebug('transship:checkpoint')
 
-/** Docker 20.10 (API 1.41) and older refuse `checkpoint-dir` on start. */
-const LAST_API_REFUSING_CHECKPOINT_DIR = '1.41'
 /**
- * Docker 20.10 uploads the checkpoint directory to containerd before each start from it,
- * and fails when containerd still holds the same content ("commit failed: content
- * sha256:…: already exists"): from an earlier upload, or from `checkpoint create` on the
- * same engine, until containerd's garbage collection removes it.
+ * Docker uploads the checkpoint directory to containerd before each start from it, and
+ * fails when containerd still holds the same content ("commit failed: content sha256:…:
+ * already exists"): from an earlier upload, or from `checkpoint create` on the same engine,
+ * until containerd's garbage collection removes it (moby#42900; half the first starts on
+ * 26.1, fewer on 20.10).
  */
 const ALREADY_EXISTS = /already exists/
-const CHECKPOINT_DIR_REFUSED = /custom checkpoint ?dir is not supported/i
-
-/** Engines that refused `checkpoint-dir` once in this process: not asked again. */
-const refusing = new WeakSet<EngineClient>()
+/** On 26.1, a start repeated at once failed again 2 times in 8; one a second later never. */
+const RETRY_DELAY_MS = 1000
 
 /** Options of {@link startFromCheckpoint}. */
 export interface StartFromCheckpointOptions {
   /**
    * The container's own checkpoints directory (`<DockerRootDir>/containers/<id>/
-   * checkpoints`), which holds the checkpoint as `<dir>/<name>`. Passed as `checkpoint-dir`
-   * where the engine takes it (Docker 20.10 refuses it: "custom checkpointdir is not
-   * supported", and restores from that same directory).
+   * checkpoints`), which holds the checkpoint as `<dir>/<name>`: where the marker goes. No
+   * release takes another directory on start (20.10 to 28: "custom checkpointdir is not
+   * supported").
    */
   readonly checkpointDir?: string
-  /**
-   * Whether to pass `checkpoint-dir`: by default only to engines newer than API 1.41 (see
-   * {@link takesCheckpointDir}; the engine's version is asked when this is not given).
-   */
-  readonly passCheckpointDir?: boolean
   /**
    * An image the engine holds, for a helper container that adds a marker file to the
    * checkpoint directory (with `checkpointDir`) when the start fails twice with "already
@@ -49,11 +42,11 @@ export interface StartFromCheckpointOptions {
 }
 
 /**
- * Starts a container from one of its checkpoints: the checkpoint goes in the query string
- * (Docker refuses a start with a body), and a custom checkpoint directory is used where
- * the engine takes one. A start that Docker 20.10 fails with "content sha256:… already
- * exists" is repeated once, then once more with a marker file in the checkpoint directory
- * (given `checkpointDir` and `helperImage`).
+ * Starts a container from one of its checkpoints, in its own checkpoints directory (the
+ * checkpoint goes in the query string: Docker refuses a start with a body). A start that
+ * fails with "content sha256:… already exists" is repeated with a marker file in the
+ * checkpoint directory (given `checkpointDir` and `helperImage`), whose content is then new
+ * to containerd, else a second later; then once more a second later.
  *
  * ## Example
  * ```ts
@@ -66,7 +59,7 @@ export interface StartFromCheckpointOptions {
  * @param engine - the engine.
  * @param id - the container's id.
  * @param checkpoint - the checkpoint's name.
- * @param options - where the checkpoint is.
+ * @param options - where the checkpoint is, an image for the marker's helper.
  * @throws TransshipError `ENGINE_CALL_FAILED` with the engine's answer when the start fails.
  */
 export async function startFromCheckpoint(
@@ -80,51 +73,22 @@ export async function startFromCheckpoint(
     checkpointDir !== undefined && helperImage !== undefined
       ? () => addCheckpointMarker(engine, helperImage, checkpointDir, checkpoint)
       : undefined
-  const passDir =
-    checkpointDir !== undefined &&
-    !refusing.has(engine) &&
-    (options.passCheckpointDir ?? takesCheckpointDir((await engine.version()).ApiVersion))
-  if (!passDir) {
-    await startPersistently(engine, id, checkpoint, undefined, mark)
-    return
-  }
-  try {
-    await startPersistently(engine, id, checkpoint, checkpointDir, mark)
-  } catch (error) {
-    if (!CHECKPOINT_DIR_REFUSED.test(messageOf(error))) throw error
-    debug('%s: refuses checkpoint-dir on start; using the container’s own directory', engine.url)
-    refusing.add(engine)
-    await startPersistently(engine, id, checkpoint, undefined, mark)
-  }
-}
-
-async function startPersistently(
-  engine: EngineClient,
-  id: string,
-  checkpoint: string,
-  checkpointDir: string | undefined,
-  mark: (() => Promise<void>) | undefined,
-): Promise<void> {
-  const query = {
-    checkpoint,
-    ...(checkpointDir === undefined ? {} : { 'checkpoint-dir': checkpointDir }),
-  }
   const start = () =>
     engine.call(`start container ${shortId(id)} from checkpoint ${checkpoint}`, (docker) =>
-      docker.getContainer(id).start({ _query: query, _body: {} }),
+      docker.getContainer(id).start({ _query: { checkpoint }, _body: {} }),
     )
   for (let attempt = 1; ; attempt++) {
     try {
       await start()
       return
     } catch (error) {
-      const last = attempt === 3 || (attempt === 2 && !mark)
-      if (!ALREADY_EXISTS.test(messageOf(error)) || last) throw error
-      if (attempt === 2 && mark) {
-        debug('%s: start from checkpoint hit "already exists" twice: marking it', engine.url)
+      if (!ALREADY_EXISTS.test(messageOf(error)) || attempt === 3) throw error
+      if (attempt === 1 && mark) {
+        debug('%s: start from checkpoint hit "already exists": marking it', engine.url)
         await mark()
       } else {
-        debug('%s: start from checkpoint hit "already exists": once more', engine.url)
+        debug('%s: start from checkpoint hit "already exists": once more, later', engine.url)
+        await sleep(RETRY_DELAY_MS)
       }
     }
   }
@@ -162,24 +126,4 @@ export async function addCheckpointMarker(
         action: `mark checkpoint ${checkpoint}`,
       }),
   )
-}
-
-/**
- * @param apiVersion - the engine's API version (`GET /version`).
- * @return whether an engine of that version may take `checkpoint-dir` on start: Docker
- *   20.10 (API 1.41) and older refuse it.
- */
-export function takesCheckpointDir(apiVersion: string): boolean {
-  return compareVersions(apiVersion, LAST_API_REFUSING_CHECKPOINT_DIR) > 0
-}
-
-/** Compares dotted version numbers: negative, zero or positive. */
-function compareVersions(a: string, b: string): number {
-  const left = a.split('.').map(Number)
-  const right = b.split('.').map(Number)
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const difference = (left[i] ?? 0) - (right[i] ?? 0)
-    if (difference !== 0) return difference
-  }
-  return 0
 }
