@@ -45,6 +45,7 @@ describe('transship doctor', () => {
   it.each([
     ['A', env.TESTENV_HOST_A],
     ['B', env.TESTENV_HOST_B],
+    ['D (Docker 26.1)', env.TESTENV_HOST_D],
   ])('passes on engine %s, with a real checkpoint and restore', async (_name, url) => {
     const run = await transship('doctor', '--host', url)
     expect(run.code, run.stdout + run.stderr).toBe(0)
