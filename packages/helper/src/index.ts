@@ -2,7 +2,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The directory holding the helper's C sources (this file's directory).
+ * The package's directory: this module runs from its `src/` (the sources, through tsx), its
+ * `dist/` (built), or the CLI's bundle in the CLI's `dist/`, which ships the programs there.
+ */
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * The directory holding the helper's C sources.
  *
  * ## Example
  * ```ts
@@ -10,7 +16,7 @@ import { fileURLToPath } from 'node:url'
  * console.log(HELPER_SOURCE_DIR) // /…/packages/helper/src
  * ```
  */
-export const HELPER_SOURCE_DIR: string = dirname(fileURLToPath(import.meta.url))
+export const HELPER_SOURCE_DIR: string = join(PACKAGE_DIR, 'src')
 
 /** Docker's `GET /info` reports `Architecture` as `uname -m` does; Go's names are accepted too. */
 const ARCHITECTURES: Record<string, string> = {
@@ -42,5 +48,5 @@ export function helperBinaryPath(arch: string): string {
       `[helper] no helper binary for architecture \`${arch}\` (known: x86_64, aarch64)`,
     )
   }
-  return join(HELPER_SOURCE_DIR, '..', 'dist', `transship-helper-linux-${machine}`)
+  return join(PACKAGE_DIR, 'dist', `transship-helper-linux-${machine}`)
 }
