@@ -16,6 +16,7 @@ import { readSettings } from './lib/settings.js'
 import { s3Benchmark } from './s3.js'
 import { scpBenchmark } from './scp.js'
 import { sealingBenchmark } from './sealing.js'
+import { startupBenchmark } from './startup.js'
 import { volumesBenchmark } from './volumes/index.js'
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -27,6 +28,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   scpBenchmark,
   downtimeBenchmark,
   sealingBenchmark,
+  startupBenchmark,
 ]
 
 function usage(): string {
