@@ -4,13 +4,14 @@
  * package and every pure-JavaScript dependency inside. What the code imports lazily (dockerode,
  * the transports, the S3 SDK) is split into chunks of its own, so that `transship --help`
  * loads none of it. ssh2 stays outside, a dependency of the packed CLI: its optional native
- * crypto binding is built at install. The helper programs go beside the chunks.
+ * crypto binding is built at install. The helper programs, built for each architecture this
+ * machine can, go beside the chunks.
  */
-import { execFileSync } from 'node:child_process'
-import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
-import { CLI_DIR, HELPER_DIST, nativeHelperProgram, ROOT } from './paths.js'
+import { CLI_DIR, HELPER_ARCHES, HELPER_DIR, nativeArch, ROOT } from './paths.js'
 
 const OUT_DIR = join(CLI_DIR, 'dist')
 
@@ -46,14 +47,27 @@ async function bundle(): Promise<void> {
   })
 }
 
-/** Copies every helper program built (`packages/helper/build.sh [ARCH]`) next to the bundle. */
-function copyHelperPrograms(): string[] {
-  const native = nativeHelperProgram()
-  const programs = readdirSync(HELPER_DIST).filter((name) => name.startsWith('transship-helper-'))
-  if (!programs.includes(native)) {
-    throw new Error(`${join(HELPER_DIST, native)} is missing: run pnpm build:helper`)
+/**
+ * Builds the helper program for each architecture this machine can (build.sh rebuilds only
+ * what a source change made stale) and copies it next to the bundle: this machine's is
+ * required, the other needs its cross compiler and is left out without one.
+ *
+ * @return the programs' file names.
+ */
+function buildHelperPrograms(): string[] {
+  const programs: string[] = []
+  for (const arch of HELPER_ARCHES) {
+    const built = spawnSync('sh', [join(HELPER_DIR, 'build.sh'), arch], { encoding: 'utf8' })
+    const program = `transship-helper-linux-${arch}`
+    if (built.status === 0) {
+      copyFileSync(join(HELPER_DIR, 'dist', program), join(OUT_DIR, program))
+      programs.push(program)
+    } else if (arch === nativeArch()) {
+      throw new Error(`the helper program did not build: ${built.stderr.trim()}`)
+    } else {
+      process.stderr.write(`no ${arch} helper program in the bundle: ${built.stderr.trim()}\n`)
+    }
   }
-  for (const program of programs) copyFileSync(join(HELPER_DIST, program), join(OUT_DIR, program))
   return programs
 }
 
@@ -71,6 +85,6 @@ function checkVersion(): void {
 }
 
 await bundle()
-const programs = copyHelperPrograms()
+const programs = buildHelperPrograms()
 checkVersion()
 process.stdout.write(`bundled ${join(OUT_DIR, 'main.js')}, with ${programs.join(', ')}\n`)

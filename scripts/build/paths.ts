@@ -7,13 +7,16 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** packages/cli. */
 export const CLI_DIR = `${ROOT}packages/cli`
 
-/** Where packages/helper/build.sh writes the helper programs. */
-export const HELPER_DIST = `${ROOT}packages/helper/dist`
+/** packages/helper: its build.sh writes the helper programs into its dist/. */
+export const HELPER_DIR = `${ROOT}packages/helper`
 
 /** The packages published as libraries, each built by tsc into its dist/. */
 export const LIBRARIES = ['helper', 'core', 'transport-local', 'transport-s3', 'transport-scp']
 
-/** The helper program's file name for this machine's architecture (as `uname -m` names it). */
-export function nativeHelperProgram(): string {
-  return `transship-helper-linux-${arch() === 'arm64' ? 'aarch64' : 'x86_64'}`
+/** The architectures the helper program is built for, as `uname -m` names them. */
+export const HELPER_ARCHES = ['x86_64', 'aarch64'] as const
+
+/** This machine's architecture, as `uname -m` names it. */
+export function nativeArch(): (typeof HELPER_ARCHES)[number] {
+  return arch() === 'arm64' ? 'aarch64' : 'x86_64'
 }
