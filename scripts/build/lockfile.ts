@@ -1,13 +1,11 @@
 /**
  * Reads what pnpm-lock.yaml (lockfile v9) pins: an importer's resolved versions, and the
- * packages a dependency brings. Only the block mappings pnpm writes are read (nested `key:`
- * lines, `key: value` scalars kept as text); list items are skipped.
+ * packages a dependency brings.
  */
+import { parse } from 'yaml'
 
-/** A block mapping: nested keys, values as their text. */
-export interface Tree {
-  [key: string]: Tree | string
-}
+/** A parsed lockfile, or a part of one. */
+export type Tree = unknown
 
 /** One package of a locked dependency tree. */
 export interface LockedPackage {
@@ -21,26 +19,9 @@ export interface LockedPackage {
   readonly optional: boolean
 }
 
-/** Parses the block mappings of a lockfile. */
+/** Parses a lockfile. */
 export function parseLockfile(text: string): Tree {
-  const root: Tree = {}
-  const open: { indent: number; node: Tree }[] = [{ indent: -1, node: root }]
-  for (const line of text.split('\n')) {
-    const match = /^( *)('[^']*'|"[^"]*"|[^\s'"-][^:]*):(?: (.*))?$/.exec(line)
-    if (!match) continue
-    const indent = match[1]?.length ?? 0
-    while ((open.at(-1)?.indent ?? -1) >= indent) open.pop()
-    const parent = open.at(-1)?.node ?? root
-    const key = unquote(match[2] ?? '')
-    if (match[3] === undefined) {
-      const child: Tree = {}
-      parent[key] = child
-      open.push({ indent, node: child })
-    } else {
-      parent[key] = unquote(match[3])
-    }
-  }
-  return root
+  return parse(text)
 }
 
 /**
@@ -78,7 +59,7 @@ export function lockedTree(lock: Tree, name: string, version: string): LockedPac
       version: version.replace(/\(.*$/, ''),
       dependencies: versions(snapshot, 'dependencies'),
       optionalDependencies: versions(snapshot, 'optionalDependencies'),
-      optional: typeof snapshot === 'object' && snapshot.optional === 'true',
+      optional: at(snapshot, ['optional']) === true,
     }
     found.set(key, locked)
     for (const [child, childVersion] of Object.entries({
@@ -92,21 +73,19 @@ export function lockedTree(lock: Tree, name: string, version: string): LockedPac
   return [...found.values()]
 }
 
-function versions(snapshot: Tree | string, field: string): Record<string, string> {
-  const map = typeof snapshot === 'object' ? snapshot[field] : undefined
-  if (typeof map !== 'object') return {}
-  return Object.fromEntries(Object.entries(map).filter(([, v]) => typeof v === 'string')) as Record<
-    string,
-    string
-  >
+function versions(snapshot: Tree, field: string): Record<string, string> {
+  const map = at(snapshot, [field])
+  if (typeof map !== 'object' || map === null) return {}
+  return Object.fromEntries(
+    Object.entries(map).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  )
 }
 
-function at(tree: Tree | string | undefined, path: readonly string[]): Tree | string | undefined {
+function at(tree: Tree, path: readonly string[]): Tree {
   let node = tree
-  for (const key of path) node = typeof node === 'object' ? node[key] : undefined
+  for (const key of path) {
+    node =
+      typeof node === 'object' && node !== null ? (node as Record<string, Tree>)[key] : undefined
+  }
   return node
-}
-
-function unquote(text: string): string {
-  return /^(['"]).*\1$/.test(text) ? text.slice(1, -1) : text
 }
