@@ -4,8 +4,8 @@ import type Dockerode from 'dockerode'
 import { messageOf, TransshipError } from '../errors.js'
 import { checkpointsDirOf } from '../stages/checkpoint/checkpointFiles.js'
 import {
-  explainCriuFailure,
-  readCriuLog,
+  criuLogPathIn,
+  diagnoseCriuFailure,
   TCP_ESTABLISHED_HELP,
 } from '../stages/checkpoint/criuLog.js'
 import { startFromCheckpoint } from '../stages/checkpoint/startFromCheckpoint.js'
@@ -312,9 +312,8 @@ async function failureDetail(
   error: unknown,
 ): Promise<string> {
   const message = messageOf(error)
-  const { logPath } = explainCriuFailure(message, undefined)
-  if (!image || !logPath) return message
-  const diagnosis = explainCriuFailure(message, await readCriuLog(engine, image, logPath))
+  if (!image || !criuLogPathIn(message)) return message
+  const diagnosis = await diagnoseCriuFailure(engine, image, error)
   const version = diagnosis.version ? ` (CRIU ${diagnosis.version})` : ''
   return `${message}: ${diagnosis.summary}${version}`
 }
@@ -352,10 +351,7 @@ async function establishedTcpCheck(
     try {
       await checkpointAndRestore(engine, info, container)
     } catch (error) {
-      const message = messageOf(error)
-      const { logPath } = explainCriuFailure(message, undefined)
-      const log = logPath ? await readCriuLog(engine, image, logPath) : undefined
-      const diagnosis = explainCriuFailure(message, log)
+      const diagnosis = await diagnoseCriuFailure(engine, image, error)
       if (diagnosis.cause !== 'tcp-established') throw error
       return {
         name,
@@ -431,10 +427,7 @@ async function nonRootCheck(
       detail: `checkpointed and restored a container of ${container.description} as user ${NON_ROOT_USER}`,
     }
   } catch (error) {
-    const message = messageOf(error)
-    const { logPath } = explainCriuFailure(message, undefined)
-    const log = logPath ? await readCriuLog(engine, image, logPath) : undefined
-    const diagnosis = explainCriuFailure(message, log)
+    const diagnosis = await diagnoseCriuFailure(engine, image, error)
     return {
       name,
       ok: false,
@@ -442,7 +435,7 @@ async function nonRootCheck(
       detail:
         diagnosis.cause === 'non-root'
           ? `a container running as user ${NON_ROOT_USER} cannot be checkpointed here: ${diagnosis.summary}`
-          : `a container running as user ${NON_ROOT_USER} could not be checkpointed and restored: ${message}`,
+          : `a container running as user ${NON_ROOT_USER} could not be checkpointed and restored: ${messageOf(error)}`,
       ...(diagnosis.cause === 'non-root' ? { hint: NON_ROOT_CHECKPOINT_HELP } : {}),
     }
   } finally {

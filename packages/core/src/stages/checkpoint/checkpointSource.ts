@@ -11,7 +11,7 @@ import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js
 import { defineStage } from '../../pipeline/stage.js'
 import { requireSource } from '../require.js'
 import { CHECKPOINT_ARTIFACT, checkpointNameFor, NO_CHECKPOINT_FLAG } from './checkpointFiles.js'
-import { explainCriuFailure, readCriuLog, TCP_ESTABLISHED_HELP } from './criuLog.js'
+import { diagnoseCriuFailure, TCP_ESTABLISHED_HELP } from './criuLog.js'
 
 /** Options of {@link checkpointSource}. */
 export interface CheckpointSourceOptions {
@@ -189,9 +189,7 @@ async function checkpointFailure(
   if (signal.aborted) return error
   const message = messageOf(error)
   if (!/criu|runc/i.test(message)) return error
-  const { logPath } = explainCriuFailure(message, undefined)
-  const log = logPath ? await readCriuLog(engine, source.imageId, logPath, signal) : undefined
-  const diagnosis = explainCriuFailure(message, log)
+  const diagnosis = await diagnoseCriuFailure(engine, source.imageId, error, signal)
   const stillRuns = await engine.inspectContainer(source.id).then(
     (inspect) => inspect.State.Running,
     () => false,

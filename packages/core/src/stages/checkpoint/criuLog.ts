@@ -156,6 +156,28 @@ export function explainCriuFailure(message: string, log: string | undefined): Cr
 }
 
 /**
+ * Explains a failed checkpoint or restore, reading the CRIU log the engine's error names
+ * (through a helper container of `image`) when there is one.
+ *
+ * @param engine - the engine that failed.
+ * @param image - an image the engine holds, for the helper container.
+ * @param error - the engine's error.
+ * @param signal - aborts the log's read.
+ * @return the diagnosis.
+ */
+export async function diagnoseCriuFailure(
+  engine: EngineClient,
+  image: string,
+  error: unknown,
+  signal?: AbortSignal,
+): Promise<CriuDiagnosis> {
+  const message = messageOf(error)
+  const { logPath } = explainCriuFailure(message, undefined)
+  const log = logPath ? await readCriuLog(engine, image, logPath, signal) : undefined
+  return explainCriuFailure(message, log)
+}
+
+/**
  * The engine's reason without what the caller already says (`engine …: <action> failed:
  * HTTP 500:`) and without the log's path, e.g. `OCI runtime restore failed: criu failed:
  * type NOTIFY errno 0`.

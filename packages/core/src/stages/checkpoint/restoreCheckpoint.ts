@@ -6,7 +6,7 @@ import { type EngineClient, shortId } from '../../engine/client.js'
 import { pickHelperImage, withHelperContainer } from '../../engine/helperContainer.js'
 import { EXPERIMENTAL_OFF_HELP, restoreDefectOf } from '../../engine/hostLimits.js'
 import { putArchive } from '../../engine/putArchive.js'
-import { messageOf, TransshipError } from '../../errors.js'
+import { TransshipError } from '../../errors.js'
 import type { CheckpointRecord, SourceContainer } from '../../manifest/schema.js'
 import { downtimeOf } from '../../pipeline/downtime.js'
 import { meter } from '../../pipeline/meter.js'
@@ -21,7 +21,7 @@ import {
   checkpointsMount,
   NO_CHECKPOINT_FLAG,
 } from './checkpointFiles.js'
-import { explainCriuFailure, readCriuLog, TCP_ESTABLISHED_HELP } from './criuLog.js'
+import { diagnoseCriuFailure, TCP_ESTABLISHED_HELP } from './criuLog.js'
 import { startFromCheckpoint } from './startFromCheckpoint.js'
 
 /** Options of {@link restoreCheckpoint}. */
@@ -253,10 +253,7 @@ async function restoreFailure(
   how: { serverVersion: string; networkMode: string; signal: AbortSignal },
 ): Promise<unknown> {
   if (how.signal.aborted) return error
-  const message = messageOf(error)
-  const { logPath } = explainCriuFailure(message, undefined)
-  const log = logPath ? await readCriuLog(engine, image, logPath, how.signal) : undefined
-  const diagnosis = explainCriuFailure(message, log)
+  const diagnosis = await diagnoseCriuFailure(engine, image, error, how.signal)
   const parts = [
     `could not start ${target.name} on ${engine.url} from checkpoint ${checkpoint.name}: ${diagnosis.summary}.`,
   ]
