@@ -1,5 +1,6 @@
-import { readKeyFile, type SealingOptions, type SecretKey } from '@transship/core'
+import type { SealingOptions, SecretKey } from '@transship/core'
 import { Option } from 'commander'
+import { loadCore } from './loadCore.js'
 
 /** What the key options give a command. */
 export interface KeyFlags {
@@ -47,6 +48,7 @@ export async function sealingOf(flags: KeyFlags): Promise<SealingOptions> {
  */
 export async function secretOf(flags: KeyFlags): Promise<SecretKey | undefined> {
   if (!flags.keyFile) return undefined
+  const { readKeyFile } = await loadCore()
   const file = await readKeyFile(flags.keyFile)
   if (file.readableByOthers) {
     process.stderr.write(

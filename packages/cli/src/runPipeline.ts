@@ -1,7 +1,7 @@
-import { type DurableLedgerOptions, Ledger, type MigrationEvent } from '@transship/core'
+import type { DurableLedgerOptions, Ledger, MigrationEvent } from '@transship/core'
 import type { Observable } from 'rxjs'
+import { loadCore } from './loadCore.js'
 import { jsonRenderer, plainRenderer, type Renderer, type SummaryLine } from './render/renderer.js'
-import { terminalRenderer } from './render/terminalRenderer.js'
 
 /** How a command shows its events. */
 export interface OutputFlags {
@@ -30,8 +30,9 @@ export async function runPipeline(
   flags: OutputFlags,
   summaryLine: SummaryLine,
 ): Promise<void> {
+  const { Ledger } = await loadCore()
   const ledger = await Ledger.durable(run)
-  const renderer = chooseRenderer(flags, summaryLine)
+  const renderer = await chooseRenderer(flags, summaryLine)
   const controller = new AbortController()
   let signals = 0
   const interrupt = (signal: NodeJS.Signals) => {
@@ -64,9 +65,11 @@ export async function runPipeline(
   }
 }
 
-function chooseRenderer(flags: OutputFlags, summaryLine: SummaryLine): Renderer {
+async function chooseRenderer(flags: OutputFlags, summaryLine: SummaryLine): Promise<Renderer> {
   if (flags.json) return jsonRenderer(process.stdout)
-  return process.stderr.isTTY
-    ? terminalRenderer(process.stdout, process.stderr, summaryLine)
-    : plainRenderer(process.stdout, process.stderr, summaryLine)
+  if (!process.stderr.isTTY) return plainRenderer(process.stdout, process.stderr, summaryLine)
+  // Loaded here, not at start-up, as @transship/core is (see loadCore.ts): only a terminal
+  // needs cli-progress.
+  const { terminalRenderer } = await import('./render/terminalRenderer.js')
+  return terminalRenderer(process.stdout, process.stderr, summaryLine)
 }

@@ -1,4 +1,5 @@
-import { type Transport, TransshipError } from '@transship/core'
+import type { Transport } from '@transship/core'
+import { loadCore } from './loadCore.js'
 
 /**
  * Opens the transport a `--via` URL names. Each transport lives in its own package, loaded
@@ -29,11 +30,13 @@ export async function openTransport(
       const { s3TransportFromUrl } = await import('@transship/transport-s3')
       return s3TransportFromUrl(url, { onWarning: warn })
     }
-    default:
+    default: {
+      const { TransshipError } = await loadCore()
       throw new TransshipError(
         'TRANSPORT_URL_INVALID',
         `unsupported transport URL ${JSON.stringify(url)}: expected file:///path, scp://[user@]host[:port]/path or s3://bucket/prefix`,
       )
+    }
   }
 }
 
@@ -48,12 +51,13 @@ function warn(message: string): void {
  * @return the transport URL and the backup id.
  * @throws TransshipError `BACKUP_URL_INVALID` when there is no id after the last `/`.
  */
-export function splitBackupUrl(url: string): { transportUrl: string; id: string } {
+export async function splitBackupUrl(url: string): Promise<{ transportUrl: string; id: string }> {
   const trimmed = url.replace(/\/+$/, '')
   const slash = trimmed.lastIndexOf('/')
   const id = trimmed.slice(slash + 1)
   const transportUrl = trimmed.slice(0, slash)
   if (slash < 0 || id === '' || !/^[a-z0-9+.-]+:\/\/?.+/i.test(transportUrl)) {
+    const { TransshipError } = await loadCore()
     throw new TransshipError(
       'BACKUP_URL_INVALID',
       `${JSON.stringify(url)} is not a backup URL: expected <transport URL>/<backup id>, as backup prints it`,

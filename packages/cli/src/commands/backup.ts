@@ -1,7 +1,7 @@
-import { backup, connectEngine, keyRequired } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
+import { loadCore } from '../loadCore.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
@@ -62,6 +62,7 @@ export function backupCommand(): Command {
   ])
     command.addOption(option)
   return command.action(async (container: string, flags: BackupFlags) => {
+    const { backup, connectEngine, keyRequired } = await loadCore()
     // Before anything is touched.
     if (flags.encrypt !== false && !flags.keyFile) throw keyRequired('backup')
     const sealing = await sealingOf(flags)

@@ -1,6 +1,7 @@
-import { defaultEngineUrl, diagnoseEngine, type EngineCheck } from '@transship/core'
+import type { EngineCheck } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { loadCore } from '../loadCore.js'
 
 interface DoctorFlags extends EngineFlags {
   readonly host?: string
@@ -32,6 +33,7 @@ export function doctorCommand(): Command {
     .option('--json', 'print the result as one JSON object')
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (flags: DoctorFlags) => {
+    const { defaultEngineUrl, diagnoseEngine } = await loadCore()
     const checks = await diagnoseEngine(flags.host, {
       ...engineOptionsOf(flags),
       ...(flags.image ? { image: flags.image } : {}),

@@ -1,5 +1,5 @@
-import { generateKeyFile, keyId } from '@transship/core'
 import { Command } from 'commander'
+import { loadCore } from '../loadCore.js'
 
 /**
  * `transship key generate FILE`: a new secret key for `backup` and `restore`.
@@ -18,6 +18,7 @@ export function keyCommand(): Command {
     )
     .argument('<file>', 'where to write the key')
     .action(async (file: string) => {
+      const { generateKeyFile, keyId } = await loadCore()
       const secret = await generateKeyFile(file)
       console.log(
         `wrote a new key to ${file} (key id ${keyId(secret)}): keep it secret and keep a copy. ` +

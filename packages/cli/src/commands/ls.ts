@@ -1,7 +1,7 @@
-import { listBackups } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
+import { loadCore } from '../loadCore.js'
 import { formatBytes } from '../render/format.js'
 import { openTransport } from '../transports.js'
 
@@ -20,6 +20,7 @@ export function lsCommand(): Command {
     .option('--json', 'print the list as one JSON array')
   for (const option of [keyFileOption(), ...engineFlagOptions()]) command.addOption(option)
   return command.action(async (url: string, flags: EngineFlags & KeyFlags & { json?: boolean }) => {
+    const { listBackups } = await loadCore()
     const secret = await secretOf(flags)
     const transport = await openTransport(url, flags)
     try {

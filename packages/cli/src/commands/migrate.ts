@@ -1,13 +1,8 @@
-import {
-  connectEngine,
-  keyRequired,
-  migrate,
-  type OnConflict,
-  type OnMissingNetwork,
-} from '@transship/core'
+import type { OnConflict, OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
+import { loadCore } from '../loadCore.js'
 import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
@@ -84,6 +79,7 @@ export function migrateCommand(): Command {
   ])
     command.addOption(option)
   return command.action(async (container: string, flags: MigrateFlags) => {
+    const { connectEngine, keyRequired, migrate } = await loadCore()
     // Before anything is touched: a kept backup must be one somebody can open.
     if (flags.keepBackup && flags.via !== undefined && flags.encrypt !== false && !flags.keyFile) {
       throw keyRequired('migrate --keep-backup')

@@ -1,12 +1,7 @@
-import {
-  connectEngine,
-  type MigrationPlan,
-  type OnConflict,
-  type OnMissingNetwork,
-  planMigration,
-} from '@transship/core'
+import type { MigrationPlan, OnConflict, OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { loadCore } from '../loadCore.js'
 import { formatBytes } from '../render/format.js'
 import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
 
@@ -42,6 +37,7 @@ export function planCommand(): Command {
   for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
     command.addOption(option)
   return command.action(async (container: string, flags: PlanFlags) => {
+    const { connectEngine, planMigration } = await loadCore()
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = flags.to ? await connectEngine(flags.to, engineOptionsOf(flags)) : undefined
     try {

@@ -1,15 +1,7 @@
-import {
-  connectEngine,
-  type EngineClient,
-  type LedgerResolver,
-  type RecoveredMigration,
-  recoverMigrations,
-  releaseLocksOf,
-  type Transport,
-  TransshipError,
-} from '@transship/core'
+import type { EngineClient, LedgerResolver, RecoveredMigration, Transport } from '@transship/core'
 import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
+import { loadCore } from '../loadCore.js'
 import { openTransport } from '../transports.js'
 import { type StateFlags, stateDirOption, undoTimeoutOption } from './options.js'
 
@@ -53,6 +45,7 @@ export function recoverCommand(): Command {
   for (const option of [stateDirOption(), undoTimeoutOption(), ...engineFlagOptions()])
     command.addOption(option)
   return command.action(async (id: string | undefined, flags: RecoverFlags) => {
+    const { recoverMigrations, TransshipError } = await loadCore()
     const connections = connectionsFor(flags)
     try {
       if (flags.from !== undefined && (id === undefined || !flags.force)) {
@@ -92,6 +85,7 @@ export function recoverCommand(): Command {
  * again. What that migration made is not undone here: its ledger is on its own host.
  */
 async function takeOverLock(id: string, from: string, resolver: LedgerResolver): Promise<void> {
+  const { releaseLocksOf } = await loadCore()
   const engine = await resolver.engine(from)
   await releaseLocksOf(engine, id)
   console.log(
@@ -134,7 +128,10 @@ function connectionsFor(flags: RecoverFlags): {
   }
   return {
     resolver: {
-      engine: (url) => once(engines, url, () => connectEngine(url, engineOptionsOf(flags))),
+      engine: (url) =>
+        once(engines, url, async () =>
+          (await loadCore()).connectEngine(url, engineOptionsOf(flags)),
+        ),
       transport: (url) => once(transports, url, () => openTransport(url, flags)),
     },
     close: async () => {

@@ -1,14 +1,8 @@
-import {
-  connectEngine,
-  type OnConflict,
-  type OnMissingNetwork,
-  planRestore,
-  type RestorePlan,
-  restore,
-} from '@transship/core'
+import type { OnConflict, OnMissingNetwork, RestorePlan } from '@transship/core'
 import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
+import { loadCore } from '../loadCore.js'
 import { downtimeOf, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
@@ -63,8 +57,9 @@ export function restoreCommand(): Command {
   ])
     command.addOption(option)
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
+    const { connectEngine, planRestore, restore } = await loadCore()
     const secret = await secretOf(flags)
-    const { transportUrl, id } = splitBackupUrl(backupUrl)
+    const { transportUrl, id } = await splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = await openTransport(transportUrl, flags)
     const trust = {

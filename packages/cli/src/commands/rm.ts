@@ -1,6 +1,6 @@
-import { deleteBackup } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions } from '../engineOptions.js'
+import { loadCore } from '../loadCore.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
 
 /**
@@ -16,7 +16,8 @@ export function rmCommand(): Command {
     .argument('<backup-url>', 'the URL backup printed: <transport URL>/<backup id>')
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (backupUrl: string, flags: EngineFlags) => {
-    const { transportUrl, id } = splitBackupUrl(backupUrl)
+    const { deleteBackup } = await loadCore()
+    const { transportUrl, id } = await splitBackupUrl(backupUrl)
     const transport = await openTransport(transportUrl, flags)
     try {
       await deleteBackup(transport, id)
