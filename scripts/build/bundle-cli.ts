@@ -1,7 +1,7 @@
 /**
  * `pnpm build`'s last step: the `transship` command as ESM files in packages/cli/dist/, the
  * entry `main.js` (the package's `bin`) and the chunks it imports, with every @transship
- * package and every pure-JavaScript dependency inside. What the code imports lazily (dockerode,
+ * package and every pure-JavaScript dependency inside. What the code imports lazily (@transship/core, dockerode,
  * the transports, the S3 SDK) is split into chunks of its own, so that `transship --help`
  * loads none of it. ssh2 stays outside, a dependency of the packed CLI: its optional native
  * crypto binding is built at install. The helper programs, built for each architecture this
