@@ -33,6 +33,7 @@ import { removeBackup } from '../stages/removeBackup.js'
 import { startTarget } from '../stages/startTarget.js'
 import { stopSource } from '../stages/stopSource.js'
 import { syncVolumes } from '../stages/syncVolumes.js'
+import type { TargetChanges } from '../stages/targetChanges.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
@@ -59,6 +60,8 @@ export interface MigrateOptions extends RunOptions, SealingOptions {
   readonly onConflict?: OnConflict
   /** The target's name; the source's by default. */
   readonly name?: string
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
   /**
@@ -133,6 +136,7 @@ function choicesOf(options: MigrateOptions) {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
+    ...(options.changes ? { changes: options.changes } : {}),
   }
 }
 

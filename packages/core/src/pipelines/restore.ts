@@ -17,6 +17,7 @@ import { restoreImage } from '../stages/image/restoreImage.js'
 import { restoreLayer } from '../stages/layer/restoreLayer.js'
 import { readManifest } from '../stages/readManifest.js'
 import { restoreVolumes } from '../stages/restoreVolumes.js'
+import type { TargetChanges } from '../stages/targetChanges.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link restore}. */
@@ -31,6 +32,8 @@ export interface RestoreOptions extends RunOptions {
   readonly onConflict?: OnConflict
   /** The target's name; the source's by default. */
   readonly name?: string
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
   /** The key the backup was sealed with. */
@@ -68,6 +71,7 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
+    ...(options.changes ? { changes: options.changes } : {}),
   }
   // The manifest is read as stored; the artifacts of a sealed backup through the key, those
   // of a plain one (restored only when `insecure`) as they are.

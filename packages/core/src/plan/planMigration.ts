@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode'
 import { lastValueFrom } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { listChanges } from '../engine/listChanges.js'
+import type { SourceContainer, VolumeRecord } from '../manifest/schema.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { plainMessage } from '../pipeline/stage.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -10,6 +11,7 @@ import { checkDestination } from '../stages/checkDestination.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import { missingNetworks, type OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { inspectSource } from '../stages/inspectSource.js'
+import { changedSource, describeChanges, type TargetChanges } from '../stages/targetChanges.js'
 
 /** Options of {@link planMigration}. */
 export interface PlanOptions {
@@ -21,6 +23,8 @@ export interface PlanOptions {
   readonly onConflict?: OnConflict
   readonly name?: string
   readonly onMissingNetwork?: OnMissingNetwork
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
   /** Whether the image may travel (false for `--no-image`); default true. */
   readonly includeImage?: boolean
 }
@@ -60,6 +64,8 @@ export interface MigrationPlan {
     readonly layersAtDestination?: number
     readonly layers: number
   }
+  /** What the target changes from its source (`describeChanges`). */
+  readonly changes: readonly string[]
   /** Networks the destination lacks, to be created (or refused). */
   readonly networksToCreate: readonly string[]
   /** What would not be carried, or carried differently. */
@@ -116,6 +122,9 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
   ])
   const kinds = changes
   const problems: string[] = []
+  // Changes that do not apply are a problem of their own: the check is not told them.
+  const preview = targetPreview(source, inspected.volumes, options.changes, problems)
+  const applied = problems.length === 0 ? options.changes : undefined
   let destinationFacts:
     | { hasImage: boolean; layersAtDestination: number; missing: string[] }
     | undefined
@@ -131,6 +140,7 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
             ...(options.onConflict ? { onConflict: options.onConflict } : {}),
             ...(options.name ? { name: options.name } : {}),
             ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
+            ...(applied ? { changes: applied } : {}),
           }),
         ),
       )
@@ -138,7 +148,7 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
       problems.push(plainMessage(error).replace(/^check-destination failed: /, ''))
     }
     destinationFacts = await imageAtDestination(destination, image)
-    destinationFacts.missing = (await missingNetworks(destination, source.networks)).map(
+    destinationFacts.missing = (await missingNetworks(destination, preview.target.networks)).map(
       (n) => n.name,
     )
   }
@@ -174,9 +184,31 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
       layers,
       ...(destinationFacts ? { layersAtDestination: destinationFacts.layersAtDestination } : {}),
     },
+    changes: preview.changes,
     networksToCreate: destinationFacts?.missing ?? [],
     warnings: inspected.warnings.map((warning) => warning.message),
     problems,
+  }
+}
+
+/**
+ * The source as the target would be, and the changes described; when they do not apply,
+ * the source as it is and no change, with the reason among the problems.
+ */
+function targetPreview(
+  source: SourceContainer,
+  volumes: readonly VolumeRecord[],
+  changes: TargetChanges | undefined,
+  problems: string[],
+): { target: SourceContainer; changes: string[] } {
+  try {
+    return {
+      target: changedSource(source, changes),
+      changes: describeChanges(source, volumes, changes),
+    }
+  } catch (error) {
+    problems.push(plainMessage(error))
+    return { target: source, changes: [] }
   }
 }
 

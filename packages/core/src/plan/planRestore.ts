@@ -15,6 +15,12 @@ import { hostGrantsOf } from '../stages/hostGrants.js'
 import { findImage } from '../stages/image/images.js'
 import { readManifest } from '../stages/readManifest.js'
 import { requireSource } from '../stages/require.js'
+import {
+  changedSource,
+  describeChanges,
+  type TargetChanges,
+  volumeNameChanges,
+} from '../stages/targetChanges.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link planRestore}: those of `restore`, without running anything. */
@@ -28,6 +34,7 @@ export interface PlanRestoreOptions {
   readonly allowHostAccess?: boolean
   readonly onConflict?: OnConflict
   readonly name?: string
+  readonly changes?: TargetChanges
 }
 
 /** What a restore would create and grant at the destination. */
@@ -48,6 +55,8 @@ export interface RestorePlan {
     readonly copied: boolean
   }[]
   readonly networks: readonly { readonly name: string; readonly created: boolean }[]
+  /** What the target changes from its source (`describeChanges`). */
+  readonly changes: readonly string[]
   /** The host grants the target would receive (`hostGrantsOf`). */
   readonly grants: readonly string[]
   /** Why the restore would be refused, when it would. */
@@ -77,18 +86,30 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
       map((event) => (event as { state: MigrationState }).state),
     ),
   )
-  const source = requireSource(state, 'plan')
-  const name = options.name ?? source.name
   const refusals: string[] = []
-  await assertContainerNameFree(engine, name).catch((error: unknown) =>
-    refusals.push(messageOf(error)),
-  )
-  const plans = await planVolumes(engine, state.volumes, options.onConflict ?? 'fail').catch(
-    (error: unknown) => {
-      refusals.push(messageOf(error))
-      return [] as VolumePlan[]
-    },
-  )
+  const refuse = (error: unknown) => void refusals.push(messageOf(error))
+  const original = requireSource(state, 'plan')
+  let source = original
+  let renames: Record<string, string> = {}
+  let changes: string[] = []
+  try {
+    source = changedSource(original, options.changes)
+    renames = volumeNameChanges(state.volumes, options.changes)
+    changes = describeChanges(original, state.volumes, options.changes)
+  } catch (error) {
+    refuse(error)
+  }
+  const name = options.name ?? source.name
+  await assertContainerNameFree(engine, name).catch(refuse)
+  const plans = await planVolumes(
+    engine,
+    state.volumes,
+    options.onConflict ?? 'fail',
+    renames,
+  ).catch((error: unknown) => {
+    refuse(error)
+    return [] as VolumePlan[]
+  })
   const grants = hostGrantsOf({ ...state, source, plans })
   if (grants.length > 0 && !options.allowHostAccess) {
     refusals.push(
@@ -98,7 +119,7 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
   const missing = new Set((await missingNetworks(engine, source.networks)).map((n) => n.name))
   return {
     backup: `${options.transport.url}/${options.id}`,
-    container: { name, source: source.name, createdAt: state.manifest?.createdAt ?? '' },
+    container: { name, source: original.name, createdAt: state.manifest?.createdAt ?? '' },
     image: {
       reference: source.image,
       id: source.imageId,
@@ -116,6 +137,7 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
     networks: source.networks
       .filter((network) => !network.builtin)
       .map((network) => ({ name: network.name, created: missing.has(network.name) })),
+    changes,
     grants,
     ...(refusals.length > 0 ? { refused: refusals.join('; ') } : {}),
   }

@@ -5,6 +5,7 @@ import { assertContainerNameFree, type OnConflict, planVolumes } from './destina
 import { assertNoneMissing, missingNetworks, type OnMissingNetwork } from './destinationNetworks.js'
 import { hostGrantsOf } from './hostGrants.js'
 import { requireSource } from './require.js'
+import { changedSource, type TargetChanges, volumeNameChanges } from './targetChanges.js'
 
 /** Options of {@link checkDestination}. */
 export interface CheckDestinationOptions {
@@ -16,6 +17,8 @@ export interface CheckDestinationOptions {
   readonly name?: string
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
   /** The image will be sent when the destination lacks it (a migration); default false. */
   readonly sendImage?: boolean
   /**
@@ -51,10 +54,15 @@ export interface CheckDestinationOptions {
 export function checkDestination(options: CheckDestinationOptions) {
   return defineStage('check-destination', async (state, { warn }) => {
     const { engine } = options
-    const source = requireSource(state, 'check-destination')
+    const source = changedSource(requireSource(state, 'check-destination'), options.changes)
     await engine.info()
     await assertContainerNameFree(engine, options.name ?? source.name)
-    const plans = await planVolumes(engine, state.volumes, options.onConflict ?? 'fail')
+    const plans = await planVolumes(
+      engine,
+      state.volumes,
+      options.onConflict ?? 'fail',
+      volumeNameChanges(state.volumes, options.changes),
+    )
     const grants = hostGrantsOf({ ...state, source, plans })
     if (grants.length > 0 && (options.hostAccess ?? 'refuse') === 'refuse') {
       throw new TransshipError(

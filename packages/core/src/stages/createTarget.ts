@@ -9,6 +9,7 @@ import {
   type OnMissingNetwork,
 } from './destinationNetworks.js'
 import { requireSource } from './require.js'
+import { changedSource, type TargetChanges } from './targetChanges.js'
 import { endpointConfig, targetConfig } from './targetConfig.js'
 
 /** Options of {@link createTarget}. */
@@ -19,6 +20,8 @@ export interface CreateTargetOptions {
   readonly name?: string
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
 }
 
 /**
@@ -46,7 +49,7 @@ export interface CreateTargetOptions {
 export function createTarget(options: CreateTargetOptions) {
   return defineStage('create-target', async (state, { undoable, warn }) => {
     const { engine } = options
-    const source = requireSource(state, 'create-target')
+    const source = changedSource(requireSource(state, 'create-target'), options.changes)
     const name = options.name ?? source.name
     const missing = await missingNetworks(engine, source.networks)
     if (options.onMissingNetwork === 'fail') assertNoneMissing(engine, missing)

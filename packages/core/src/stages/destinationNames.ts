@@ -17,12 +17,14 @@ export type VolumePlan =
 
 /**
  * Decides each volume's name at the destination. Anonymous volumes get a fresh one. A
- * named volume keeps its name; if taken: `onConflict` decides, except for a volume whose
- * content is not copied, which uses the existing one (its data is already there).
+ * named volume keeps its name, or takes the one `renames` gives it (`--volume-name`); if
+ * taken: `onConflict` decides, except for a volume whose content is not copied, which uses
+ * the existing one (its data is already there).
  *
  * @param engine - the destination engine.
  * @param volumes - the source's volumes.
  * @param onConflict - the user's choice for taken names.
+ * @param renames - names at the destination, by source volume name (see `volumeNameChanges`).
  * @return a plan per volume, in the same order.
  * @throws TransshipError `VOLUME_NAME_TAKEN` when a name is taken and `onConflict` is `fail`.
  */
@@ -30,6 +32,7 @@ export async function planVolumes(
   engine: EngineClient,
   volumes: readonly VolumeRecord[],
   onConflict: OnConflict,
+  renames: Readonly<Record<string, string>> = {},
 ): Promise<VolumePlan[]> {
   const existing = new Set(
     ((await engine.call('list volumes', (docker) => docker.listVolumes())).Volumes ?? []).map(
@@ -37,18 +40,19 @@ export async function planVolumes(
     ),
   )
   return volumes.map((volume): VolumePlan => {
-    if (volume.anonymous) return { action: 'create', volume }
-    if (!existing.has(volume.name)) return { action: 'create', volume, name: volume.name }
-    if (!volume.artifact) return { action: 'reuse', volume, name: volume.name }
+    const name = renames[volume.name] ?? (volume.anonymous ? undefined : volume.name)
+    if (name === undefined) return { action: 'create', volume }
+    if (!existing.has(name)) return { action: 'create', volume, name }
+    if (!volume.artifact) return { action: 'reuse', volume, name }
     if (onConflict === 'fail') {
       throw new TransshipError(
         'VOLUME_NAME_TAKEN',
-        `volume ${volume.name} already exists on ${engine.url}; choose --on-conflict rename or replace`,
+        `volume ${name} already exists on ${engine.url}; choose --on-conflict rename or replace${name === volume.name ? ', or another name with --volume-name' : ''}`,
       )
     }
     return onConflict === 'rename'
-      ? { action: 'create', volume, name: freshName(volume.name, existing) }
-      : { action: 'replace', volume, name: volume.name }
+      ? { action: 'create', volume, name: freshName(name, existing) }
+      : { action: 'replace', volume, name }
   })
 }
 

@@ -7,6 +7,7 @@ import { type TreeSink, TreeSource } from '../precopy/treeSource.js'
 import { type OnConflict, planVolumes } from './destinationNames.js'
 import { requireSource } from './require.js'
 import { makeVolume } from './restoreVolumes.js'
+import { type TargetChanges, volumeNameChanges } from './targetChanges.js'
 import { volumeLabel } from './volumeLabel.js'
 import {
   destinationImage,
@@ -23,6 +24,8 @@ import {
 export interface PrecopyVolumesOptions extends VolumeRoute {
   /** What to do with volume names taken at the destination (default `fail`). */
   readonly onConflict?: OnConflict
+  /** What the target changes from the source: its volumes' names among them. */
+  readonly changes?: TargetChanges
   /** How many volumes are copied at once (default 2). */
   readonly concurrent?: number
 }
@@ -76,7 +79,12 @@ export function precopyVolumes(options: PrecopyVolumesOptions) {
     const source = requireSource(state, 'precopy-volumes')
     const restored: Record<string, string> = { ...state.restoredVolumes }
     if (destination) {
-      const plans = await planVolumes(destination, state.volumes, options.onConflict ?? 'fail')
+      const plans = await planVolumes(
+        destination,
+        state.volumes,
+        options.onConflict ?? 'fail',
+        volumeNameChanges(state.volumes, options.changes),
+      )
       for (const plan of plans)
         restored[plan.volume.name] = await makeVolume(destination, plan, context)
     }

@@ -16,6 +16,7 @@ import type { Transport } from '../transport/contract.js'
 import { VOLUME_MOUNT } from './backupVolumes.js'
 import { type OnConflict, planVolumes, type VolumePlan } from './destinationNames.js'
 import { requireSource } from './require.js'
+import { type TargetChanges, volumeNameChanges } from './targetChanges.js'
 import { volumeLabel } from './volumeLabel.js'
 import { volumeTree } from './volumeTrees.js'
 
@@ -27,6 +28,8 @@ export interface RestoreVolumesOptions {
   readonly transport: Transport
   /** What to do with volume names taken at the destination (default `fail`). */
   readonly onConflict?: OnConflict
+  /** What the target changes from the source: env, ports, network and volume names. */
+  readonly changes?: TargetChanges
 }
 
 /**
@@ -55,7 +58,12 @@ export function restoreVolumes(options: RestoreVolumesOptions) {
   return defineStage('restore-volumes', async (state, context) => {
     const { engine } = options
     const source = requireSource(state, 'restore-volumes')
-    const plans = await planVolumes(engine, state.volumes, options.onConflict ?? 'fail')
+    const plans = await planVolumes(
+      engine,
+      state.volumes,
+      options.onConflict ?? 'fail',
+      volumeNameChanges(state.volumes, options.changes),
+    )
     const helperImage = await pickHelperImage(engine, [source.imageId])
     const restored: Record<string, string> = {}
     for (const plan of plans) {
