@@ -183,6 +183,15 @@ export { type RestoreVolumesOptions, restoreVolumes } from './stages/restoreVolu
 export { type StartTargetOptions, startTarget } from './stages/startTarget.js'
 export { type StopSourceOptions, stopSource } from './stages/stopSource.js'
 export { type SyncVolumesOptions, syncVolumes } from './stages/syncVolumes.js'
+export {
+  changedSource,
+  describeChanges,
+  type PortBinding,
+  parseAssignment,
+  parsePublish,
+  type TargetChanges,
+  volumeNameChanges,
+} from './stages/targetChanges.js'
 export { type TargetConfig, type TargetInputs, targetConfig } from './stages/targetConfig.js'
 export { type WriteManifestOptions, writeManifest } from './stages/writeManifest.js'
 export type {

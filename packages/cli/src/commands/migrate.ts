@@ -11,12 +11,14 @@ import {
   fromOption,
   type StateFlags,
   stateDirOption,
+  type TargetChangeFlags,
+  targetChangesOf,
   undoTimeoutOf,
   undoTimeoutOption,
   volumesOption,
 } from './options.js'
 
-interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
+interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, TargetChangeFlags {
   readonly from?: string
   readonly to: string
   readonly via?: string
@@ -85,6 +87,7 @@ export function migrateCommand(): Command {
       throw keyRequired('migrate --keep-backup')
     }
     const sealing = await sealingOf(flags)
+    const changes = await targetChangesOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
@@ -116,6 +119,7 @@ export function migrateCommand(): Command {
             ...undoTimeoutOf(flags),
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.name ? { name: flags.name } : {}),
+            ...changes,
             ...(flags.removeSource ? { removeSource: true } : {}),
             ...(flags.keepBackup ? { keepBackup: true } : {}),
             ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),

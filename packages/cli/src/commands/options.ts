@@ -1,5 +1,6 @@
-import type { OnConflict, OnMissingNetwork } from '@transship/core'
+import type { OnConflict, OnMissingNetwork, TargetChanges } from '@transship/core'
 import { InvalidArgumentError, Option } from 'commander'
+import { loadCore } from '../loadCore.js'
 
 /**
  * A comma-separated list option: `--volumes a,/data` gives `['a', '/data']`.
@@ -64,7 +65,67 @@ export function destinationChoiceOptions(): Option[] {
     onConflictOption(),
     onMissingNetworkOption(),
     new Option('--name <name>', "the container's name at the destination (default: the source's)"),
+    ...targetChangeOptions(),
   ]
+}
+
+/** Each use of a repeatable flag adds its value. */
+function collect(value: string, previous: readonly string[] = []): string[] {
+  return [...previous, value]
+}
+
+/** What the target changes from its source: raw values, read by {@link targetChangesOf}. */
+function targetChangeOptions(): Option[] {
+  return [
+    new Option(
+      '-p, --publish <binding>',
+      "publish a port of the target, [ip:][hostPort:]containerPort[/protocol], replacing the source's port bindings (repeatable)",
+    ).argParser(collect),
+    new Option(
+      '-e, --env <KEY=VALUE>',
+      "set an environment variable in the target, over the source's (repeatable)",
+    ).argParser(collect),
+    new Option(
+      '--network <OLD=NEW>',
+      "join network NEW at the destination where the source is on OLD (created with OLD's settings when missing; repeatable)",
+    ).argParser(collect),
+    new Option(
+      '--volume-name <OLD=NEW>',
+      'make the volume named or mounted at OLD as NEW at the destination (repeatable)',
+    ).argParser(collect),
+  ]
+}
+
+/** What the target-change flags give a command. */
+export interface TargetChangeFlags {
+  readonly publish?: readonly string[]
+  readonly env?: readonly string[]
+  readonly network?: readonly string[]
+  readonly volumeName?: readonly string[]
+}
+
+/**
+ * The target changes a command's flags choose, checked for their grammar (a bad value
+ * fails before anything runs, naming its flag).
+ *
+ * @param flags - the command's flags.
+ * @return `{ changes }` for a pipeline's options, or nothing when no flag was given.
+ * @throws TransshipError `INVALID_OPTION`.
+ */
+export async function targetChangesOf(
+  flags: TargetChangeFlags,
+): Promise<{ changes?: TargetChanges }> {
+  const { parseAssignment, parsePublish } = await loadCore()
+  const assignments = (flag: string, values: readonly string[] | undefined) =>
+    values ? Object.fromEntries(values.map((value) => parseAssignment(flag, value))) : undefined
+  for (const binding of flags.publish ?? []) parsePublish(binding)
+  const changes: TargetChanges = {
+    ...(flags.publish ? { publish: flags.publish } : {}),
+    ...(flags.env ? { env: assignments('--env', flags.env) } : {}),
+    ...(flags.network ? { networks: assignments('--network', flags.network) } : {}),
+    ...(flags.volumeName ? { volumeNames: assignments('--volume-name', flags.volumeName) } : {}),
+  }
+  return Object.keys(changes).length > 0 ? { changes } : {}
 }
 
 /** `--state-dir <dir>`: where runs record their undo steps, for `transship recover`. */

@@ -3,9 +3,15 @@ import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { loadCore } from '../loadCore.js'
 import { formatBytes } from '../render/format.js'
-import { destinationChoiceOptions, fromOption, volumesOption } from './options.js'
+import {
+  destinationChoiceOptions,
+  fromOption,
+  type TargetChangeFlags,
+  targetChangesOf,
+  volumesOption,
+} from './options.js'
 
-interface PlanFlags extends EngineFlags {
+interface PlanFlags extends EngineFlags, TargetChangeFlags {
   readonly from?: string
   readonly to?: string
   readonly volumes?: string[]
@@ -38,6 +44,7 @@ export function planCommand(): Command {
     command.addOption(option)
   return command.action(async (container: string, flags: PlanFlags) => {
     const { connectEngine, planMigration } = await loadCore()
+    const changes = await targetChangesOf(flags)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     const destination = flags.to ? await connectEngine(flags.to, engineOptionsOf(flags)) : undefined
     try {
@@ -50,6 +57,7 @@ export function planCommand(): Command {
         ...(destination ? { destination } : {}),
         ...(flags.volumes ? { volumes: flags.volumes } : {}),
         ...(flags.name ? { name: flags.name } : {}),
+        ...changes,
       })
       console.log(flags.json ? JSON.stringify(plan) : describePlan(plan))
       if (plan.problems.length > 0) process.exitCode = 1
@@ -84,6 +92,10 @@ export function describePlan(plan: MigrationPlan): string {
   lines.push(
     `  image    ${image.reference} (${image.id.slice(7, 19)}), ${formatBytes(image.size)}: ${image.travels ? `travels${held}` : 'does not travel'}`,
   )
+  if (plan.changes.length > 0) {
+    lines.push('  target changes')
+    for (const change of plan.changes) lines.push(`    - ${change}`)
+  }
   if (plan.networksToCreate.length > 0)
     lines.push(`  networks to create: ${plan.networksToCreate.join(', ')}`)
   for (const [title, items] of [

@@ -10,11 +10,13 @@ import {
   destinationChoiceOptions,
   type StateFlags,
   stateDirOption,
+  type TargetChangeFlags,
+  targetChangesOf,
   undoTimeoutOf,
   undoTimeoutOption,
 } from './options.js'
 
-interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
+interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, TargetChangeFlags {
   readonly insecure?: boolean
   readonly allowHostAccess?: boolean
   readonly dryRun?: boolean
@@ -59,6 +61,7 @@ export function restoreCommand(): Command {
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
     const { connectEngine, planRestore, restore } = await loadCore()
     const secret = await secretOf(flags)
+    const changes = await targetChangesOf(flags)
     const { transportUrl, id } = await splitBackupUrl(backupUrl)
     const destination = await connectEngine(flags.to, engineOptionsOf(flags))
     const transport = await openTransport(transportUrl, flags)
@@ -76,6 +79,7 @@ export function restoreCommand(): Command {
           ...trust,
           onConflict: flags.onConflict,
           ...(flags.name ? { name: flags.name } : {}),
+          ...changes,
         })
         console.log(flags.json ? JSON.stringify(plan) : describePlan(plan, destination.url))
         if (plan.refused !== undefined) process.exitCode = 1
@@ -98,6 +102,7 @@ export function restoreCommand(): Command {
             ledger,
             ...undoTimeoutOf(flags),
             ...(flags.name ? { name: flags.name } : {}),
+            ...changes,
           }),
         flags,
         (summary) =>
@@ -124,6 +129,7 @@ function describePlan(plan: RestorePlan, engine: string): string {
     `restore ${plan.backup} on ${engine} (dry run: nothing is changed)`,
     `  container  ${plan.container.name} (backup of ${plan.container.source} taken ${plan.container.createdAt})`,
     `  image      ${plan.image.reference} (${plan.image.id}): ${plan.image.held ? 'held by the destination' : 'loaded from the backup'}`,
+    ...plan.changes.map((change) => `  change     ${change}`),
     ...plan.volumes.map(volume),
     ...plan.networks.map(
       (n) => `  network    ${n.name}: ${n.created ? 'created' : 'exists at the destination'}`,
