@@ -161,6 +161,16 @@ export { type ResumeTargetOptions, resumeTarget } from './stages/checkpoint/resu
 export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
 export type { OnConflict } from './stages/destinationNames.js'
 export type { OnMissingNetwork } from './stages/destinationNetworks.js'
+export {
+  commitTarget,
+  type Hooks,
+  POST_RESTORE_LABEL,
+  PRE_FREEZE_LABEL,
+  type PostRestoreHookOptions,
+  type PreFreezeHookOptions,
+  postRestoreHook,
+  preFreezeHook,
+} from './stages/hooks.js'
 export { removeSource, restartSource, type SourceOptions } from './stages/finishSource.js'
 export { type BackupImageOptions, backupImage, IMAGE_ARTIFACT } from './stages/image/backupImage.js'
 export { type CopyImageOptions, copyImage } from './stages/image/copyImage.js'
@@ -202,3 +212,20 @@ export type {
 } from './transport/contract.js'
 export { assertExpectation } from './transport/expectation.js'
 export { assertSafeKey, assertSafePrefix } from './transport/keys.js'
+export {
+  compareTrees,
+  type FieldDifference,
+  type ListedEntry,
+  type PathDifference,
+  type TreeComparison,
+} from './verify/compareTrees.js'
+export { describeDifference } from './verify/describeDifference.js'
+export {
+  type TreeDifference,
+  type Verification,
+  type VerifiedContainer,
+  type VerifiedTree,
+  type VerifyOptions,
+  verifyContainers,
+} from './verify/verifyContainers.js'
+export { type VerifyTargetOptions, verifyTarget } from './verify/verifyTarget.js'

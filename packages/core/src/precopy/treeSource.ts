@@ -234,29 +234,9 @@ export class TreeSource {
   }
 
   async #scan(signal: AbortSignal): Promise<TreeEntry[]> {
-    const args = ['scan', TREE, ...this.#args()].filter((arg) => arg !== '--xattrs')
-    return withHelperProcesses([this.#helper('scan', args, signal)], async ([scan]) => {
-      const helper = scan as HelperProcess
-      const entries: TreeEntry[] = []
-      let rest = ''
-      try {
-        for await (const chunk of helper.stdout) {
-          const records = (rest + (chunk as Buffer).toString('latin1')).split('\0')
-          rest = records.pop() ?? ''
-          for (const record of records) entries.push(parseScanRecord(record, this.#checksum))
-        }
-        await helper.exited
-      } catch (error) {
-        throw await helperFailure(error, helper)
-      }
-      if (rest !== '') {
-        throw new TransshipError(
-          'HELPER_OUTPUT_INVALID',
-          `the scan of ${this.#from.describe} ended mid-record`,
-        )
-      }
-      return entries
-    })
+    const entries: TreeEntry[] = []
+    await scanTree(this.#from, { checksum: this.#checksum, signal }, (entry) => entries.push(entry))
+    return entries
   }
 
   /** Runs pack at the source, and hands the checked archive to the sink. */
@@ -268,7 +248,7 @@ export class TreeSource {
     context: RoundContext,
   ): Promise<ArtifactDigest> {
     const { signal } = context
-    return withHelperProcesses([this.#helper('pack', args, signal)], async ([pack]) => {
+    return withHelperProcesses([readerRun(this.#from, 'pack', args, signal)], async ([pack]) => {
       const helper = pack as HelperProcess
       if (changes) helper.stdin.write(pathList(changes))
       let members = 0
@@ -333,20 +313,86 @@ export class TreeSource {
     const linked = member.type === '1' ? this.#sent.get(member.linkname) : undefined
     this.#sent.set(member.name, entryFromPax(member, linked))
   }
+}
 
-  #helper(what: string, args: readonly string[], signal: AbortSignal): HelperProcessRun {
-    const from = this.#from
-    return {
-      engine: from.engine,
-      program: from.program,
-      image: from.image,
-      purpose: `${what} ${from.describe}`,
-      mounts: [from.mount(TREE)],
-      args,
-      capabilities: treeCapabilities(from, READ),
-      signal,
-    }
+/**
+ * A helper program run that reads a tree (scan, pack): the tree mounted at {@link TREE},
+ * with the capability to read whatever its modes say.
+ *
+ * @param end - the tree.
+ * @param what - the command, for its purpose label, e.g. `scan`.
+ * @param args - the program's arguments.
+ * @param signal - aborts it.
+ * @return the run, for {@link withHelperProcesses}.
+ */
+export function readerRun(
+  end: TreeEnd,
+  what: string,
+  args: readonly string[],
+  signal: AbortSignal,
+): HelperProcessRun {
+  return {
+    engine: end.engine,
+    program: end.program,
+    image: end.image,
+    purpose: `${what} ${end.describe}`,
+    mounts: [end.mount(TREE)],
+    args,
+    capabilities: treeCapabilities(end, READ),
+    signal,
   }
+}
+
+/** What {@link scanTree} is told. */
+export interface ScanOptions {
+  /** Also each regular file's content sha256, read by the helper (`--checksum`). */
+  readonly checksum?: boolean
+  readonly signal: AbortSignal
+}
+
+/**
+ * Scans a tree with `transship-helper scan` in a helper container and hands each entry to
+ * `onEntry` as its record arrives, in the helper's order (pre-order, each directory's
+ * entries sorted bytewise by name): nothing but the current record is held.
+ *
+ * ## Example
+ * ```ts
+ * await scanTree(volumeOnA, { checksum: true, signal }, (entry) => console.log(entry.path))
+ * ```
+ *
+ * @param end - the tree.
+ * @param options - content hashes, abort signal.
+ * @param onEntry - gets each entry.
+ * @throws TransshipError `HELPER_UNAVAILABLE`, `HELPER_FAILED`, `HELPER_OUTPUT_INVALID`.
+ */
+export async function scanTree(
+  end: TreeEnd,
+  options: ScanOptions,
+  onEntry: (entry: TreeEntry) => void,
+): Promise<void> {
+  const checksum = options.checksum ?? false
+  const args = ['scan', TREE, ...treeArgs(end).filter((arg) => arg !== '--xattrs')]
+  const run = readerRun(end, 'scan', checksum ? [...args, '--checksum'] : args, options.signal)
+  await withHelperProcesses([run], async ([scan]) => {
+    const helper = scan as HelperProcess
+    let rest = ''
+    try {
+      for await (const chunk of helper.stdout) {
+        const records = (rest + (chunk as Buffer).toString('latin1')).split('\0')
+        rest = records.pop() ?? ''
+        for (const record of records) onEntry(parseScanRecord(record, checksum))
+      }
+      await helper.exited
+    } catch (error) {
+      throw await helperFailure(error, helper)
+    }
+    if (rest !== '') {
+      throw new TransshipError(
+        'HELPER_OUTPUT_INVALID',
+        `the scan of ${end.describe} ended mid-record`,
+      )
+    }
+  })
 }
 
 /** The list `transship-helper pack --paths` reads: deletions, then entries, then an empty record. */
