@@ -9,6 +9,7 @@ import { planCommand } from './commands/plan.js'
 import { recoverCommand } from './commands/recover.js'
 import { restoreCommand } from './commands/restore.js'
 import { rmCommand } from './commands/rm.js'
+import { verifyCommand } from './commands/verify.js'
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
@@ -28,6 +29,7 @@ export function createProgram(): Command {
     .addCommand(restoreCommand())
     .addCommand(lsCommand())
     .addCommand(rmCommand())
+    .addCommand(verifyCommand())
     .addCommand(recoverCommand())
     .addCommand(keyCommand())
     .addCommand(doctorCommand())
