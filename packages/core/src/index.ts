@@ -87,6 +87,7 @@ export {
 } from './manifest/schema.js'
 export { concurrently } from './pipeline/concurrently.js'
 export type {
+  HookEvent,
   MigrationEvent,
   ProgressEvent,
   StageFinishedEvent,
@@ -161,17 +162,17 @@ export { type ResumeTargetOptions, resumeTarget } from './stages/checkpoint/resu
 export { type CreateTargetOptions, createTarget } from './stages/createTarget.js'
 export type { OnConflict } from './stages/destinationNames.js'
 export type { OnMissingNetwork } from './stages/destinationNetworks.js'
+export { removeSource, restartSource, type SourceOptions } from './stages/finishSource.js'
 export {
   commitTarget,
   type Hooks,
   POST_RESTORE_LABEL,
-  PRE_FREEZE_LABEL,
   type PostRestoreHookOptions,
+  PRE_FREEZE_LABEL,
   type PreFreezeHookOptions,
   postRestoreHook,
   preFreezeHook,
 } from './stages/hooks.js'
-export { removeSource, restartSource, type SourceOptions } from './stages/finishSource.js'
 export { type BackupImageOptions, backupImage, IMAGE_ARTIFACT } from './stages/image/backupImage.js'
 export { type CopyImageOptions, copyImage } from './stages/image/copyImage.js'
 export { type RestoreImageOptions, restoreImage } from './stages/image/restoreImage.js'

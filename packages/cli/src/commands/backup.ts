@@ -6,6 +6,8 @@ import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
   fromOption,
+  type HookFlags,
+  preFreezeOption,
   type StateFlags,
   stateDirOption,
   undoTimeoutOf,
@@ -13,7 +15,7 @@ import {
   volumesOption,
 } from './options.js'
 
-interface BackupFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags {
+interface BackupFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, HookFlags {
   readonly from?: string
   readonly via: string
   readonly volumes?: string[]
@@ -58,6 +60,7 @@ export function backupCommand(): Command {
     noEncryptOption(),
     stateDirOption(),
     undoTimeoutOption(),
+    preFreezeOption(),
     ...engineFlagOptions(),
   ])
     command.addOption(option)
@@ -86,6 +89,7 @@ export function backupCommand(): Command {
             ...undoTimeoutOf(flags),
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.leaveRunning ? { leaveRunning: true } : {}),
+            ...(flags.preFreeze ? { preFreeze: flags.preFreeze } : {}),
             includeImage: flags.image,
             checkpoint: flags.checkpoint,
             ...(flags.checksum ? { checksum: true } : {}),

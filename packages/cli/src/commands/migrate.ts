@@ -9,6 +9,10 @@ import { openTransport } from '../transports.js'
 import {
   destinationChoiceOptions,
   fromOption,
+  type HookFlags,
+  hooksOf,
+  postRestoreOptions,
+  preFreezeOption,
   type StateFlags,
   stateDirOption,
   type TargetChangeFlags,
@@ -18,7 +22,13 @@ import {
   volumesOption,
 } from './options.js'
 
-interface MigrateFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, TargetChangeFlags {
+interface MigrateFlags
+  extends EngineFlags,
+    OutputFlags,
+    StateFlags,
+    KeyFlags,
+    TargetChangeFlags,
+    HookFlags {
   readonly from?: string
   readonly to: string
   readonly via?: string
@@ -77,6 +87,8 @@ export function migrateCommand(): Command {
     stateDirOption(),
     undoTimeoutOption(),
     ...destinationChoiceOptions(),
+    preFreezeOption(),
+    ...postRestoreOptions(),
     ...engineFlagOptions(),
   ])
     command.addOption(option)
@@ -120,6 +132,7 @@ export function migrateCommand(): Command {
             ...(flags.volumes ? { volumes: flags.volumes } : {}),
             ...(flags.name ? { name: flags.name } : {}),
             ...changes,
+            ...hooksOf(flags),
             ...(flags.removeSource ? { removeSource: true } : {}),
             ...(flags.keepBackup ? { keepBackup: true } : {}),
             ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),

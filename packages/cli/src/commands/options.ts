@@ -1,4 +1,4 @@
-import type { OnConflict, OnMissingNetwork, TargetChanges } from '@transship/core'
+import type { Hooks, OnConflict, OnMissingNetwork, TargetChanges } from '@transship/core'
 import { InvalidArgumentError, Option } from 'commander'
 import { loadCore } from '../loadCore.js'
 
@@ -166,4 +166,48 @@ export interface StateFlags {
  */
 export function undoTimeoutOf(flags: StateFlags): { undoTimeoutMs?: number } {
   return flags.undoTimeout === undefined ? {} : { undoTimeoutMs: flags.undoTimeout * 1000 }
+}
+
+/** `--pre-freeze CMD`: run in the source before the freeze. */
+export function preFreezeOption(): Option {
+  return new Option(
+    '--pre-freeze <command>',
+    'run this command (sh -c) in the source before it is frozen, e.g. "redis-cli BGSAVE"; its failure stops the migration before anything stops (default: the label transship.pre-freeze)',
+  )
+}
+
+/** `--post-restore CMD` and `--keep-on-hook-failure`: run in the target once it runs. */
+export function postRestoreOptions(): Option[] {
+  return [
+    new Option(
+      '--post-restore <command>',
+      'run this command (sh -c) in the target once it runs; its failure rolls everything back (default: the label transship.post-restore)',
+    ),
+    new Option(
+      '--keep-on-hook-failure',
+      'keep the target running when the post-restore command fails (a warning), rather than roll back',
+    ),
+  ]
+}
+
+/** What the hook flags give a command. */
+export interface HookFlags {
+  readonly preFreeze?: string
+  readonly postRestore?: string
+  readonly keepOnHookFailure?: boolean
+}
+
+/**
+ * The hooks a command's flags choose, for a pipeline's options.
+ *
+ * @param flags - the command's flags.
+ * @return `{ hooks }`, or nothing when no flag was given.
+ */
+export function hooksOf(flags: HookFlags): { hooks?: Hooks } {
+  const hooks: Hooks = {
+    ...(flags.preFreeze ? { preFreeze: flags.preFreeze } : {}),
+    ...(flags.postRestore ? { postRestore: flags.postRestore } : {}),
+    ...(flags.keepOnHookFailure ? { keepOnFailure: true } : {}),
+  }
+  return Object.keys(hooks).length > 0 ? { hooks } : {}
 }

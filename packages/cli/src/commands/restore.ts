@@ -8,6 +8,9 @@ import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
 import {
   destinationChoiceOptions,
+  type HookFlags,
+  hooksOf,
+  postRestoreOptions,
   type StateFlags,
   stateDirOption,
   type TargetChangeFlags,
@@ -16,7 +19,13 @@ import {
   undoTimeoutOption,
 } from './options.js'
 
-interface RestoreFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, TargetChangeFlags {
+interface RestoreFlags
+  extends EngineFlags,
+    OutputFlags,
+    StateFlags,
+    KeyFlags,
+    TargetChangeFlags,
+    HookFlags {
   readonly insecure?: boolean
   readonly allowHostAccess?: boolean
   readonly dryRun?: boolean
@@ -55,6 +64,7 @@ export function restoreCommand(): Command {
     stateDirOption(),
     undoTimeoutOption(),
     ...destinationChoiceOptions(),
+    ...postRestoreOptions(),
     ...engineFlagOptions(),
   ])
     command.addOption(option)
@@ -103,6 +113,7 @@ export function restoreCommand(): Command {
             ...undoTimeoutOf(flags),
             ...(flags.name ? { name: flags.name } : {}),
             ...changes,
+            ...hooksOf(flags),
           }),
         flags,
         (summary) =>

@@ -1,4 +1,5 @@
 import type {
+  HookEvent,
   MigrationEvent,
   StageFinishedEvent,
   StageStartedEvent,
@@ -8,7 +9,9 @@ import type {
 import { formatBytes, formatDuration } from './format.js'
 
 /** The line a stage event shows as, on a terminal or in a log. */
-export function stageLine(event: StageStartedEvent | StageFinishedEvent | WarningEvent): string {
+export function stageLine(
+  event: StageStartedEvent | StageFinishedEvent | WarningEvent | HookEvent,
+): string {
   switch (event.type) {
     case 'stage-started':
       return `${event.stage}...`
@@ -16,7 +19,19 @@ export function stageLine(event: StageStartedEvent | StageFinishedEvent | Warnin
       return `${event.stage}: done in ${formatDuration(event.durationMs)}`
     case 'warning':
       return `warning: ${event.message}`
+    case 'hook': {
+      const output = event.output.trim()
+      return `  ${event.hook} hook \`${event.command}\`: exit code ${event.exitCode} in ${formatDuration(event.durationMs)}${output ? `\n${indent(output)}` : ''}`
+    }
   }
+}
+
+/** A command's output, indented under its line. */
+function indent(output: string): string {
+  return output
+    .split('\n')
+    .map((line) => `    | ${line}`)
+    .join('\n')
 }
 
 /** Shows a pipeline's events to the user. */
@@ -60,6 +75,7 @@ export function plainRenderer(
         case 'stage-started':
         case 'stage-finished':
         case 'warning':
+        case 'hook':
           err.write(`${stageLine(event)}\n`)
           break
         case 'progress': {

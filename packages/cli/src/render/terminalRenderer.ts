@@ -55,6 +55,7 @@ export function terminalRenderer(
         case 'stage-started':
         case 'stage-finished':
         case 'warning':
+        case 'hook':
           bars.log(`${stageLine(event)}\n`)
           break
         case 'progress': {

@@ -30,6 +30,19 @@ export interface WarningEvent {
   readonly message: string
 }
 
+/** A user's command ran in a container: a pre-freeze or post-restore hook. */
+export interface HookEvent {
+  readonly type: 'hook'
+  readonly stage: string
+  /** `pre-freeze` (in the source) or `post-restore` (in the target). */
+  readonly hook: string
+  readonly command: string
+  readonly exitCode: number
+  /** Its stdout and stderr, interleaved (the tail of a long one). */
+  readonly output: string
+  readonly durationMs: number
+}
+
 /** The migration state after a stage: what the next stage works on. */
 export interface StateEvent {
   readonly type: 'state'
@@ -62,5 +75,6 @@ export type MigrationEvent =
   | StageFinishedEvent
   | ProgressEvent
   | WarningEvent
+  | HookEvent
   | StateEvent
   | SummaryEvent

@@ -4,7 +4,7 @@ import { messageOf, TransshipError } from '../errors.js'
 import { type RollbackReport, rollBack } from '../ledger/rollBack.js'
 import { withinRun } from '../ledger/runContext.js'
 import type { UndoRecord } from '../ledger/undoSteps.js'
-import type { MigrationEvent } from './events.js'
+import type { HookEvent, MigrationEvent } from './events.js'
 import type { MigrationState } from './state.js'
 
 /** What a stage's work gets besides the state. */
@@ -13,6 +13,8 @@ export interface StageContext {
   readonly signal: AbortSignal
   /** Reports something not carried, or carried differently; it also goes into the manifest. */
   warn(message: string): void
+  /** Reports a user's command that ran in a container (a hook): its exit code, output, time. */
+  hookRan(hook: Omit<HookEvent, 'type' | 'stage'>): void
   /** Reports bytes moved for one artifact (throttled here, so call it per chunk). */
   progress(artifact: string, bytesDone: number, bytesTotal?: number): void
   /**
@@ -93,6 +95,9 @@ function runStage(
       warn(message) {
         warnings.push(message)
         subscriber.next({ type: 'warning', stage: name, message })
+      },
+      hookRan(hook) {
+        subscriber.next({ type: 'hook', stage: name, ...hook })
       },
       progress(artifact, bytesDone, bytesTotal) {
         const now = performance.now()

@@ -10,6 +10,7 @@ import { summarize } from '../pipeline/summarize.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
 import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
 import { resumeFromCheckpoint } from '../stages/checkpoint/resumeSource.js'
+import { preFreezeHook } from '../stages/hooks.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { inspectSource } from '../stages/inspectSource.js'
 import { backupLayer } from '../stages/layer/backupLayer.js'
@@ -44,6 +45,8 @@ export interface BackupOptions extends RunOptions, SealingOptions {
   readonly checksum?: boolean
   /** Start the source again once the copy is taken (it is left stopped by default). */
   readonly leaveRunning?: boolean
+  /** Run in the source before the freeze; by default its label `transship.pre-freeze`. */
+  readonly preFreeze?: string
 }
 
 /**
@@ -87,6 +90,7 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
       backupImage({ engine, transport, include: options.includeImage ?? true }),
       // The volumes' content while the source runs; only what changed once it is frozen.
       precopyVolumes({ source: engine, transport, checksum: options.checksum ?? false }),
+      preFreezeHook({ engine, command: options.preFreeze }),
       checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
       // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
       concurrently(

@@ -19,6 +19,7 @@ import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { removeSource } from '../stages/finishSource.js'
+import { commitTarget, type Hooks, postRestoreHook, preFreezeHook } from '../stages/hooks.js'
 import { backupImage } from '../stages/image/backupImage.js'
 import { copyImage } from '../stages/image/copyImage.js'
 import { restoreImage } from '../stages/image/restoreImage.js'
@@ -62,6 +63,8 @@ export interface MigrateOptions extends RunOptions, SealingOptions {
   readonly name?: string
   /** What the target changes from the source: env, ports, network and volume names. */
   readonly changes?: TargetChanges
+  /** Commands run in the source before the freeze and in the target once it runs. */
+  readonly hooks?: Hooks
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
   /**
@@ -175,6 +178,7 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
       precopyVolumes({ ...engines, ...compare, ...choices }),
       createTarget({ engine: destination, ...choices }),
       precopyLayer({ ...engines, ...compare }),
+      preFreezeHook({ engine: source, command: options.hooks?.preFreeze }),
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
@@ -186,13 +190,29 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
           ? (events) => events.pipe(copyLayer(engines), copyCheckpoint(engines))
           : copyLayer(engines),
       ),
-      checkpoint ? resumeTarget({ engine: destination }) : startTarget({ engine: destination }),
+      checkpoint
+        ? resumeTarget({ engine: destination, commit: false })
+        : startTarget({ engine: destination, commit: false }),
     )
     .pipe(
+      postRestore(options),
       finishSourceCheckpoint(options),
       options.removeSource ? removeSource({ engine: source }) : identity,
       rollbackOnFailure(rollbackOptions(options)),
       summarize(),
+    )
+}
+
+/** Once the target runs: the post-restore hook, then nothing is rolled back any more. */
+function postRestore(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
+  return (events) =>
+    events.pipe(
+      postRestoreHook({
+        engine: options.destination,
+        command: options.hooks?.postRestore,
+        keepOnFailure: options.hooks?.keepOnFailure,
+      }),
+      commitTarget(),
     )
 }
 
@@ -218,6 +238,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
       restoreImage({ engine: destination, transport }),
       precopyVolumes({ ...route, ...choices }),
       createTarget({ engine: destination, ...choices }),
+      preFreezeHook({ engine: source, command: options.hooks?.preFreeze }),
       checkpoint
         ? checkpointSource({ engine: source, destination })
         : stopSource({ engine: source }),
@@ -237,8 +258,9 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
     .pipe(
       writeManifest({ transport }),
       checkpoint
-        ? restoreCheckpoint({ engine: destination, transport })
-        : startTarget({ engine: destination }),
+        ? restoreCheckpoint({ engine: destination, transport, commit: false })
+        : startTarget({ engine: destination, commit: false }),
+      postRestore(options),
       options.keepBackup ? identity : removeBackup({ transport }),
       finishSourceCheckpoint(options),
       options.removeSource ? removeSource({ engine: source }) : identity,

@@ -13,6 +13,7 @@ import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
 import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
+import { commitTarget, type Hooks, postRestoreHook } from '../stages/hooks.js'
 import { restoreImage } from '../stages/image/restoreImage.js'
 import { restoreLayer } from '../stages/layer/restoreLayer.js'
 import { readManifest } from '../stages/readManifest.js'
@@ -34,6 +35,8 @@ export interface RestoreOptions extends RunOptions {
   readonly name?: string
   /** What the target changes from the source: env, ports, network and volume names. */
   readonly changes?: TargetChanges
+  /** The command run in the target once it runs (`preFreeze` does not apply here). */
+  readonly hooks?: Pick<Hooks, 'postRestore' | 'keepOnFailure'>
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
   /** The key the backup was sealed with. */
@@ -98,7 +101,13 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
       createTarget({ engine, ...choices }),
       restoreLayer({ engine, transport }),
       // Starts the target from the backup's checkpoint, or plainly when it has none.
-      restoreCheckpoint({ engine, transport }),
+      restoreCheckpoint({ engine, transport, commit: false }),
+      postRestoreHook({
+        engine,
+        command: options.hooks?.postRestore,
+        keepOnFailure: options.hooks?.keepOnFailure,
+      }),
+      commitTarget(),
     )
   return staging.pipe(concatMap(stages), rollbackOnFailure(rollbackOptions(options)), summarize())
 }

@@ -8,6 +8,12 @@ import type { MigrationState, TargetRecord } from '../pipeline/state.js'
 export interface StartTargetOptions {
   /** The destination engine. */
   readonly engine: EngineClient
+  /**
+   * Record in the run's ledger, once the target runs, that nothing is to be rolled back
+   * (default true). `false` leaves that to a later stage (`commitTarget`), so that a
+   * check between the two (a post-restore hook) can still roll back.
+   */
+  readonly commit?: boolean
 }
 
 /**
@@ -33,7 +39,10 @@ export function startTarget(options: StartTargetOptions) {
         'start-target needs a target: put createTarget before it',
       )
     }
-    return startTargetPlainly(options.engine, state, state.target, warn)
+    return startTargetPlainly(options.engine, state, state.target, {
+      warn,
+      commit: options.commit ?? true,
+    })
   })
 }
 
@@ -44,7 +53,7 @@ export function startTarget(options: StartTargetOptions) {
  * @param engine - the destination engine.
  * @param state - the migration state.
  * @param target - the target container.
- * @param warn - the stage's warning.
+ * @param how - the stage's warning; whether to commit the ledger once the target runs.
  * @return the state, with the downtime when the source was frozen.
  * @throws TransshipError `TARGET_NOT_RUNNING` when it exits at once.
  */
@@ -52,11 +61,11 @@ export async function startTargetPlainly(
   engine: EngineClient,
   state: MigrationState,
   target: TargetRecord,
-  warn: (message: string) => void,
+  how: { readonly warn: (message: string) => void; readonly commit: boolean },
 ): Promise<MigrationState> {
   if (!state.source?.running) {
-    warn(`the source was not running: ${target.name} is created on ${engine.url}, not started`)
-    await state.ledger.commit()
+    how.warn(`the source was not running: ${target.name} is created on ${engine.url}, not started`)
+    if (how.commit) await state.ledger.commit()
     return state
   }
   const started = Date.now()
@@ -70,6 +79,6 @@ export async function startTargetPlainly(
     )
   }
   // The target runs: from here on the migration is finished, never rolled back.
-  await state.ledger.commit()
+  if (how.commit) await state.ledger.commit()
   return state.freeze ? { ...state, downtime: downtimeOf(state.freeze, started, running) } : state
 }

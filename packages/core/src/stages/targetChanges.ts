@@ -34,8 +34,7 @@ export interface PortBinding {
 const PORT = /^\d{1,5}$/
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp'])
 /** `[ip:][hostPort:]containerPort[/protocol]`, the IP possibly in brackets (IPv6). */
-const PUBLISH =
-  /^(?:(\[[0-9a-fA-F:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d*):)?(\d+)(?:\/(\w+))?$/
+const PUBLISH = /^(?:(\[[0-9a-fA-F:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d*):)?(\d+)(?:\/(\w+))?$/
 const ENV_KEY = /^[^=\s]+$/
 /** A Docker object name, as the manifest's schema checks it. */
 const OBJECT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/

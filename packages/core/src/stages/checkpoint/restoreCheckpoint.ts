@@ -35,6 +35,12 @@ export interface RestoreCheckpointOptions {
    * milliseconds (default 500): a restored process that dies at once still starts.
    */
   readonly settleMs?: number
+  /**
+   * Record in the run's ledger, once the target runs, that nothing is to be rolled back
+   * (default true). `false` leaves that to a later stage (`commitTarget`), so that a check
+   * between the two (a post-restore hook) can still roll back.
+   */
+  readonly commit?: boolean
 }
 
 const DEFAULT_SETTLE_MS = 500
@@ -80,6 +86,7 @@ export function restoreCheckpoint(options: RestoreCheckpointOptions) {
     return startTargetFromCheckpoint(engine, state, context, {
       stage: 'restore-checkpoint',
       started,
+      commit: options.commit ?? true,
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
       put: async ({ source, checkpoint, ...place }) => {
         const artifact = state.artifacts.find(
@@ -172,6 +179,8 @@ export interface StartTargetHow {
   readonly started: number
   /** How long the target must keep running after its start (default 500 ms). */
   readonly settleMs?: number
+  /** Whether to commit the ledger once the target runs. */
+  readonly commit: boolean
   /** Puts the checkpoint in place first, when it is not there yet. */
   readonly put?: (
     place: CheckpointPlace & {
@@ -209,7 +218,9 @@ export async function startTargetFromCheckpoint(
       `${how.stage} needs a target: put createTarget before it`,
     )
   }
-  if (!checkpoint) return startTargetPlainly(engine, state, target, context.warn)
+  if (!checkpoint) {
+    return startTargetPlainly(engine, state, target, { warn: context.warn, commit: how.commit })
+  }
   const [info, version] = await Promise.all([engine.info(), engine.version()])
   if (!info.ExperimentalBuild) {
     throw new TransshipError(
@@ -240,7 +251,7 @@ export async function startTargetFromCheckpoint(
   const after = await engine.inspectContainer(target.id)
   if (!after.State.Running) throw notRunning(engine, target, after.State)
   // The target runs: from here on the migration is finished, never rolled back.
-  await state.ledger.commit()
+  if (how.commit) await state.ledger.commit()
   return { ...state, downtime: downtimeOf(freezeOf(state, checkpoint), how.started, running) }
 }
 

@@ -11,6 +11,12 @@ export interface ResumeTargetOptions {
    * milliseconds (default 500): a restored process that dies at once still starts.
    */
   readonly settleMs?: number
+  /**
+   * Record in the run's ledger, once the target runs, that nothing is to be rolled back
+   * (default true). `false` leaves that to a later stage (`commitTarget`), so that a
+   * check between the two (a post-restore hook) can still roll back.
+   */
+  readonly commit?: boolean
 }
 
 /**
@@ -48,6 +54,7 @@ export function resumeTarget(options: ResumeTargetOptions) {
     startTargetFromCheckpoint(options.engine, state, context, {
       stage: 'resume-target',
       started: Date.now(),
+      commit: options.commit ?? true,
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
     }),
   )
