@@ -3,8 +3,8 @@
  * entry `main.js` (the package's `bin`) and the chunks it imports, with every @transship
  * package and every pure-JavaScript dependency inside. What the code imports lazily (@transship/core, dockerode,
  * the transports, the S3 SDK) is split into chunks of its own, so that `transship --help`
- * loads none of it. ssh2 stays outside, a dependency of the packed CLI: its optional native
- * crypto binding is built at install. The helper programs, built for each architecture this
+ * loads none of it. ssh2 and zstd-napi stay outside, dependencies of the packed CLI: their
+ * native bindings are built at install. The helper programs, built for each architecture this
  * machine can, go beside the chunks.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -16,7 +16,7 @@ import { CLI_DIR, HELPER_ARCHES, HELPER_DIR, nativeArch, ROOT } from './paths.js
 const OUT_DIR = join(CLI_DIR, 'dist')
 
 /** Left out of the bundle: dependencies of the packed CLI (their versions pinned at pack time). */
-const EXTERNAL = ['ssh2']
+const EXTERNAL = ['ssh2', 'zstd-napi']
 
 async function bundle(): Promise<void> {
   rmSync(OUT_DIR, { recursive: true, force: true })

@@ -25,7 +25,8 @@ export function parseLockfile(text: string): Tree {
 }
 
 /**
- * The exact version the lockfile resolved for one dependency of a workspace package.
+ * The exact version the lockfile resolved for one dependency of a workspace package (a
+ * required or an optional one).
  *
  * @param lock - the parsed lockfile.
  * @param importer - the package's directory, e.g. `packages/cli`.
@@ -33,7 +34,9 @@ export function parseLockfile(text: string): Tree {
  * @throws Error when the lockfile holds no such dependency (run pnpm install).
  */
 export function lockedVersion(lock: Tree, importer: string, name: string): string {
-  const version = at(lock, ['importers', importer, 'dependencies', name, 'version'])
+  const version =
+    at(lock, ['importers', importer, 'dependencies', name, 'version']) ??
+    at(lock, ['importers', importer, 'optionalDependencies', name, 'version'])
   if (typeof version !== 'string' || version.startsWith('link:')) {
     throw new Error(`pnpm-lock.yaml pins no registry version of ${name} for ${importer}`)
   }

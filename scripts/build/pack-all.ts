@@ -4,9 +4,11 @@
  *
  * - `DIR/transship-cli-VERSION.tgz`: the `transship` command, self-contained: the @transship
  *   packages and the pure-JavaScript dependencies are in its bundle, so `npm install -g
- *   DIR/*.tgz` fetches none of them from a registry. What the bundle leaves out, ssh2, is a
- *   dependency at the version pnpm-lock.yaml holds, and so is every package ssh2 brings (see
- *   {@link pinnedDependencies}). It ships the helper programs built.
+ *   DIR/*.tgz` fetches none of them from a registry. What the bundle leaves out, ssh2 and
+ *   zstd-napi (native; optional: without it, zstd comes from Node's own zlib where Node has
+ *   it), are dependencies at the versions pnpm-lock.yaml holds, and so is every package they
+ *   bring (see {@link pinnedDependencies}). It ships the helper programs built,
+ *   and `.prebuild-installrc`, which makes zstd-napi build from its own sources.
  * - `DIR/libraries/*.tgz`: @transship/core, helper and the transports as they would be
  *   published (`pnpm pack`: the built entry points, workspace versions made exact). Not
  *   needed by the command; apart, so that `DIR/*.tgz` is the command alone (npm installing
@@ -46,6 +48,7 @@ interface CliManifest {
   readonly engines?: Record<string, string>
   readonly bin?: Record<string, string>
   readonly dependencies?: Record<string, string>
+  readonly optionalDependencies?: Record<string, string>
 }
 
 /** Fails unless `pnpm build` has run since the sources last changed. */
@@ -120,6 +123,13 @@ function pinnedDependencies(lock: Tree, names: readonly string[]) {
 }
 
 /**
+ * Read by prebuild-install (zstd-napi's install script) in the folders above the package it
+ * installs: `buildFromSource` makes it skip its download from GitHub, so node-gyp builds
+ * zstd-napi from the sources in its tarball.
+ */
+const PREBUILD_RC = '.prebuild-installrc'
+
+/**
  * Packs the CLI from a staging directory: its bundle, the root README, and a manifest with
  * the dependencies pinned.
  */
@@ -134,13 +144,17 @@ function packCli(dir: string): void {
     license: source.license,
     engines: source.engines,
     bin: source.bin,
-    files: ['dist'],
-    ...pinnedDependencies(lock, Object.keys(source.dependencies ?? {})),
+    files: ['dist', PREBUILD_RC],
+    ...pinnedDependencies(
+      lock,
+      Object.keys({ ...source.dependencies, ...source.optionalDependencies }),
+    ),
   }
   const stage = mkdtempSync(join(tmpdir(), 'transship-pack-'))
   try {
     cpSync(join(CLI_DIR, 'dist'), join(stage, 'dist'), { recursive: true })
     copyFileSync(join(ROOT, 'README.md'), join(stage, 'README.md'))
+    copyFileSync(join(CLI_DIR, PREBUILD_RC), join(stage, PREBUILD_RC))
     writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
     execFileSync('npm', ['pack', '--loglevel', 'warn', '--pack-destination', dir], {
       cwd: stage,

@@ -4,6 +4,14 @@ export { type TarGuard, type TarGuardOptions, tarGuard } from './archive/tarGuar
 export { verifyingStream } from './archive/verifyingStream.js'
 export { deleteBackup, listBackups, type StoredBackup } from './backups/listBackups.js'
 export {
+  CODEC_NAMES,
+  type Codec,
+  type CodecName,
+  type Compression,
+  findCodec,
+} from './compression/codecs.js'
+export { compressedTransport } from './compression/compressedTransport.js'
+export {
   connectEngine,
   EngineClient,
   type EngineInfo,
@@ -97,8 +105,12 @@ export type {
   WarningEvent,
 } from './pipeline/events.js'
 export { type RollbackOnFailureOptions, rollbackOnFailure } from './pipeline/rollbackOnFailure.js'
-export { keyRequired, type SealingOptions } from './pipeline/sealing.js'
 export { defineStage, type StageContext, StageFailure } from './pipeline/stage.js'
+export {
+  type CompressionOptions,
+  keyRequired,
+  type SealingOptions,
+} from './pipeline/staging.js'
 export { startMigration } from './pipeline/startMigration.js'
 export type {
   Downtime,

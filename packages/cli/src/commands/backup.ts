@@ -5,6 +5,9 @@ import { loadCore } from '../loadCore.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
+  type CompressFlags,
+  compressionOf,
+  compressOption,
   fromOption,
   type HookFlags,
   preFreezeOption,
@@ -15,7 +18,13 @@ import {
   volumesOption,
 } from './options.js'
 
-interface BackupFlags extends EngineFlags, OutputFlags, StateFlags, KeyFlags, HookFlags {
+interface BackupFlags
+  extends EngineFlags,
+    OutputFlags,
+    StateFlags,
+    KeyFlags,
+    HookFlags,
+    CompressFlags {
   readonly from?: string
   readonly via: string
   readonly volumes?: string[]
@@ -56,6 +65,7 @@ export function backupCommand(): Command {
     )
     .option('--json', 'print events as JSON lines; the last one carries the backup URL')
   for (const option of [
+    compressOption(),
     keyFileOption(),
     noEncryptOption(),
     stateDirOption(),
@@ -84,6 +94,7 @@ export function backupCommand(): Command {
             container,
             transport,
             ...sealing,
+            ...compressionOf(flags),
             signal,
             ledger,
             ...undoTimeoutOf(flags),

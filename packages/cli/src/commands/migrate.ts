@@ -7,6 +7,9 @@ import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
 import {
+  type CompressFlags,
+  compressionOf,
+  compressOption,
   destinationChoiceOptions,
   fromOption,
   type HookFlags,
@@ -28,7 +31,8 @@ interface MigrateFlags
     StateFlags,
     KeyFlags,
     TargetChangeFlags,
-    HookFlags {
+    HookFlags,
+    CompressFlags {
   readonly from?: string
   readonly to: string
   readonly via?: string
@@ -82,6 +86,7 @@ export function migrateCommand(): Command {
     )
     .option('--json', 'print events as JSON lines')
   for (const option of [
+    compressOption(),
     keyFileOption(),
     noEncryptOption(),
     stateDirOption(),
@@ -122,6 +127,7 @@ export function migrateCommand(): Command {
             container,
             ...(transport ? { transport } : {}),
             ...sealing,
+            ...compressionOf(flags),
             checkpoint: flags.checkpoint,
             ...(flags.checksum ? { checksum: true } : {}),
             onConflict: flags.onConflict,

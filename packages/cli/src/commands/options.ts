@@ -1,4 +1,10 @@
-import type { Hooks, OnConflict, OnMissingNetwork, TargetChanges } from '@transship/core'
+import type {
+  Compression,
+  Hooks,
+  OnConflict,
+  OnMissingNetwork,
+  TargetChanges,
+} from '@transship/core'
 import { InvalidArgumentError, Option } from 'commander'
 import { loadCore } from '../loadCore.js'
 
@@ -41,6 +47,31 @@ export function onMissingNetworkOption(): Option {
   )
     .choices(NETWORK_CHOICES)
     .default('create')
+}
+
+const COMPRESSION_CHOICES: readonly Compression[] = ['zstd', 'gzip', 'none']
+
+/** What `--compress` gives a command. */
+export interface CompressFlags {
+  readonly compress?: Compression
+}
+
+/** `--compress zstd|gzip|none`: how staged artifacts are compressed, before encryption. */
+export function compressOption(): Option {
+  return new Option(
+    '--compress <codec>',
+    'compress each staged artifact before it is encrypted (default: zstd for scp:// and s3://, none for file://); refused without staging',
+  ).choices(COMPRESSION_CHOICES)
+}
+
+/**
+ * The pipeline's compression option, when `--compress` was given.
+ *
+ * @param flags - the command's flags.
+ * @return `{ compress }`, or nothing (the transport's default).
+ */
+export function compressionOf(flags: CompressFlags): { compress?: Compression } {
+  return flags.compress ? { compress: flags.compress } : {}
 }
 
 /** `--from <engine>`: the source engine. */

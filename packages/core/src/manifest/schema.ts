@@ -56,9 +56,15 @@ export const ArtifactSchema = z.object({
   /** Key under the backup's prefix, e.g. `volumes/0.tar`. */
   key: artifactKey,
   kind: z.enum(['volume', 'layer', 'image', 'checkpoint']),
-  /** Byte size as stored. */
+  /** Byte size of the artifact itself (before compression and sealing). */
   size: z.number().int().nonnegative(),
+  /** The sha256 of the artifact itself (before compression and sealing). */
   sha256,
+  /**
+   * Byte size once compressed (before sealing), in a backup whose manifest names a
+   * `compression`: what a restore checks the stored artifact against before it begins.
+   */
+  compressedSize: z.number().int().nonnegative().optional(),
   /**
    * How the bytes are encoded: `tar`, an archive as the engine's archive API gives and
    * takes it (names under one top directory); `tree`, a PAX tar of a directory tree as
@@ -244,6 +250,12 @@ export const ManifestSchema = z.looseObject({
   image: ImageSchema.optional(),
   /** Absent for a cold backup (`--no-checkpoint`, or a source that was not running). */
   checkpoint: CheckpointSchema.optional(),
+  /**
+   * The codec every artifact was compressed with before it was sealed (`zstd`, `gzip`);
+   * absent when they were stored as they are. The manifest itself is never compressed. A
+   * codec this transship does not know is refused on restore, naming it.
+   */
+  compression: z.string().optional(),
 })
 
 export type Artifact = z.infer<typeof ArtifactSchema>

@@ -1,10 +1,10 @@
-import { defer, type Observable, of } from 'rxjs'
+import { defer, from, type Observable } from 'rxjs'
 import type { MigrationEvent } from './events.js'
 import { type InitialStateOptions, initialState } from './state.js'
 
 /**
  * The source of every pipeline: one `state` event with an empty migration state, for the
- * stages to build on.
+ * stages to build on, after a `warning` event for each warning known before the first stage.
  *
  * ## Example
  * ```ts
@@ -17,9 +17,14 @@ import { type InitialStateOptions, initialState } from './state.js'
  * @param options - `id`: the backup id, when known (a restore); `signal`: aborting it
  *   interrupts the pipeline, and with {@link rollbackOnFailure} puts everything back;
  *   `ledger`: where the run's undo steps go (a durable one survives a crash; default one
- *   in memory, new for each subscription).
- * @return an observable of that one event.
+ *   in memory, new for each subscription); `warnings`: known before the first stage.
+ * @return an observable of those events.
  */
 export function startMigration(options: InitialStateOptions = {}): Observable<MigrationEvent> {
-  return defer(() => of<MigrationEvent>({ type: 'state', state: initialState(options) }))
+  return defer(() =>
+    from<MigrationEvent[]>([
+      ...(options.warnings ?? []).map((warning) => ({ type: 'warning' as const, ...warning })),
+      { type: 'state', state: initialState(options) },
+    ]),
+  )
 }

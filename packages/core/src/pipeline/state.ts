@@ -109,12 +109,14 @@ export interface InitialStateOptions {
   readonly signal?: AbortSignal
   /** The run's undo ledger (default: one in memory only). */
   readonly ledger?: Ledger
+  /** Known before the first stage (a compression other than the one asked for). */
+  readonly warnings?: readonly Warning[]
 }
 
 /**
  * The state a pipeline starts from.
  *
- * @param options - backup id, abort signal, ledger.
+ * @param options - backup id, abort signal, ledger, warnings.
  * @return an empty state.
  */
 export function initialState(options: InitialStateOptions = {}): MigrationState {
@@ -125,7 +127,7 @@ export function initialState(options: InitialStateOptions = {}): MigrationState 
     volumes: [],
     skippedMounts: [],
     artifacts: [],
-    warnings: [],
+    warnings: [...(options.warnings ?? [])],
     restoredVolumes: {},
     ledger: options.ledger ?? Ledger.inMemory(),
   }

@@ -4,7 +4,12 @@ import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
-import { type SealingOptions, stagedIdOf, stagingOf } from '../pipeline/sealing.js'
+import {
+  type CompressionOptions,
+  type SealingOptions,
+  stagedStartOf,
+  stagingOf,
+} from '../pipeline/staging.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
@@ -22,7 +27,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link backup}. */
-export interface BackupOptions extends RunOptions, SealingOptions {
+export interface BackupOptions extends RunOptions, SealingOptions, CompressionOptions {
   /** The source engine. */
   readonly source: EngineClient
   /** The container: name or id. */
@@ -78,7 +83,7 @@ export function backup(options: BackupOptions): Observable<MigrationEvent> {
     return throwError(() => error)
   }
   const checkpoint = options.checkpoint ?? true
-  return startMigration({ ...runOptions(options), ...stagedIdOf(options) })
+  return startMigration({ ...runOptions(options), ...stagedStartOf(options.transport, options) })
     .pipe(
       inspectSource({
         engine,

@@ -5,7 +5,13 @@ import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
-import { keyRequired, type SealingOptions, stagedIdOf, stagingOf } from '../pipeline/sealing.js'
+import {
+  type CompressionOptions,
+  keyRequired,
+  type SealingOptions,
+  stagedStartOf,
+  stagingOf,
+} from '../pipeline/staging.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
 import { checkDestination } from '../stages/checkDestination.js'
@@ -39,7 +45,7 @@ import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link migrate}. */
-export interface MigrateOptions extends RunOptions, SealingOptions {
+export interface MigrateOptions extends RunOptions, SealingOptions, CompressionOptions {
   readonly source: EngineClient
   readonly destination: EngineClient
   /** The container: name or id. */
@@ -118,6 +124,15 @@ export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
   if (options.keepBackup && options.transport && options.encrypt !== false && !options.secret) {
     // A fresh key would make a kept backup that nobody can open.
     return throwError(() => keyRequired('migrate --keep-backup'))
+  }
+  if (options.compress && !options.transport) {
+    return throwError(
+      () =>
+        new TransshipError(
+          'INVALID_OPTION',
+          'compressing (--compress) needs staging (--via URL): the direct route streams each artifact from engine to engine and stores nothing',
+        ),
+    )
   }
   if (options.keepBackup && !options.transport) {
     return throwError(
@@ -229,7 +244,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
   const route = { source, destination, transport, checksum: options.checksum ?? false }
   const checkpoint = options.checkpoint ?? true
   const choices = choicesOf(options)
-  return startMigration({ ...runOptions(options), ...stagedIdOf(options) })
+  return startMigration({ ...runOptions(options), ...stagedStartOf(transport, options) })
     .pipe(
       preflight(options),
       // While the source runs: the image, the volumes' content (stored, then applied at

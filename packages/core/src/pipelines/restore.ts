@@ -1,12 +1,11 @@
 import { concatMap, defer, type Observable } from 'rxjs'
-import { isSealedBackup } from '../backups/loadManifest.js'
+import { backupStaging } from '../backups/backupStaging.js'
 import type { EngineClient } from '../engine/client.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
-import { sealedTransport } from '../sealing/sealedTransport.js'
 import type { SecretKey } from '../sealing/secretKey.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
@@ -77,11 +76,13 @@ export function restore(options: RestoreOptions): Observable<MigrationEvent> {
     ...(options.changes ? { changes: options.changes } : {}),
   }
   // The manifest is read as stored; the artifacts of a sealed backup through the key, those
-  // of a plain one (restored only when `insecure`) as they are.
-  const staging = defer(async () =>
-    secret && (await isSealedBackup(options.transport, options.id, options.signal))
-      ? sealedTransport(options.transport, secret)
-      : options.transport,
+  // of a plain one (restored only when `insecure`) as they are, decompressed as stored.
+  const staging = defer(() =>
+    backupStaging(options.transport, options.id, {
+      secret,
+      insecure: options.insecure,
+      signal: options.signal,
+    }),
   )
   const stages = (transport: Transport) =>
     startMigration({ id: options.id, ...runOptions(options) }).pipe(

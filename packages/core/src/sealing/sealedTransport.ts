@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
-import { pipeline, type Readable, Transform } from 'node:stream'
-import type { ArtifactExpectation, ArtifactStat, Transport } from '../transport/contract.js'
-import { assertExpectation } from '../transport/expectation.js'
+import { pipeline, type Readable } from 'node:stream'
+import type { ArtifactStat, Transport } from '../transport/contract.js'
+import { expectationGate } from '../transport/expectation.js'
 import { assertSafeKey } from '../transport/keys.js'
 import { plainSize, sealedSize } from './sealedFormat.js'
 import { openStream, sealStream } from './sealedStream.js'
@@ -61,34 +60,4 @@ export function sealedTransport(inner: Transport, secret: SecretKey): Transport 
     remove: (prefix, options) => inner.remove(prefix, options),
     ...(inner.close ? { close: () => inner.close?.() ?? Promise.resolve() } : {}),
   }
-}
-
-/**
- * Passes the plaintext on, and fails the stream at its end when it does not meet the
- * expectation: the inner transport then commits nothing.
- */
-function expectationGate(
-  transport: string,
-  key: string,
-  where: string,
-  expected: ArtifactExpectation | undefined,
-): { stream: Transform; size: () => number } {
-  const hash = createHash('sha256')
-  let size = 0
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      size += chunk.length
-      hash.update(chunk)
-      callback(null, chunk)
-    },
-    flush(callback) {
-      try {
-        assertExpectation(transport, key, where, { size, sha256: hash.digest('hex') }, expected)
-        callback()
-      } catch (error) {
-        callback(error as Error)
-      }
-    },
-  })
-  return { stream, size: () => size }
 }

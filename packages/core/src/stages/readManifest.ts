@@ -1,4 +1,5 @@
 import { type LoadManifestOptions, loadManifest } from '../backups/loadManifest.js'
+import { readingCodec } from '../compression/codecs.js'
 import { TransshipError } from '../errors.js'
 import { MANIFEST_KEY } from '../manifest/schema.js'
 import { defineStage } from '../pipeline/stage.js'
@@ -16,7 +17,8 @@ export interface ReadManifestOptions extends Omit<LoadManifestOptions, 'signal'>
 /**
  * Stage `read-manifest`: the first stage of a restore. Reads the backup's manifest,
  * authenticated with the key when sealed (a plain one only when `insecure`), validates it,
- * and checks that every artifact it lists is stored with its recorded size. A backup
+ * checks that this machine has the codec the artifacts were compressed with, and that every
+ * artifact it lists is stored with its recorded size. A backup
  * without a manifest is incomplete and is never restored.
  *
  * ## Example
@@ -30,7 +32,8 @@ export interface ReadManifestOptions extends Omit<LoadManifestOptions, 'signal'>
  * @param options - transport, backup id, key, whether a plain manifest is accepted.
  * @return the stage operator.
  * @throws TransshipError `BACKUP_INCOMPLETE` (no manifest, or an artifact missing or of
- *   the wrong size), `MANIFEST_INVALID`, `MANIFEST_UNSUPPORTED`.
+ *   the wrong size), `MANIFEST_INVALID`, `MANIFEST_UNSUPPORTED`, `COMPRESSION_UNKNOWN`,
+ *   `COMPRESSION_UNAVAILABLE`.
  */
 export function readManifest(options: ReadManifestOptions) {
   return defineStage('read-manifest', async (state, { signal }) => {
@@ -51,9 +54,12 @@ export function readManifest(options: ReadManifestOptions) {
       insecure: options.insecure,
       signal,
     })
+    // A codec this machine lacks is refused before anything is made.
+    if (manifest.compression) readingCodec(manifest.compression, url)
     for (const artifact of manifest.artifacts) {
       const stat = await transport.stat(`${id}/${artifact.key}`, { signal })
-      const size = sealed ? sealedSize(artifact.size) : artifact.size
+      const plain = artifact.compressedSize ?? artifact.size
+      const size = sealed ? sealedSize(plain) : plain
       if (stat?.size !== size) {
         throw new TransshipError(
           'BACKUP_INCOMPLETE',

@@ -1,13 +1,16 @@
 import { Readable } from 'node:stream'
+import { compressionOf } from '../compression/compressedTransport.js'
+import { TransshipError } from '../errors.js'
 import { serializeManifest } from '../manifest/codec.js'
 import {
+  type Artifact,
   MANIFEST_FORMAT,
   MANIFEST_KEY,
   MANIFEST_VERSION,
   type Manifest,
 } from '../manifest/schema.js'
 import { defineStage } from '../pipeline/stage.js'
-import type { Transport } from '../transport/contract.js'
+import type { Transport, TransportCallOptions } from '../transport/contract.js'
 import { requireSource } from './require.js'
 import { undoStoring } from './storeArtifact.js'
 
@@ -46,15 +49,41 @@ export function writeManifest(options: WriteManifestOptions) {
       source: container,
       volumes: [...state.volumes],
       skippedMounts: [...state.skippedMounts],
-      artifacts: [...state.artifacts],
+      artifacts: await storedArtifacts(transport, backupId, state.artifacts, { signal }),
       warnings: [...state.warnings],
       ...(state.layer ? { layer: state.layer } : {}),
       ...(state.image ? { image: state.image } : {}),
       ...(state.checkpoint ? { checkpoint: state.checkpoint } : {}),
+      ...(compressionOf(transport) ? { compression: compressionOf(transport) } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
     await undoStoring(transport, key, undoable)
     await transport.put(key, Readable.from([serializeManifest(manifest)]), undefined, { signal })
     return { ...state, manifest, backupUrl: `${transport.url}/${backupId}` }
   })
+}
+
+/**
+ * The artifacts as the manifest lists them: through a compressing transport, each with its
+ * compressed size, as the transport stores it.
+ */
+async function storedArtifacts(
+  transport: Transport,
+  backupId: string,
+  artifacts: readonly Artifact[],
+  options: TransportCallOptions,
+): Promise<Artifact[]> {
+  if (!compressionOf(transport)) return [...artifacts]
+  return Promise.all(
+    artifacts.map(async (artifact) => {
+      const stored = await transport.stat(`${backupId}/${artifact.key}`, options)
+      if (!stored) {
+        throw new TransshipError(
+          'BACKUP_INCOMPLETE',
+          `artifact ${artifact.key} of backup ${backupId} is missing from ${transport.url}`,
+        )
+      }
+      return { ...artifact, compressedSize: stored.size }
+    }),
+  )
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { Transform } from 'node:stream'
 import { TransshipError } from '../errors.js'
 import type { ArtifactExpectation } from './contract.js'
 
@@ -38,4 +40,41 @@ export function assertExpectation(
       `[${transport}] refusing to store ${JSON.stringify(key)} at ${where}: it has ${mismatches.join(' and ')}`,
     )
   }
+}
+
+/**
+ * Passes a stream on, and fails it at its end when it does not meet the expectation: for a
+ * transport that stores something else than what it is given (sealed, compressed), so
+ * that the inner transport then commits nothing.
+ *
+ * @param transport - the transport's name, for the message.
+ * @param key - the artifact's key.
+ * @param where - where it is written.
+ * @param expected - what the caller expected, if anything.
+ * @return the stream, and the byte count that went through it.
+ */
+export function expectationGate(
+  transport: string,
+  key: string,
+  where: string,
+  expected: ArtifactExpectation | undefined,
+): { stream: Transform; size: () => number } {
+  const hash = createHash('sha256')
+  let size = 0
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.length
+      hash.update(chunk)
+      callback(null, chunk)
+    },
+    flush(callback) {
+      try {
+        assertExpectation(transport, key, where, { size, sha256: hash.digest('hex') }, expected)
+        callback()
+      } catch (error) {
+        callback(error as Error)
+      }
+    },
+  })
+  return { stream, size: () => size }
 }

@@ -1,4 +1,7 @@
+import { type Compression, compressingCodec } from '../compression/codecs.js'
+import { compressedTransport } from '../compression/compressedTransport.js'
 import { TransshipError } from '../errors.js'
+import type { Warning } from '../manifest/schema.js'
 import { sealedTransport } from '../sealing/sealedTransport.js'
 import { SecretKey } from '../sealing/secretKey.js'
 import { newBackupId } from '../stages/backupId.js'
@@ -18,13 +21,23 @@ export interface SealingOptions {
   readonly encrypt?: boolean
 }
 
+/** How a pipeline compresses what it stages. */
+export interface CompressionOptions {
+  /**
+   * `zstd`, `gzip` or `none` (`--compress`): how every artifact but the manifest is
+   * compressed, before it is sealed. Default: `none` for a `local` transport (`file://`),
+   * `zstd` for any other; zstd is gzip, with a warning, where this machine has no zstd.
+   */
+  readonly compress?: Compression
+}
+
 /**
  * The staging a pipeline writes to: the transport, sealed with the key, or with a fresh
  * random key when `fresh` (a migration that reads its staging back itself), or as it is
- * with `encrypt: false`.
+ * with `encrypt: false`; compressed before it is sealed unless `compress` is `none`.
  *
  * @param transport - the staging as stored.
- * @param options - key, or `encrypt: false`.
+ * @param options - key, or `encrypt: false`; compression.
  * @param what - the pipeline, for the error: `backup`, `migrate --keep-backup`, …
  * @param fresh - whether a fresh key may be made when none is given.
  * @return the transport the stages use.
@@ -32,6 +45,17 @@ export interface SealingOptions {
  *   encryption is on.
  */
 export function stagingOf(
+  transport: Transport,
+  options: SealingOptions & CompressionOptions,
+  what: string,
+  fresh: boolean,
+): Transport {
+  const { codec } = compressingCodec(compressionOf(transport, options))
+  const sealed = sealedStaging(transport, options, what, fresh)
+  return codec ? compressedTransport(sealed, codec) : sealed
+}
+
+function sealedStaging(
   transport: Transport,
   options: SealingOptions,
   what: string,
@@ -43,16 +67,31 @@ export function stagingOf(
   throw keyRequired(what)
 }
 
+/** The compression chosen, or the transport's default. */
+function compressionOf(transport: Transport, options: CompressionOptions): Compression {
+  // A local directory is as fast to write as to compress into.
+  return options.compress ?? (transport.name === 'local' ? 'none' : 'zstd')
+}
+
 /**
- * The initial state's backup id for a run that stages: a sealed backup's id names no
- * container (`backup-<time>-<random>`), since the id is the one thing the staging shows in
+ * The initial state of a run that stages: its backup id, and the warning of a compression
+ * other than the one asked for. A sealed backup's id names no container
+ * (`backup-<time>-<random>`), since the id is the one thing the staging shows in
  * plaintext; a plain one's begins with the container's name (chosen when it is known).
  *
- * @param options - key, or `encrypt: false`.
- * @return `{ id }` for `startMigration`, or nothing.
+ * @param transport - the staging as stored.
+ * @param options - key, or `encrypt: false`; compression.
+ * @return `{ id, warnings }` for `startMigration`.
  */
-export function stagedIdOf(options: SealingOptions): { id?: string } {
-  return options.encrypt === false ? {} : { id: newBackupId(SEALED_BACKUP_PREFIX) }
+export function stagedStartOf(
+  transport: Transport,
+  options: SealingOptions & CompressionOptions,
+): { id?: string; warnings?: Warning[] } {
+  const { warning } = compressingCodec(compressionOf(transport, options))
+  return {
+    ...(options.encrypt === false ? {} : { id: newBackupId(SEALED_BACKUP_PREFIX) }),
+    ...(warning ? { warnings: [{ stage: 'compression', message: warning }] } : {}),
+  }
 }
 
 /** What a sealed backup's id begins with. */
