@@ -29,38 +29,6 @@ export interface LoadedManifest {
 }
 
 /**
- * Whether a backup's manifest is sealed, from its first bytes only: what a restore given a
- * key must know to read the artifacts (sealed ones through the key, those of a plain
- * backup, restored with `insecure`, as stored). Authenticates nothing: {@link loadManifest}
- * does.
- *
- * @param transport - the staging, as stored.
- * @param id - the backup's id.
- * @param signal - aborts the read.
- * @return whether it begins as sealed data does; `false` when there is no manifest.
- */
-export async function isSealedBackup(
-  transport: Transport,
-  id: string,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  const key = `${id}/${MANIFEST_KEY}`
-  const options = signal ? { signal } : {}
-  if (!(await transport.stat(key, options))) return false
-  const stream = await transport.get(key, options)
-  try {
-    let head = Buffer.alloc(0)
-    for await (const chunk of stream) {
-      head = Buffer.concat([head, chunk as Buffer])
-      if (head.length >= SEALED_MAGIC.length) break
-    }
-    return head.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)
-  } finally {
-    stream.destroy()
-  }
-}
-
-/**
  * Reads a backup's manifest from the staging, as untrusted data: sealed (opened with the
  * key, which authenticates it: changed, cut short, sealed with another key or copied from
  * another backup, it is refused), or plain JSON, accepted only when `insecure`. Then
