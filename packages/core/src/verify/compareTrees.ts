@@ -31,6 +31,14 @@ export interface PathDifference {
   readonly fields: readonly FieldDifference[]
 }
 
+/** What {@link compareTrees} knows of the target. */
+export interface CompareOptions {
+  /** When the target last started, in nanoseconds since the epoch; absent when it never did. */
+  readonly targetStartedAt?: bigint
+  /** Directories the engine writes into as it starts the target (parents of mount points). */
+  readonly touchedAtStart?: ReadonlySet<string>
+}
+
 /** The differences between two trees, split by who made them. */
 export interface TreeComparison {
   /** Paths that differ and that the target did not change since it started. */
@@ -49,7 +57,10 @@ export interface TreeComparison {
  * and listed apart, when the target's entry has a ctime later than the start (the kernel
  * sets ctime on every write, chmod, chown, link, rename and utime, and no program can set
  * it, while every write of the migration happened before the start), or, for a path
- * the target lacks, when the directory that held it has.
+ * the target lacks, when the directory that held it has. So is an mtime that differs on a
+ * directory of `touchedAtStart`: where the engine makes mount points and the files it
+ * manages (`/etc/hostname`, …) as it starts a container, which moves their directory's
+ * mtime just before `State.StartedAt` is taken.
  *
  * ## Example
  * ```ts
@@ -59,15 +70,17 @@ export interface TreeComparison {
  *
  * @param source - the source's entries.
  * @param target - the target's entries.
- * @param targetStartedAt - when the target last started, in nanoseconds since the epoch
- *   (see {@link startTimeOf}); absent when it never did.
+ * @param options - `targetStartedAt`: when the target last started, in nanoseconds since
+ *   the epoch (see {@link startTimeOf}), absent when it never did; `touchedAtStart`: the
+ *   directories the engine writes into when it starts the target.
  * @return the differences, in path order.
  */
 export function compareTrees(
   source: readonly ListedEntry[],
   target: readonly ListedEntry[],
-  targetStartedAt?: bigint,
+  options: CompareOptions = {},
 ): TreeComparison {
+  const { targetStartedAt, touchedAtStart } = options
   const targets = new Map(target.map((entry) => [entry.path, entry]))
   const sourceLinks = linkGroups(source)
   const targetLinks = linkGroups(target)
@@ -89,7 +102,10 @@ export function compareTrees(
   if (targetStartedAt === undefined) return { differences: found, changedByTarget: [] }
   const since = (entry: ListedEntry | undefined) =>
     entry !== undefined && nanoseconds(entry.ctime) > targetStartedAt
+  const atStart = (d: PathDifference) =>
+    touchedAtStart?.has(d.path) === true && d.fields.every((field) => field.field === 'mtime')
   const byTarget = (d: PathDifference) =>
+    (d.kind === 'changed' && atStart(d)) ||
     since(d.kind === 'missing' ? nearestAncestor(targets, d.path) : targets.get(d.path))
   return {
     differences: found.filter((d) => !byTarget(d)),

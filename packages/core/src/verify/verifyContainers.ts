@@ -114,7 +114,10 @@ export async function verifyContainers(options: VerifyOptions): Promise<Verifica
     const [sourceEntries, targetEntries] = await Promise.all(
       [pair.source, pair.target].map((end) => (end ? listTree(end, signal) : [])),
     )
-    const found = compareTrees(sourceEntries ?? [], targetEntries ?? [], startedAt)
+    const found = compareTrees(sourceEntries ?? [], targetEntries ?? [], {
+      ...(startedAt === undefined ? {} : { targetStartedAt: startedAt }),
+      touchedAtStart: pair.touchedAtStart,
+    })
     const placed = (d: PathDifference): TreeDifference => ({
       ...d,
       tree: pair.kind,

@@ -132,7 +132,7 @@ describe('compareTrees', () => {
     const result = compareTrees(
       tree,
       copy.filter((entry) => entry.path !== 'z'),
-      startTimeOf(STARTED),
+      { targetStartedAt: startTimeOf(STARTED) },
     )
     expect(result.differences.map((d) => d.path)).toEqual(['d/link'])
     expect(result.changedByTarget.map((d) => [d.path, d.kind])).toEqual([
@@ -141,6 +141,21 @@ describe('compareTrees', () => {
       ['d/log', 'added'],
       ['z', 'missing'],
     ])
+  })
+
+  it('lists apart a directory whose mtime the engine moved by making a mount point in it at the start', () => {
+    const copy = copyOf(tree).map((entry) =>
+      entry.path === 'd' ? { ...entry, mtime: '1700000010.400000000' } : entry,
+    )
+    const started = { targetStartedAt: startTimeOf(STARTED) }
+    expect(compareTrees(tree, copy, started).differences.map((d) => d.path)).toEqual(['d'])
+    const touched = { ...started, touchedAtStart: new Set(['d']) }
+    expect(compareTrees(tree, copy, touched)).toMatchObject({
+      differences: [],
+      changedByTarget: [{ path: 'd' }],
+    })
+    // Before the start, nothing is the engine's doing.
+    expect(compareTrees(tree, copy, { touchedAtStart: new Set(['d']) }).differences).toHaveLength(1)
   })
 
   it('counts everything when the target never started', () => {
