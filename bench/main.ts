@@ -7,6 +7,7 @@
  */
 import { testEnv } from '../test/support/testenv.js'
 import { checkpointBenchmark } from './checkpoint.js'
+import { compressionBenchmark } from './compression.js'
 import { downtimeBenchmark } from './downtime/index.js'
 import { imageBenchmark } from './image.js'
 import { layerBenchmark } from './layer.js'
@@ -28,6 +29,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   scpBenchmark,
   downtimeBenchmark,
   sealingBenchmark,
+  compressionBenchmark,
   startupBenchmark,
 ]
 

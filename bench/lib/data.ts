@@ -1,6 +1,14 @@
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 /** What a directory tree holds, to size throughput and check copies. */
@@ -57,14 +65,64 @@ const FILES_PER_DIR = 100
 const DIRS_PER_PARENT = 10
 const MAX_SMALL_FILE = 8192
 
+/** What files hold: random bytes (incompressible), or log-like text (compressible). */
+export type Content = 'random' | 'text'
+
 /**
- * Fills a directory with `count` small files of random bytes, 1 to 8192 bytes each (sizes
- * from a fixed seed, so every run makes the same tree; the content is incompressible), 100
- * per directory, 10 directories per parent: `p000/d0000/f000000.dat`.
+ * Fills a buffer with log-like text lines, as a service's logs or a database's dump are:
+ * numbers from a seeded generator, so that every run writes the same text. zstd's default
+ * level makes it about a tenth of its size.
+ */
+export function fillText(buffer: Buffer, random: () => number = mulberry32(0x10c)): Buffer {
+  let at = 0
+  while (at < buffer.length) {
+    const n = Math.floor(random() * 1e6)
+    const line = `2026-12-03T12:${String(n % 60).padStart(2, '0')}:${String(n % 59).padStart(2, '0')}.${n % 1000}Z INFO request id=${n} path=/api/items/${n % 997} status=${n % 7 === 0 ? 404 : 200} ms=${n % 89}\n`
+    at += buffer.write(line, at)
+  }
+  return buffer
+}
+
+/**
+ * Fills a directory with `count` files of log-like text ({@link fillText}), `total` bytes
+ * in all.
+ *
+ * @param signal - aborts between pieces.
+ */
+export function writeTextFiles(dir: string, total: number, count: number, signal: AbortSignal) {
+  const piece = Buffer.alloc(4 * 1024 * 1024)
+  const random = mulberry32(0x7e47)
+  for (let index = 0; index < count; index++) {
+    const size =
+      index < count - 1
+        ? Math.floor(total / count)
+        : total - Math.floor(total / count) * (count - 1)
+    const fd = openSync(join(dir, `text-${index}.log`), 'w')
+    try {
+      for (let written = 0; written < size; written += piece.length) {
+        signal.throwIfAborted()
+        writeSync(fd, fillText(piece, random), 0, Math.min(piece.length, size - written))
+      }
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+/**
+ * Fills a directory with `count` small files, 1 to 8192 bytes each (sizes from a fixed
+ * seed, so every run makes the same tree), of random bytes (incompressible) or log-like
+ * text, 100 per directory, 10 directories per parent: `p000/d0000/f000000.dat`.
  *
  * @param signal - aborts between directories.
+ * @param content - what the files hold (default random).
  */
-export function writeSmallFiles(dir: string, count: number, signal: AbortSignal): void {
+export function writeSmallFiles(
+  dir: string,
+  count: number,
+  signal: AbortSignal,
+  content: Content = 'random',
+): void {
   const buffer = Buffer.alloc(MAX_SMALL_FILE)
   const random = mulberry32(0x7a5c0de)
   for (let file = 0; file < count; file++) {
@@ -80,8 +138,9 @@ export function writeSmallFiles(dir: string, count: number, signal: AbortSignal)
       mkdirSync(leafDir, { recursive: true })
     }
     const size = 1 + Math.floor(random() * MAX_SMALL_FILE)
-    const content = randomFillSync(buffer.subarray(0, size))
-    writeFileSync(join(leafDir, `f${String(file).padStart(6, '0')}.dat`), content)
+    const bytes = buffer.subarray(0, size)
+    const filled = content === 'random' ? randomFillSync(bytes) : fillText(bytes, random)
+    writeFileSync(join(leafDir, `f${String(file).padStart(6, '0')}.dat`), filled)
   }
 }
 

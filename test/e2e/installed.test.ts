@@ -144,6 +144,13 @@ describe('transship installed from the packed tarballs', () => {
     expect(existsSync(join(installed, 'dist', `transship-helper-linux-${arch}`))).toBe(true)
   })
 
+  it('installs zstd-napi with its binding built, told to build from its sources', () => {
+    // .prebuild-installrc beside the package turns off prebuild-install's GitHub download.
+    expect(existsSync(join(installed, '.prebuild-installrc'))).toBe(true)
+    const binding = join(installed, 'node_modules/zstd-napi/build/Release/binding.node')
+    expect(existsSync(binding)).toBe(true)
+  })
+
   it('--version prints the installed package version', async () => {
     const { version } = JSON.parse(
       readFileSync(join(ROOT, 'packages/cli/package.json'), 'utf8'),
