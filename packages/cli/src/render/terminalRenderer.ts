@@ -49,6 +49,12 @@ export function terminalRenderer(
     undefined,
   )
   const perArtifact = new Map<string, { bar: SingleBar; started: number }>()
+  // cli-progress writes logged lines at its next redraw, and stop() does not redraw: the
+  // lines logged since the last one (the last stages) would be lost.
+  const stop = () => {
+    bars.update()
+    bars.stop()
+  }
   return {
     event(event: MigrationEvent) {
       switch (event.type) {
@@ -87,13 +93,13 @@ export function terminalRenderer(
           break
         }
         case 'summary':
-          bars.stop()
+          stop()
           out.write(`${summaryLine(event)}\n`)
           break
       }
     },
     close() {
-      bars.stop()
+      stop()
     },
   }
 }
