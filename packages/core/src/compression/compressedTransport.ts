@@ -20,8 +20,9 @@ const codecs = new WeakMap<Transport, CodecName>()
  *
  * ## Example
  * ```ts
- * const transport = compressedTransport(sealedTransport(s3, secret), findCodec('zstd'))
- * backup({ source, container: 'db', transport, encrypt: false })
+ * // What `backup({ transport: s3, secret, compress: 'zstd' })` stages through:
+ * const zstd = findCodec('zstd')
+ * const staging = zstd ? compressedTransport(sealedTransport(s3, secret), zstd) : s3
  * ```
  *
  * @param inner - where the compressed artifacts go.
