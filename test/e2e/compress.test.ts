@@ -13,7 +13,7 @@ import {
 } from '../support/docker.js'
 import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
 import { testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
-import { backupDirOf, type ManifestJson, StagingDirs } from '../support/staging.js'
+import { backupDirOf, editManifest, type ManifestJson, StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
 /**
@@ -155,14 +155,13 @@ function cleanUp(): Promise<void> {
   return removeTestContainersAndVolumes([hostA, hostB], [VOLUME])
 }
 
+afterAll(() => staging.removeAll())
+
 describe('--compress through file://', () => {
   beforeAll(async () => {
     await Promise.all([hostA, hostB].map(removeTestContainers))
   })
-  afterAll(async () => {
-    await cleanUp()
-    await staging.removeAll()
-  })
+  afterAll(cleanUp)
 
   it('stores as it is by default', async () => {
     await compressibleRedis('compress-file-default')
@@ -197,6 +196,24 @@ describe('--compress through file://', () => {
     await restoreOnB(backup, '--insecure')
     await expectRestoredOnB('compress-file-gzip')
     await cleanUp()
+  })
+})
+
+describe('a manifest naming a codec this transship does not know', () => {
+  afterAll(cleanUp)
+
+  it('is refused, naming the codec, before anything is created on B', async () => {
+    await compressibleRedis('compress-unknown')
+    const { url } = await staging.make()
+    const backup = await backupOnA('compress-unknown', url, '--compress', 'zstd', '--no-encrypt')
+    await editManifest(backupDirOf(backup), (manifest) => {
+      manifest.compression = 'lz4'
+    })
+    const result = await transship(['restore', backup, '--to', env.TESTENV_HOST_B, '--insecure'])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/is compressed with "lz4", which this transship does not know/)
+    await expect(hostB.getContainer('compress-unknown').inspect()).rejects.toThrow()
+    await expect(hostB.getVolume(VOLUME).inspect()).rejects.toThrow()
   })
 })
 
