@@ -23,7 +23,7 @@ import {
 } from '../../packages/core/src/index.js'
 import { removeLabelled } from '../support/cleanup.js'
 import { type CliResult, transship } from '../support/cli.js'
-import { createIdleContainer } from '../support/containers.js'
+import { IDLE_COMMAND } from '../support/containers.js'
 import { dockerAt, execIn } from '../support/docker.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -63,14 +63,21 @@ afterAll(async () => {
   await Promise.all([engines.A.close(), engines.B.close()])
 })
 
+/**
+ * What the container runs: it writes into its volume and its layer at once as it starts
+ * (before the engine takes State.StartedAt), then idles.
+ */
+const COMMAND = ['sh', '-c', `date > /data/boot && date > /etc/boot && ${IDLE_COMMAND[2]}`]
+
 /** A running container on A with a volume at /data, and {@link CONTENT} written. */
 async function sourceContainer(name: string): Promise<void> {
   await docker.A.createVolume({ Name: `${name}-data`, Labels: LABELS })
-  const container = await createIdleContainer(docker.A, {
+  const container = await docker.A.createContainer({
     name,
-    image: IMAGE,
-    labels: LABELS,
-    mounts: [{ Type: 'volume', Source: `${name}-data`, Target: '/data' }],
+    Image: IMAGE,
+    Cmd: COMMAND,
+    Labels: LABELS,
+    HostConfig: { Mounts: [{ Type: 'volume', Source: `${name}-data`, Target: '/data' }] },
   })
   await container.start()
   await shell(container, CONTENT)

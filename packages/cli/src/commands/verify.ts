@@ -72,8 +72,9 @@ function describeVerification(
     lines.push(`${title} (${items.length})`, ...items.map((item) => `  ${describe(item)}`))
   }
   list('differences', found.differences)
+  const since = target.changedAfter
   list(
-    `changed by the target since it started at ${target.startedAt ?? '?'} (not counted)`,
+    `changed by the target since its start began at ${since?.time} (${since?.from === 'hostname' ? 'its /etc/hostname' : 'State.StartedAt'}; not counted)`,
     found.changedByTarget,
   )
   lines.push(

@@ -33,10 +33,11 @@ export interface PathDifference {
 
 /** What {@link compareTrees} knows of the target. */
 export interface CompareOptions {
-  /** When the target last started, in nanoseconds since the epoch; absent when it never did. */
-  readonly targetStartedAt?: bigint
-  /** Directories the engine writes into as it starts the target (parents of mount points). */
-  readonly touchedAtStart?: ReadonlySet<string>
+  /**
+   * When the target's last start began, in nanoseconds since the epoch: later changes are
+   * its own. Absent when it never started.
+   */
+  readonly changedAfter?: bigint
 }
 
 /** The differences between two trees, split by who made them. */
@@ -53,14 +54,12 @@ export interface TreeComparison {
  * and which names a regular file shares its inode with (hard links). ctime and inode
  * numbers are not compared: no copy can keep them.
  *
- * Once the target has started (`targetStartedAt`), a difference is the target's own doing,
- * and listed apart, when the target's entry has a ctime later than the start (the kernel
- * sets ctime on every write, chmod, chown, link, rename and utime, and no program can set
- * it, while every write of the migration happened before the start), or, for a path
- * the target lacks, when the directory that held it has. So is an mtime that differs on a
- * directory of `touchedAtStart`: where the engine makes mount points and the files it
- * manages (`/etc/hostname`, …) as it starts a container, which moves their directory's
- * mtime just before `State.StartedAt` is taken.
+ * Once the target has started (`changedAfter`: when its start began), a difference is the
+ * target's own doing, and listed apart, when the target's entry has a ctime later than
+ * that (the kernel sets ctime on every write, chmod, chown, link, rename and utime, and no
+ * program can set it, while every write of the migration happened before the start), or,
+ * for a path the target lacks, when the nearest directory above it that the target holds
+ * has (removing a path changes its directory).
  *
  * ## Example
  * ```ts
@@ -70,9 +69,8 @@ export interface TreeComparison {
  *
  * @param source - the source's entries.
  * @param target - the target's entries.
- * @param options - `targetStartedAt`: when the target last started, in nanoseconds since
- *   the epoch (see {@link startTimeOf}), absent when it never did; `touchedAtStart`: the
- *   directories the engine writes into when it starts the target.
+ * @param options - `changedAfter`: when the target's last start began, in nanoseconds
+ *   since the epoch (see `changedAfter.ts`), absent when it never started.
  * @return the differences, in path order.
  */
 export function compareTrees(
@@ -80,7 +78,7 @@ export function compareTrees(
   target: readonly ListedEntry[],
   options: CompareOptions = {},
 ): TreeComparison {
-  const { targetStartedAt, touchedAtStart } = options
+  const { changedAfter } = options
   const targets = new Map(target.map((entry) => [entry.path, entry]))
   const sourceLinks = linkGroups(source)
   const targetLinks = linkGroups(target)
@@ -99,13 +97,10 @@ export function compareTrees(
     if (!present.has(entry.path)) found.push({ path: entry.path, kind: 'added', fields: [] })
   }
   found.sort((a, b) => comparePaths(a.path, b.path))
-  if (targetStartedAt === undefined) return { differences: found, changedByTarget: [] }
+  if (changedAfter === undefined) return { differences: found, changedByTarget: [] }
   const since = (entry: ListedEntry | undefined) =>
-    entry !== undefined && nanoseconds(entry.ctime) > targetStartedAt
-  const atStart = (d: PathDifference) =>
-    touchedAtStart?.has(d.path) === true && d.fields.every((field) => field.field === 'mtime')
+    entry !== undefined && nanoseconds(entry.ctime) > changedAfter
   const byTarget = (d: PathDifference) =>
-    (d.kind === 'changed' && atStart(d)) ||
     since(d.kind === 'missing' ? nearestAncestor(targets, d.path) : targets.get(d.path))
   return {
     differences: found.filter((d) => !byTarget(d)),
@@ -205,19 +200,4 @@ export function comparePaths(a: string, b: string): number {
 export function nanoseconds(time: string): bigint {
   const [seconds = '0', fraction = '0'] = time.split('.')
   return BigInt(seconds) * 1_000_000_000n + BigInt(fraction.padEnd(9, '0').slice(0, 9))
-}
-
-/**
- * An engine's RFC 3339 time with nanoseconds (`State.StartedAt`), in nanoseconds since the
- * epoch; `undefined` for the zero time of a container that never started.
- *
- * @param time - e.g. `2026-12-03T12:00:00.123456789Z`.
- * @return the nanoseconds, or `undefined`.
- */
-export function startTimeOf(time: string): bigint | undefined {
-  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time)
-  if (!match || time.startsWith('0001-')) return undefined
-  const milliseconds = Date.parse(`${match[1]}${match[3]}`)
-  if (Number.isNaN(milliseconds)) return undefined
-  return BigInt(milliseconds) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'))
 }

@@ -25,11 +25,6 @@ export interface TreePair {
   /** The volume's name on each side. */
   readonly sourceVolume?: string
   readonly targetVolume?: string
-  /**
-   * Directories of the tree the engine writes into when it starts the target: where it
-   * makes mount points and the files it manages (see {@link compareTrees}).
-   */
-  readonly touchedAtStart: ReadonlySet<string>
   /** Why it cannot be compared, when it cannot. */
   readonly unverifiable?: string
 }
@@ -72,7 +67,6 @@ export function containerTrees(
     return {
       kind: 'volume',
       mountPoint,
-      touchedAtStart: touchedAtStart(mountPoint, target.inspect),
       ...optional('source', tree(source, names.source)),
       ...optional('target', tree(target, names.target)),
       ...optional('sourceVolume', names.source),
@@ -90,7 +84,6 @@ function layerPair(source: ContainerSide, target: ContainerSide): TreePair {
     return {
       kind: 'layer',
       mountPoint: '/',
-      touchedAtStart: new Set(),
       unverifiable: `${withoutUpperDir.engine.url} stores containers with the ${driver} storage driver, which has no overlay2 UpperDir to compare`,
     }
   }
@@ -114,29 +107,7 @@ function layerPair(source: ContainerSide, target: ContainerSide): TreePair {
     describe: `the layer of container ${side.inspect.Name.replace(/^\//, '')} on ${side.engine.url}`,
     exclude,
   })
-  return {
-    kind: 'layer',
-    mountPoint: '/',
-    touchedAtStart: touchedAtStart('/', target.inspect),
-    source: upper(source),
-    target: upper(target),
-  }
-}
-
-/**
- * The directories of the tree at `mountPoint` that hold something the engine makes as it
- * starts the container (a mount point, `/etc/hostname`, …), relative to the tree's root.
- */
-function touchedAtStart(mountPoint: string, inspect: Dockerode.ContainerInspectInfo): Set<string> {
-  const root = mountPoint.replace(/\/+$/, '')
-  const touched = new Set<string>()
-  for (const path of [...ENGINE_FILES, ...mountPointsOf(inspect)]) {
-    if (!path.startsWith(`${root}/`)) continue
-    const relative = path.slice(root.length + 1).replace(/\/+$/, '')
-    const slash = relative.lastIndexOf('/')
-    touched.add(slash === -1 ? '.' : relative.slice(0, slash))
-  }
-  return touched
+  return { kind: 'layer', mountPoint: '/', source: upper(source), target: upper(target) }
 }
 
 /** Every path a container mounts something at: volumes, binds, tmpfs. */

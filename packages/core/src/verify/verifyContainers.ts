@@ -2,7 +2,8 @@ import type Dockerode from 'dockerode'
 import type { EngineClient } from '../engine/client.js'
 import { helperProgramFor } from '../engine/helperProcess.js'
 import { TransshipError } from '../errors.js'
-import { compareTrees, type PathDifference, startTimeOf } from './compareTrees.js'
+import { type ChangedAfter, changedAfter } from './changedAfter.js'
+import { compareTrees, type PathDifference } from './compareTrees.js'
 import { type ContainerSide, containerTrees, type TreePair } from './containerTrees.js'
 import { listTree } from './listTree.js'
 
@@ -53,8 +54,11 @@ export interface TreeDifference extends PathDifference {
 export interface Verification {
   readonly source: VerifiedContainer
   readonly target: VerifiedContainer & {
-    /** When the target last started (`State.StartedAt`); absent when it never did. */
-    readonly startedAt?: string
+    /**
+     * From when on the target's changes are its own (its last start), and how that is
+     * known (see `changedAfter`); absent when it never started.
+     */
+    readonly changedAfter?: Omit<ChangedAfter, 'at'>
   }
   readonly trees: readonly VerifiedTree[]
   /** What differs, the target's own changes since it started left out: any fails. */
@@ -97,7 +101,7 @@ export async function verifyContainers(options: VerifyOptions): Promise<Verifica
       `container ${nameOf(source.inspect)} on ${source.engine.url} runs: verify compares the source's frozen state, stop it first`,
     )
   }
-  const startedAt = startTimeOf(target.inspect.State.StartedAt)
+  const since = await changedAfter(target.engine, target.inspect, signal)
   const trees: VerifiedTree[] = []
   const differences: TreeDifference[] = []
   const changedByTarget: TreeDifference[] = []
@@ -115,8 +119,7 @@ export async function verifyContainers(options: VerifyOptions): Promise<Verifica
       [pair.source, pair.target].map((end) => (end ? listTree(end, signal) : [])),
     )
     const found = compareTrees(sourceEntries ?? [], targetEntries ?? [], {
-      ...(startedAt === undefined ? {} : { targetStartedAt: startedAt }),
-      touchedAtStart: pair.touchedAtStart,
+      ...(since ? { changedAfter: since.at } : {}),
     })
     const placed = (d: PathDifference): TreeDifference => ({
       ...d,
@@ -135,7 +138,7 @@ export async function verifyContainers(options: VerifyOptions): Promise<Verifica
     source: containerOf(source),
     target: {
       ...containerOf(target),
-      ...(startedAt === undefined ? {} : { startedAt: target.inspect.State.StartedAt }),
+      ...(since ? { changedAfter: { time: since.time, from: since.from } } : {}),
     },
     trees,
     differences,
