@@ -131,7 +131,11 @@ describe('hooks', () => {
       '--keep-on-hook-failure',
     )
     expect(result.code, result.stderr).toBe(0)
-    expect(result.stderr).toContain(
+    const warnings = linesOf(result.stdout)
+      .map((line) => JSON.parse(line) as { type: string; message?: string })
+      .filter((event) => event.type === 'warning')
+      .map((event) => event.message)
+    expect(warnings).toContain(
       `the post-restore hook \`exit 5\` exited with code 5; ${kept.name} is kept running (--keep-on-hook-failure)`,
     )
     expect(await runsOn(hostB, kept.name)).toBe(true)
