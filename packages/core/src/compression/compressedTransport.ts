@@ -58,7 +58,7 @@ export function compressedTransport(inner: Transport, codec: Codec): Transport {
  * @param transport - a transport, compressed or not.
  * @return the codec's name, or `undefined` when it does not compress.
  */
-export function compressionOf(transport: Transport): CodecName | undefined {
+export function codecOf(transport: Transport): CodecName | undefined {
   return codecs.get(transport)
 }
 

@@ -50,7 +50,7 @@ export function stagingOf(
   what: string,
   fresh: boolean,
 ): Transport {
-  const { codec } = compressingCodec(compressionOf(transport, options))
+  const { codec } = compressingCodec(chosenCompression(transport, options))
   const sealed = sealedStaging(transport, options, what, fresh)
   return codec ? compressedTransport(sealed, codec) : sealed
 }
@@ -68,7 +68,7 @@ function sealedStaging(
 }
 
 /** The compression chosen, or the transport's default. */
-function compressionOf(transport: Transport, options: CompressionOptions): Compression {
+function chosenCompression(transport: Transport, options: CompressionOptions): Compression {
   // A local directory is as fast to write as to compress into.
   return options.compress ?? (transport.name === 'local' ? 'none' : 'zstd')
 }
@@ -87,7 +87,7 @@ export function stagedStartOf(
   transport: Transport,
   options: SealingOptions & CompressionOptions,
 ): { id?: string; warnings?: Warning[] } {
-  const { warning } = compressingCodec(compressionOf(transport, options))
+  const { warning } = compressingCodec(chosenCompression(transport, options))
   return {
     ...(options.encrypt === false ? {} : { id: newBackupId(SEALED_BACKUP_PREFIX) }),
     ...(warning ? { warnings: [{ stage: 'compression', message: warning }] } : {}),

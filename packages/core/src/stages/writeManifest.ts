@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { compressionOf } from '../compression/compressedTransport.js'
+import { codecOf } from '../compression/compressedTransport.js'
 import { TransshipError } from '../errors.js'
 import { serializeManifest } from '../manifest/codec.js'
 import {
@@ -22,7 +22,9 @@ export interface WriteManifestOptions {
 
 /**
  * Stage `write-manifest`: stores the manifest, last, once every artifact is stored: its
- * presence is what marks a backup complete. The state then knows the backup's URL.
+ * presence is what marks a backup complete. Through a compressing transport
+ * (`compressedTransport`), it records the codec and each artifact's compressed size. The
+ * state then knows the backup's URL.
  *
  * ## Example
  * ```ts
@@ -41,6 +43,7 @@ export function writeManifest(options: WriteManifestOptions) {
     const { transport } = options
     const source = requireSource(state, 'write-manifest')
     const { backupId, ...container } = source
+    const compression = codecOf(transport)
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -54,7 +57,7 @@ export function writeManifest(options: WriteManifestOptions) {
       ...(state.layer ? { layer: state.layer } : {}),
       ...(state.image ? { image: state.image } : {}),
       ...(state.checkpoint ? { checkpoint: state.checkpoint } : {}),
-      ...(compressionOf(transport) ? { compression: compressionOf(transport) } : {}),
+      ...(compression ? { compression } : {}),
     }
     const key = `${backupId}/${MANIFEST_KEY}`
     await undoStoring(transport, key, undoable)
@@ -73,7 +76,7 @@ async function storedArtifacts(
   artifacts: readonly Artifact[],
   options: TransportCallOptions,
 ): Promise<Artifact[]> {
-  if (!compressionOf(transport)) return [...artifacts]
+  if (!codecOf(transport)) return [...artifacts]
   return Promise.all(
     artifacts.map(async (artifact) => {
       const stored = await transport.stat(`${backupId}/${artifact.key}`, options)
