@@ -182,8 +182,15 @@ describe('transship verify', () => {
 })
 
 describe('verifyTarget in a pipeline', () => {
-  /** A direct migration, cold, with `extra` run once the layer is copied, then the check. */
-  function migration(name: string, extra = defineStage('nothing', async (state) => state)) {
+  /**
+   * A direct migration, cold, with `extra` run once the layer is copied, then the check.
+   * Without `precopy` the layer goes after the freeze through the archive API (whole-second
+   * mtimes), else through the helper program.
+   */
+  function migration(
+    name: string,
+    { precopy = true, extra = defineStage('nothing', async (state) => state) } = {},
+  ) {
     const engine = { source: engines.A, destination: engines.B }
     const events = startMigration()
       .pipe(
@@ -191,7 +198,7 @@ describe('verifyTarget in a pipeline', () => {
         checkDestination({ engine: engines.B, hostAccess: 'warn' }),
         precopyVolumes(engine),
         createTarget({ engine: engines.B }),
-        precopyLayer(engine),
+        precopy ? precopyLayer(engine) : (events) => events,
         stopSource({ engine: engines.A }),
         syncVolumes(engine),
         copyLayer(engine),
@@ -228,10 +235,14 @@ describe('verifyTarget in a pipeline', () => {
     await sourceContainer(good)
     await migration(good)
     expect((await docker.B.getContainer(good).inspect()).State.Running).toBe(true)
+    const throughArchives = `${PREFIX}-stage-archives`
+    await sourceContainer(throughArchives)
+    await migration(throughArchives, { precopy: false })
+    expect((await docker.B.getContainer(throughArchives).inspect()).State.Running).toBe(true)
 
     const bad = `${PREFIX}-stage-bad`
     await sourceContainer(bad)
-    const failure = await migration(bad, plantDifference).then(
+    const failure = await migration(bad, { extra: plantDifference }).then(
       () => undefined,
       (error: unknown) => error as Error & { code?: string },
     )

@@ -4,6 +4,8 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { loadCore } from '../loadCore.js'
 import { fromOption } from './options.js'
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
 interface VerifyFlags extends EngineFlags {
   readonly from?: string
   readonly to: string
@@ -34,6 +36,10 @@ export function verifyCommand(): Command {
   for (const option of engineFlagOptions()) command.addOption(option)
   return command.action(async (container: string, flags: VerifyFlags) => {
     const { connectEngine, verifyContainers, describeDifference } = await loadCore()
+    // An interrupt aborts the helpers, so that their containers are removed before exit.
+    const interrupt = new AbortController()
+    const abort = () => interrupt.abort()
+    for (const signal of SIGNALS) process.once(signal, abort)
     const source = await connectEngine(flags.from, engineOptionsOf(flags))
     try {
       const destination = await connectEngine(flags.to, engineOptionsOf(flags))
@@ -42,6 +48,7 @@ export function verifyCommand(): Command {
           source,
           destination,
           container,
+          signal: interrupt.signal,
           ...(flags.name ? { target: flags.name } : {}),
         })
         console.log(
@@ -53,6 +60,7 @@ export function verifyCommand(): Command {
       }
     } finally {
       await source.close()
+      for (const signal of SIGNALS) process.off(signal, abort)
     }
   })
 }

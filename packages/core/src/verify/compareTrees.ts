@@ -38,6 +38,12 @@ export interface CompareOptions {
    * its own. Absent when it never started.
    */
   readonly changedAfter?: bigint
+  /**
+   * Compare what a Docker image layer carries of a tree, for a copy made through one (the
+   * engine's archive API): mtimes to the second, and the root without its mtime (a layer
+   * has no entry for its root).
+   */
+  readonly imageLayer?: boolean
 }
 
 /** The differences between two trees, split by who made them. */
@@ -89,7 +95,13 @@ export function compareTrees(
       found.push({ path: entry.path, kind: 'missing', fields: [] })
       continue
     }
-    const fields = fieldDifferences(entry, copy, sourceLinks, targetLinks)
+    const fields = fieldDifferences(
+      entry,
+      copy,
+      sourceLinks,
+      targetLinks,
+      options.imageLayer ?? false,
+    )
     if (fields.length > 0) found.push({ path: entry.path, kind: 'changed', fields })
   }
   const present = new Set(source.map((entry) => entry.path))
@@ -113,6 +125,7 @@ function fieldDifferences(
   b: ListedEntry,
   aLinks: ReadonlyMap<string, string>,
   bLinks: ReadonlyMap<string, string>,
+  imageLayer: boolean,
 ): FieldDifference[] {
   const fields: FieldDifference[] = []
   const differ = (field: FieldDifference['field'], source: string, target: string) => {
@@ -121,7 +134,9 @@ function fieldDifferences(
   differ('type', TYPE_NAMES[a.type] ?? a.type, TYPE_NAMES[b.type] ?? b.type)
   differ('mode', a.mode.toString(8).padStart(4, '0'), b.mode.toString(8).padStart(4, '0'))
   differ('owner', `${a.uid}:${a.gid}`, `${b.uid}:${b.gid}`)
-  differ('mtime', a.mtime, b.mtime)
+  const seconds = (time: string) => time.slice(0, time.indexOf('.'))
+  if (!imageLayer) differ('mtime', a.mtime, b.mtime)
+  else if (a.path !== '.') differ('mtime', seconds(a.mtime), seconds(b.mtime))
   if (a.type === '0' && b.type === '0') {
     differ('size', String(a.size), String(b.size))
     differ('content', `sha256 ${a.sha256 ?? '?'}`, `sha256 ${b.sha256 ?? '?'}`)

@@ -19,6 +19,12 @@ export interface VerifyOptions {
   readonly target?: string
   /** The volumes to compare, by mount point (default: every volume of either container). */
   readonly mountPoints?: readonly string[]
+  /**
+   * How the layer was copied: `tree` (default), by the helper program, all of it kept;
+   * `image-layer`, through the engine's archive API as a Docker image layer, which keeps
+   * mtimes to the second and has no entry for the root: only that is compared.
+   */
+  readonly layerCopiedAs?: 'tree' | 'image-layer'
   readonly signal?: AbortSignal
 }
 
@@ -120,6 +126,7 @@ export async function verifyContainers(options: VerifyOptions): Promise<Verifica
     )
     const found = compareTrees(sourceEntries ?? [], targetEntries ?? [], {
       ...(since ? { changedAfter: since.at } : {}),
+      imageLayer: pair.kind === 'layer' && options.layerCopiedAs === 'image-layer',
     })
     const placed = (d: PathDifference): TreeDifference => ({
       ...d,

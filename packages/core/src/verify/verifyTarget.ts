@@ -22,7 +22,10 @@ const NAMED = 10
  * the container layer, path by path (content hash, type, mode, owner, mtime, symlink
  * targets, hard links; see {@link verifyContainers}). A difference fails the stage, naming
  * the paths and what differs, so that the pipeline's rollback runs. A layer that cannot be
- * compared (a storage driver other than overlay2) is a warning.
+ * compared (a storage driver other than overlay2) is a warning. Where `precopyLayer` did not
+ * copy the layer with the helper program, it went as a Docker image layer through the
+ * engine's archive API, which keeps mtimes to the second and has no entry for the layer's
+ * root: only that is compared then.
  *
  * ## Example
  * ```ts
@@ -60,6 +63,9 @@ export function verifyTarget(options: VerifyTargetOptions) {
       target: state.target.id,
       // Volumes not selected were made empty at the destination: nothing to compare.
       mountPoints: state.volumes.filter((v) => v.artifact !== undefined).map((v) => v.destination),
+      // A layer the helper program did not pre-copy came as an image layer, through the
+      // engine's archive API.
+      layerCopiedAs: state.precopiedLayer ? 'tree' : 'image-layer',
       signal: context.signal,
     })
     for (const tree of found.trees) {

@@ -143,6 +143,19 @@ describe('compareTrees', () => {
     ])
   })
 
+  it('compares what an image layer carries: mtimes to the second, the root without one', () => {
+    const copy = copyOf(tree).map((entry) => ({
+      ...entry,
+      mtime: entry.path === '.' ? '1700000009.000000000' : '1690000000.000000000',
+    }))
+    expect(compareTrees(tree, copy).differences).toHaveLength(tree.length)
+    expect(compareTrees(tree, copy, { imageLayer: true }).differences).toEqual([])
+    const later = copy.map((entry) => ({ ...entry, mtime: '1690000001.000000000' }))
+    expect(compareTrees(tree, later, { imageLayer: true }).differences).toHaveLength(
+      tree.length - 1,
+    )
+  })
+
   it('counts everything when the target never started', () => {
     const copy = copyOf(tree).map((entry) =>
       entry.path === 'z' ? { ...entry, sha256: OTHER, ctime: LATER } : entry,
