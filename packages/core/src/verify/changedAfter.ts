@@ -24,7 +24,8 @@ export interface ChangedAfter {
  * archive API's stat) falls between the two. `State.StartedAt` comes too late: the engine
  * takes it once the process runs, and a process that writes at once writes before it
  * (measured: 5-10 ms before). Where the engine has no such file for the container, or
- * its mtime is later than the start, `State.StartedAt` is used.
+ * its mtime is not between the container's creation and its start (another container's,
+ * whose network namespace it shares), `State.StartedAt` is used.
  *
  * @param engine - the target's engine.
  * @param inspect - the target.
@@ -41,7 +42,10 @@ export async function changedAfter(
   const fromStart: ChangedAfter = { at: started, time: inspect.State.StartedAt, from: 'started' }
   const written = await hostnameWritten(engine, inspect.Id, signal)
   const at = written === undefined ? undefined : engineTimeOf(written)
-  return at !== undefined && at <= started
+  // A file written before the target was created is another container's (a shared
+  // network namespace): it tells nothing of this start.
+  const created = engineTimeOf(inspect.Created) ?? started
+  return at !== undefined && at <= started && at > created
     ? { at, time: written as string, from: 'hostname' }
     : fromStart
 }
