@@ -162,11 +162,28 @@ describe('transship verify', () => {
     ])
   }, 180_000)
 
-  it('passes on a migration with a checkpoint', async () => {
+  it('passes on a migration with a checkpoint, which migrate --verify checked before the start', async () => {
     const name = `${PREFIX}-hot`
     await sourceContainer(name)
-    const migrated = await transship(['migrate', name, '--from', A, '--to', B])
+    const migrated = await transship([
+      'migrate',
+      name,
+      '--from',
+      A,
+      '--to',
+      B,
+      '--verify',
+      '--json',
+    ])
     expect(migrated.code, migrated.stderr).toBe(0)
+    const stages = migrated.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; stage?: string })
+      .filter((event) => event.type === 'stage-finished')
+      .map((event) => event.stage)
+    expect(stages.indexOf('verify-target')).toBeGreaterThan(stages.indexOf('copy-checkpoint'))
+    expect(stages.indexOf('verify-target')).toBeLessThan(stages.indexOf('resume-target'))
     const result = await verify(name)
     expect(result.code, result.stdout + result.stderr).toBe(0)
   }, 180_000)

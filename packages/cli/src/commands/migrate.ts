@@ -45,6 +45,7 @@ interface MigrateFlags
   readonly removeSource?: boolean
   readonly keepBackup?: boolean
   readonly keepCheckpoint?: boolean
+  readonly verify?: boolean
 }
 
 /**
@@ -83,6 +84,10 @@ export function migrateCommand(): Command {
     .option(
       '--keep-checkpoint',
       "keep the source's checkpoint on the source engine once the target runs (it holds the processes' memory; removed by default)",
+    )
+    .option(
+      '--verify',
+      "before the target starts, compare its volumes and layer with the frozen source's, path by path, and roll back on any difference (adds to the downtime: every file is read on both sides)",
     )
     .option('--json', 'print events as JSON lines')
   for (const option of [
@@ -142,6 +147,7 @@ export function migrateCommand(): Command {
             ...(flags.removeSource ? { removeSource: true } : {}),
             ...(flags.keepBackup ? { keepBackup: true } : {}),
             ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),
+            ...(flags.verify ? { verify: true } : {}),
           }),
         flags,
         (summary) =>

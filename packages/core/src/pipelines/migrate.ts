@@ -43,6 +43,7 @@ import { syncVolumes } from '../stages/syncVolumes.js'
 import type { TargetChanges } from '../stages/targetChanges.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
+import { verifyTarget } from '../verify/verifyTarget.js'
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions extends RunOptions, SealingOptions, CompressionOptions {
@@ -71,6 +72,11 @@ export interface MigrateOptions extends RunOptions, SealingOptions, CompressionO
   readonly changes?: TargetChanges
   /** Commands run in the source before the freeze and in the target once it runs. */
   readonly hooks?: Hooks
+  /**
+   * Compare the target's volumes and layer with the frozen source's, path by path, before
+   * it starts, and roll back on a difference (`verifyTarget`; it adds to the downtime).
+   */
+  readonly verify?: boolean
   /** A user-defined network missing at the destination: `create` it (default) or `fail`. */
   readonly onMissingNetwork?: OnMissingNetwork
   /**
@@ -205,11 +211,12 @@ function direct(options: MigrateOptions): Observable<MigrationEvent> {
           ? (events) => events.pipe(copyLayer(engines), copyCheckpoint(engines))
           : copyLayer(engines),
       ),
+      options.verify ? verifyTarget(engines) : identity,
+    )
+    .pipe(
       checkpoint
         ? resumeTarget({ engine: destination, commit: false })
         : startTarget({ engine: destination, commit: false }),
-    )
-    .pipe(
       postRestore(options),
       finishSourceCheckpoint(options),
       options.removeSource ? removeSource({ engine: source }) : identity,
@@ -272,6 +279,7 @@ function staged(options: MigrateOptions, transport: Transport): Observable<Migra
     )
     .pipe(
       writeManifest({ transport }),
+      options.verify ? verifyTarget({ source, destination }) : identity,
       checkpoint
         ? restoreCheckpoint({ engine: destination, transport, commit: false })
         : startTarget({ engine: destination, commit: false }),
