@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { Readable, Writable } from 'node:stream'
+import { Readable, type Writable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
-import { pipeline } from 'node:stream/promises'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import {
   CODEC_NAMES,
@@ -11,6 +8,7 @@ import {
   findCodec,
   readingCodec,
 } from '../../src/compression/codecs.js'
+import { measureStreaming } from '../support/flatMemory.js'
 
 const MiB = 1024 * 1024
 
@@ -63,35 +61,13 @@ describe.each(CODEC_NAMES)('%s', (name) => {
 
   it('streams: memory stays flat while 256 MiB are compressed and decompressed', async () => {
     if (!codec) throw new Error(`no ${name}`)
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as () => void
-    const inUse = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
-    const piece = compressible(MiB)
-    const total = 256 * MiB
-    gc()
-    const baseline = inUse()
-    let largest = 0
-    let received = 0
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        received += chunk.length
-        if (received % (32 * MiB) >= chunk.length) {
-          callback()
-          return
-        }
-        gc()
-        setTimeout(() => {
-          gc()
-          largest = Math.max(largest, inUse() - baseline)
-          callback()
-        }, 5)
-      },
-    })
-    async function* generate() {
-      for (let sent = 0; sent < total; sent += piece.length) yield piece
-    }
-    await pipeline(Readable.from(generate()), codec.compress(), codec.decompress(), sink)
-    expect(received).toBe(total)
+    const { received, largest } = await measureStreaming(
+      compressible(MiB),
+      256 * MiB,
+      [codec.compress(), codec.decompress()],
+      32 * MiB,
+    )
+    expect(received).toBe(256 * MiB)
     expect(largest).toBeLessThan(32 * MiB)
   }, 120_000)
 })
