@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import {
   type Compression,
-  connectEngine,
   findCodec,
   generateKeyFile,
   type MigrationEvent,
@@ -19,7 +18,7 @@ import {
   writeSmallFiles,
   writeTextFiles,
 } from './lib/data.js'
-import { createVolume, type Host, runLabels, sweep } from './lib/engines.js'
+import { createVolume, type Host, openHost, runLabels } from './lib/engines.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import { runProcess, tail } from './lib/process.js'
 import { binaryBytes, mbPerSecond, median, printTable, ratio, seconds } from './lib/table.js'
@@ -58,16 +57,10 @@ interface Measured {
 }
 
 async function run(context: BenchContext): Promise<void> {
-  const { env, settings, cleanup, log } = context
+  const { settings, cleanup, log } = context
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
   const prefix = `transship-bench-${runId}`
-  const a: Host = {
-    name: 'A',
-    engine: await connectEngine(env.TESTENV_HOST_A),
-    dataRoot: env.TESTENV_HOST_A_DATA_ROOT,
-  }
-  cleanup.defer('close engine A', () => a.engine.close())
-  cleanup.defer(`remove ${prefix}* on A`, () => sweep(a, runId, prefix))
+  const a = await openHost(context, 'A', { runId, prefix })
   const work = await mkdtemp(join(tmpdir(), 'transship-bench-compression-'))
   cleanup.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }))
   const keyFile = join(work, 'backup.key')

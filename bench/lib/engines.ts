@@ -1,6 +1,12 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type EngineClient, HELPER_LABEL, TransshipError } from '../../packages/core/src/index.js'
+import {
+  connectEngine,
+  type EngineClient,
+  HELPER_LABEL,
+  TransshipError,
+} from '../../packages/core/src/index.js'
+import type { BenchContext } from './benchmark.js'
 
 /** Label on everything a benchmark creates on an engine. */
 export const BENCH_LABEL = 'transship.bench'
@@ -14,6 +20,32 @@ export interface Host {
   readonly engine: EngineClient
   /** Where the engine's /var/lib/docker is on this machine. */
   readonly dataRoot: string
+}
+
+/**
+ * Connects to test-environment host A or B for a benchmark's run, and registers its
+ * cleanup: everything of the run removed from it (see {@link sweep}), then the connection
+ * closed.
+ *
+ * @param context - the benchmark's context.
+ * @param name - `A` or `B`.
+ * @param run - the run's id and name prefix.
+ * @return the host.
+ */
+export async function openHost(
+  context: BenchContext,
+  name: 'A' | 'B',
+  run: { readonly runId: string; readonly prefix: string },
+): Promise<Host> {
+  const { env, cleanup } = context
+  const host: Host = {
+    name,
+    engine: await connectEngine(name === 'A' ? env.TESTENV_HOST_A : env.TESTENV_HOST_B),
+    dataRoot: name === 'A' ? env.TESTENV_HOST_A_DATA_ROOT : env.TESTENV_HOST_B_DATA_ROOT,
+  }
+  cleanup.defer(`close engine ${name}`, () => host.engine.close())
+  cleanup.defer(`remove ${run.prefix}* on ${name}`, () => sweep(host, run.runId, run.prefix))
+  return host
 }
 
 /** The labels of a run's containers and volumes. */

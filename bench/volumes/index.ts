@@ -4,16 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import { connectEngine } from '../../packages/core/src/index.js'
 import type { BenchContext, Benchmark } from '../lib/benchmark.js'
 import { summarizeTree, type TreeSummary, writeLargeFiles, writeSmallFiles } from '../lib/data.js'
 import {
   createVolume,
   type Host,
+  openHost,
   removeContainer,
   removeVolume,
   runLabels,
-  sweep,
   volumeDir,
 } from '../lib/engines.js'
 import { describeLoad, type MachineLoad, machineLoad } from '../lib/machine.js'
@@ -90,23 +89,11 @@ interface Run {
 }
 
 async function run(context: BenchContext): Promise<void> {
-  const { env, settings, cleanup, log } = context
+  const { settings, cleanup, log } = context
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
   const prefix = `transship-bench-${runId}`
-  const a: Host = {
-    name: 'A',
-    engine: await connectEngine(env.TESTENV_HOST_A),
-    dataRoot: env.TESTENV_HOST_A_DATA_ROOT,
-  }
-  cleanup.defer('close engine A', () => a.engine.close())
-  const b: Host = {
-    name: 'B',
-    engine: await connectEngine(env.TESTENV_HOST_B),
-    dataRoot: env.TESTENV_HOST_B_DATA_ROOT,
-  }
-  cleanup.defer('close engine B', () => b.engine.close())
-  cleanup.defer(`remove ${prefix}* on A`, () => sweep(a, runId, prefix))
-  cleanup.defer(`remove ${prefix}* on B`, () => sweep(b, runId, prefix))
+  const a = await openHost(context, 'A', { runId, prefix })
+  const b = await openHost(context, 'B', { runId, prefix })
   const staging = await mkdtemp(join(tmpdir(), 'transship-bench-'))
   cleanup.defer(`remove ${staging}`, () => rm(staging, { recursive: true, force: true }))
   const [stagingDevice, dataDevice] = await Promise.all([stat(staging), stat(a.dataRoot)])
