@@ -50,18 +50,32 @@ export async function changedAfter(
     : fromStart
 }
 
-/** The mtime of the container's `/etc/hostname`, or `undefined` when it has none. */
+/**
+ * A stat is one small request: one that takes longer has hung (seen once with a HEAD
+ * request through dockerode), and `State.StartedAt` serves instead.
+ */
+const STAT_TIMEOUT_MS = 10_000
+
+/**
+ * The mtime of the container's `/etc/hostname`, or `undefined` when it has none or the
+ * engine does not say within {@link STAT_TIMEOUT_MS}.
+ */
 async function hostnameWritten(
   engine: EngineClient,
   container: string,
   signal: AbortSignal,
 ): Promise<string | undefined> {
+  const timeout = AbortSignal.timeout(STAT_TIMEOUT_MS)
   const response = (await engine
     .call(`stat ${HOSTNAME_FILE} of container ${shortId(container)}`, (docker) =>
-      docker.getContainer(container).infoArchive({ path: HOSTNAME_FILE, abortSignal: signal }),
+      docker.getContainer(container).infoArchive({
+        path: HOSTNAME_FILE,
+        abortSignal: AbortSignal.any([signal, timeout]),
+      }),
     )
     .catch((error: unknown) => {
       if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
+      if (timeout.aborted && !signal.aborted) return undefined
       throw error
     })) as IncomingMessage | undefined
   if (!response) return undefined
