@@ -1,7 +1,6 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { openBuffer, readKeyFile, SEALED_MAGIC, sealedSize } from '@transship/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
@@ -12,7 +11,7 @@ import {
   removeTestContainersAndVolumes,
 } from '../support/docker.js'
 import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
-import { testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
+import { objectsUnder, testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { backupDirOf, editManifest, type ManifestJson, StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -88,23 +87,13 @@ async function backupInDirectory(dir: string): Promise<StoredBackup> {
 
 /** A backup in the test bucket, from its s3:// URL. */
 async function backupInBucket(url: string): Promise<StoredBackup> {
-  const s3 = testS3()
-  const client = new S3Client({ ...s3, forcePathStyle: true })
-  const [bucket, ...rest] = url.slice('s3://'.length).split('/')
-  const prefix = `${rest.join('/')}/`
-  try {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
-    const sizes = new Map(
-      (listed.Contents ?? []).map(({ Key, Size }) => [(Key ?? '').slice(prefix.length), Size ?? 0]),
-    )
-    const object = await client.send(
-      new GetObjectCommand({ Bucket: bucket, Key: `${prefix}manifest.json` }),
-    )
-    const manifest = Buffer.from((await object.Body?.transformToByteArray()) ?? [])
-    return storedBackup(rest[rest.length - 1] ?? '', manifest, sizes)
-  } finally {
-    client.destroy()
-  }
+  const objects = await objectsUnder(url)
+  const sizes = new Map([...objects].map(([name, bytes]) => [name, bytes.length]))
+  return storedBackup(
+    url.split('/').at(-1) ?? '',
+    objects.get('manifest.json') ?? Buffer.alloc(0),
+    sizes,
+  )
 }
 
 /**

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { afterAll, onTestFinished as afterTest, beforeAll, describe, expect, it } from 'vitest'
 import { lastStdoutLine, transship } from '../support/cli.js'
 import {
@@ -10,7 +9,7 @@ import {
   removeTestContainersAndVolumes,
 } from '../support/docker.js'
 import { expectRedisStateOnB, redisWithState } from '../support/redis.js'
-import { testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
+import { objectsUnder, testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { testEnv } from '../support/testenv.js'
 
 /**
@@ -98,21 +97,5 @@ describe('transship through S3', () => {
 
 /** Every byte of the objects under an s3:// URL's prefix, read with the S3 API. */
 async function bucketBytes(url: string): Promise<Buffer> {
-  const s3 = testS3()
-  const client = new S3Client({ ...s3, forcePathStyle: true })
-  const [bucket, ...rest] = url.slice('s3://'.length).split('/')
-  try {
-    const listed = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${rest.join('/')}/` }),
-    )
-    const bodies = await Promise.all(
-      (listed.Contents ?? []).map(async ({ Key }) => {
-        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key }))
-        return Buffer.from((await object.Body?.transformToByteArray()) ?? [])
-      }),
-    )
-    return Buffer.concat(bodies)
-  } finally {
-    client.destroy()
-  }
+  return Buffer.concat([...(await objectsUnder(url)).values()])
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { testEnv } from './testenv.js'
 
 /** How to reach the test environment's S3 server (s3rver), as S3 client options. */
@@ -43,5 +44,31 @@ export function testS3Environment(): Record<string, string> {
     AWS_REGION: s3.region,
     AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+  }
+}
+
+/**
+ * The objects under an s3:// URL's prefix in the test bucket, read with the S3 API: each
+ * one's bytes by its key below the prefix, in the order the bucket lists them.
+ *
+ * @param url - `s3://<bucket>/<prefix>`.
+ */
+export async function objectsUnder(url: string): Promise<Map<string, Buffer>> {
+  const client = new S3Client({ ...testS3(), forcePathStyle: true })
+  const [bucket, ...rest] = url.slice('s3://'.length).split('/')
+  const prefix = `${rest.join('/')}/`
+  try {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
+    const objects = new Map<string, Buffer>()
+    for (const { Key } of listed.Contents ?? []) {
+      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key }))
+      objects.set(
+        (Key ?? '').slice(prefix.length),
+        Buffer.from((await object.Body?.transformToByteArray()) ?? []),
+      )
+    }
+    return objects
+  } finally {
+    client.destroy()
   }
 }
