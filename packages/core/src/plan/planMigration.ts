@@ -2,7 +2,6 @@ import type Dockerode from 'dockerode'
 import { lastValueFrom } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { listChanges } from '../engine/listChanges.js'
-import type { SourceContainer, VolumeRecord } from '../manifest/schema.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { plainMessage } from '../pipeline/stage.js'
 import { startMigration } from '../pipeline/startMigration.js'
@@ -11,7 +10,7 @@ import { checkDestination } from '../stages/checkDestination.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import { missingNetworks, type OnMissingNetwork } from '../stages/destinationNetworks.js'
 import { inspectSource } from '../stages/inspectSource.js'
-import { changedSource, describeChanges, type TargetChanges } from '../stages/targetChanges.js'
+import { previewChanges, type TargetChanges } from '../stages/targetChanges.js'
 
 /** Options of {@link planMigration}. */
 export interface PlanOptions {
@@ -123,8 +122,9 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
   const kinds = changes
   const problems: string[] = []
   // Changes that do not apply are a problem of their own: the check is not told them.
-  const preview = targetPreview(source, inspected.volumes, options.changes, problems)
-  const applied = problems.length === 0 ? options.changes : undefined
+  const preview = previewChanges(source, inspected.volumes, options.changes)
+  if (preview.problem) problems.push(preview.problem)
+  const applied = preview.problem ? undefined : options.changes
   let destinationFacts:
     | { hasImage: boolean; layersAtDestination: number; missing: string[] }
     | undefined
@@ -184,31 +184,10 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
       layers,
       ...(destinationFacts ? { layersAtDestination: destinationFacts.layersAtDestination } : {}),
     },
-    changes: preview.changes,
+    changes: preview.lines,
     networksToCreate: destinationFacts?.missing ?? [],
     warnings: inspected.warnings.map((warning) => warning.message),
     problems,
-  }
-}
-
-/**
- * The source as the target would be, and the changes described; when they do not apply,
- * the source as it is and no change, with the reason among the problems.
- */
-function targetPreview(
-  source: SourceContainer,
-  volumes: readonly VolumeRecord[],
-  changes: TargetChanges | undefined,
-  problems: string[],
-): { target: SourceContainer; changes: string[] } {
-  try {
-    return {
-      target: changedSource(source, changes),
-      changes: describeChanges(source, volumes, changes),
-    }
-  } catch (error) {
-    problems.push(plainMessage(error))
-    return { target: source, changes: [] }
   }
 }
 

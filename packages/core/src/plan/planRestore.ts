@@ -15,12 +15,7 @@ import { hostGrantsOf } from '../stages/hostGrants.js'
 import { findImage } from '../stages/image/images.js'
 import { readManifest } from '../stages/readManifest.js'
 import { requireSource } from '../stages/require.js'
-import {
-  changedSource,
-  describeChanges,
-  type TargetChanges,
-  volumeNameChanges,
-} from '../stages/targetChanges.js'
+import { previewChanges, type TargetChanges } from '../stages/targetChanges.js'
 import type { Transport } from '../transport/contract.js'
 
 /** Options of {@link planRestore}: those of `restore`, without running anything. */
@@ -89,23 +84,16 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
   const refusals: string[] = []
   const refuse = (error: unknown) => void refusals.push(messageOf(error))
   const original = requireSource(state, 'plan')
-  let source = original
-  let renames: Record<string, string> = {}
-  let changes: string[] = []
-  try {
-    source = changedSource(original, options.changes)
-    renames = volumeNameChanges(state.volumes, options.changes)
-    changes = describeChanges(original, state.volumes, options.changes)
-  } catch (error) {
-    refuse(error)
-  }
+  const preview = previewChanges(original, state.volumes, options.changes)
+  if (preview.problem) refusals.push(preview.problem)
+  const source = preview.target
   const name = options.name ?? source.name
   await assertContainerNameFree(engine, name).catch(refuse)
   const plans = await planVolumes(
     engine,
     state.volumes,
     options.onConflict ?? 'fail',
-    renames,
+    preview.volumeNames,
   ).catch((error: unknown) => {
     refuse(error)
     return [] as VolumePlan[]
@@ -137,7 +125,7 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
     networks: source.networks
       .filter((network) => !network.builtin)
       .map((network) => ({ name: network.name, created: missing.has(network.name) })),
-    changes,
+    changes: preview.lines,
     grants,
     ...(refusals.length > 0 ? { refused: refusals.join('; ') } : {}),
   }

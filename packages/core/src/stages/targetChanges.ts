@@ -1,4 +1,4 @@
-import { TransshipError } from '../errors.js'
+import { messageOf, TransshipError } from '../errors.js'
 import type { NetworkRecord, SourceContainer, VolumeRecord } from '../manifest/schema.js'
 
 /**
@@ -242,6 +242,43 @@ export function describeChanges(
     if (renamed) lines.push(`volume ${volume.name} (at ${volume.destination}) made as ${renamed}`)
   }
   return lines
+}
+
+/** What changes make of a target, for a plan; {@link previewChanges}. */
+export interface ChangesPreview<Source extends SourceContainer> {
+  /** The record the target would be created from (the source's, when the changes do not apply). */
+  readonly target: Source
+  /** The volumes' names at the destination, by source volume name. */
+  readonly volumeNames: Record<string, string>
+  /** The changes, one line each ({@link describeChanges}). */
+  readonly lines: string[]
+  /** Why the changes cannot apply, when they cannot. */
+  readonly problem?: string
+}
+
+/**
+ * The target that `changes` would make, for a plan, which reports a change that cannot
+ * apply as a problem rather than failing.
+ *
+ * @param source - the source container.
+ * @param volumes - the volumes carried.
+ * @param changes - what the target changes.
+ * @return the target, the volume names and the lines; or the source as it is and why not.
+ */
+export function previewChanges<Source extends SourceContainer>(
+  source: Source,
+  volumes: readonly VolumeRecord[],
+  changes: TargetChanges | undefined,
+): ChangesPreview<Source> {
+  try {
+    return {
+      target: changedSource(source, changes),
+      volumeNames: volumeNameChanges(volumes, changes),
+      lines: describeChanges(source, volumes, changes),
+    }
+  } catch (error) {
+    return { target: source, volumeNames: {}, lines: [], problem: messageOf(error) }
+  }
 }
 
 function describeBinding(binding: PortBinding): string {
