@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +22,7 @@ import { restoreCheckpoint } from '../packages/core/src/stages/checkpoint/restor
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
 import { docker, labelArgs } from './lib/docker.js'
+import { newRunId } from './lib/engines.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import { runProcess } from './lib/process.js'
 import { fillRedisMemory, redisKeptMemory } from './lib/redis.js'
@@ -96,7 +96,7 @@ interface Bench {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup, log } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const name = `transship-bench-cp-${runId}`
   const labels = { [BENCH_LABEL]: 'true', [RUN_LABEL]: runId }
   const a = await connectEngine(env.TESTENV_HOST_A)

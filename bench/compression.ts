@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +17,7 @@ import {
   writeSmallFiles,
   writeTextFiles,
 } from './lib/data.js'
-import { createVolume, type Host, openHost, runLabels } from './lib/engines.js'
+import { createVolume, type Host, newRunId, openHost, runLabels } from './lib/engines.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import { runProcess, tail } from './lib/process.js'
 import { binaryBytes, mbPerSecond, median, printTable, ratio, seconds } from './lib/table.js'
@@ -58,7 +57,7 @@ interface Measured {
 
 async function run(context: BenchContext): Promise<void> {
   const { settings, cleanup, log } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-${runId}`
   const a = await openHost(context, 'A', { runId, prefix })
   const work = await mkdtemp(join(tmpdir(), 'transship-bench-compression-'))

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +22,7 @@ import {
 import { restoreImage } from '../packages/core/src/stages/image/restoreImage.js'
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { newRunId } from './lib/engines.js'
 import { pipelineResult } from './lib/pipeline.js'
 import { binaryBytes, median, printTable, ratio, seconds } from './lib/table.js'
 
@@ -74,7 +74,7 @@ interface Bench {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-${runId}`
   const labels = { 'transship.bench': 'true', 'transship.bench.run': runId }
   const a = await connectEngine(env.TESTENV_HOST_A)

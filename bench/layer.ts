@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +16,7 @@ import { DERIVED_IMAGE_REPOSITORY } from '../packages/core/src/stages/layer/rest
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
 import { docker, labelArgs } from './lib/docker.js'
+import { newRunId } from './lib/engines.js'
 import { describeLoad, type MachineLoad, machineLoad } from './lib/machine.js'
 import { pipelineResult } from './lib/pipeline.js'
 import { mustRun, runProcess } from './lib/process.js'
@@ -75,7 +75,7 @@ interface StagesRun {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup, log } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-layer-${runId}`
   const labels = { [BENCH_LABEL]: 'true', [RUN_LABEL]: runId }
   cleanup.defer(`remove ${prefix} containers on A`, () => sweep(env.TESTENV_HOST_A, runId))

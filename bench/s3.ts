@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createS3Transport } from '../packages/transport-s3/src/index.js'
 import type { Measured, Transfer } from '../packages/transport-s3/test/bench/transfer.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { newRunId } from './lib/engines.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import { describeRssMethod, type RssMethod, rssMethod, runProcess, tail } from './lib/process.js'
 import {
@@ -47,7 +47,7 @@ interface Result {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup, log, signal } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-${runId}`
   const size = Math.max(1, Math.round(GiB * settings.scale))
   const rss = rssMethod(settings.rss)

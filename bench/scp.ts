@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -9,6 +9,7 @@ import { randomStream } from '../packages/core/src/testing/index.js'
 import type { ScpTransportOptions } from '../packages/transport-scp/src/index.js'
 import type { Measured, Transfer } from '../packages/transport-scp/test/bench/transfer.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
+import { newRunId } from './lib/engines.js'
 import { describeLoad, machineLoad } from './lib/machine.js'
 import {
   describeRssMethod,
@@ -100,7 +101,7 @@ interface Result {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup, log, signal } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const size = Math.max(1, Math.round(GiB * settings.scale))
   const rss = rssMethod(settings.rss)
   const ssh = ['-F', env.TESTENV_SSH_CONFIG, '-o', 'BatchMode=yes']

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +10,7 @@ import { docker } from '../lib/docker.js'
 import {
   createVolume,
   type Host,
+  newRunId,
   removeContainer,
   removeVolume,
   runLabels,
@@ -55,7 +55,7 @@ interface Bench {
 
 async function run(context: BenchContext): Promise<void> {
   const { env, settings, cleanup, log } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-dt-${runId}`
   const host = async (name: 'A' | 'B', url: string, dataRoot: string): Promise<Host> => {
     const engine = await connectEngine(url)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -46,6 +47,11 @@ export async function openHost(
   cleanup.defer(`close engine ${name}`, () => host.engine.close())
   cleanup.defer(`remove ${run.prefix}* on ${name}`, () => sweep(host, run.runId, run.prefix))
   return host
+}
+
+/** A fresh id for one run of a benchmark: what its labels and names carry. */
+export function newRunId(): string {
+  return `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
 }
 
 /** The labels of a run's containers and volumes. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +8,7 @@ import { summarizeTree, type TreeSummary, writeLargeFiles, writeSmallFiles } fro
 import {
   createVolume,
   type Host,
+  newRunId,
   openHost,
   removeContainer,
   removeVolume,
@@ -90,7 +90,7 @@ interface Run {
 
 async function run(context: BenchContext): Promise<void> {
   const { settings, cleanup, log } = context
-  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  const runId = newRunId()
   const prefix = `transship-bench-${runId}`
   const a = await openHost(context, 'A', { runId, prefix })
   const b = await openHost(context, 'B', { runId, prefix })
