@@ -1,7 +1,8 @@
-# Debian packages: the Docker engine, sshd, what the test images are made of, and a C
-# compiler with static libc for transship's helper program (packages/helper).
+# Debian packages: the Docker engine, docker-compose 1.29 (the compose-project tests),
+# sshd, what the test images are made of, and a C compiler with static libc for
+# transship's helper program (packages/helper).
 
-PACKAGES=(docker.io openssh-server busybox-static redis-server iproute2 iptables procps ca-certificates gcc libc6-dev)
+PACKAGES=(docker.io docker-compose openssh-server busybox-static redis-server iproute2 iptables procps ca-certificates gcc libc6-dev)
 
 install_packages() {
   local missing=()

@@ -37,6 +37,16 @@ export {
   type UnixEndpoint,
 } from './engine/url.js'
 export { messageOf, TransshipError } from './errors.js'
+export { type EachMemberOptions, eachMember, mapMembers } from './group/eachMember.js'
+export { COMPOSE_PROJECT_LABEL, type FindGroupOptions, findGroup } from './group/findGroup.js'
+export { groupDowntime } from './group/groupDowntime.js'
+export {
+  dependencyOrder,
+  type GroupMember,
+  type MemberOrder,
+  memberOf,
+} from './group/memberOrder.js'
+export { markSharedVolumes, mountSharedVolumes } from './group/sharedVolumes.js'
 export { type Holder, isGone, thisProcess } from './ledger/holder.js'
 export { type DurableLedgerOptions, Ledger, type LedgerEntry } from './ledger/ledger.js'
 export {
@@ -70,6 +80,7 @@ export {
 export {
   describeStep,
   TARGET_KEY,
+  targetKey,
   type UndoRecord,
   type UndoStep,
   undo,
@@ -96,6 +107,7 @@ export {
 export { concurrently } from './pipeline/concurrently.js'
 export type {
   HookEvent,
+  MemberSummary,
   MigrationEvent,
   ProgressEvent,
   StageFinishedEvent,
@@ -115,6 +127,7 @@ export { startMigration } from './pipeline/startMigration.js'
 export type {
   Downtime,
   Freeze,
+  MemberState,
   MigrationState,
   PrecopiedTree,
   TargetRecord,
@@ -122,6 +135,13 @@ export type {
 export { summarize } from './pipeline/summarize.js'
 export { type BackupOptions, backup } from './pipelines/backup.js'
 export { type MigrateOptions, migrate } from './pipelines/migrate.js'
+export { type MigrateGroupOptions, migrateGroup } from './pipelines/migrateGroup.js'
+export {
+  type MigrationPhases,
+  migrationPhases,
+  type PhaseOptions,
+  type PhaseSubject,
+} from './pipelines/migrationPhases.js'
 export { type RestoreOptions, restore } from './pipelines/restore.js'
 export {
   type MigrationPlan,

@@ -1,4 +1,4 @@
-import type { OnConflict, OnMissingNetwork } from '@transship/core'
+import type { OnConflict, OnMissingNetwork, SummaryEvent } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
@@ -46,6 +46,7 @@ interface MigrateFlags
   readonly keepBackup?: boolean
   readonly keepCheckpoint?: boolean
   readonly verify?: boolean
+  readonly project?: string
 }
 
 /**
@@ -61,7 +62,14 @@ export function migrateCommand(): Command {
         'configuration and image, from one engine to another. The source is kept (stopped, ' +
         'restart policy no) unless --remove-source; on any failure it is put back as it was.',
     )
-    .argument('<container>', 'container name or id')
+    .argument(
+      '[containers...]',
+      'container name or id; several move together as a group, in one freeze window',
+    )
+    .option(
+      '--project <name>',
+      "move a compose project's containers together (label com.docker.compose.project), in one freeze window",
+    )
     .addOption(fromOption())
     .requiredOption('--to <engine>', 'destination engine URL')
     .option(
@@ -102,23 +110,43 @@ export function migrateCommand(): Command {
     ...engineFlagOptions(),
   ])
     command.addOption(option)
-  return command.action(async (container: string, flags: MigrateFlags) => {
-    const { connectEngine, keyRequired, migrate } = await loadCore()
+  return command.action(async (containers: string[], flags: MigrateFlags) => {
+    const core = await loadCore()
+    const group = groupOf(containers, flags, core)
     // Before anything is touched: a kept backup must be one somebody can open.
     if (flags.keepBackup && flags.via !== undefined && flags.encrypt !== false && !flags.keyFile) {
-      throw keyRequired('migrate --keep-backup')
+      throw core.keyRequired('migrate --keep-backup')
     }
     const sealing = await sealingOf(flags)
     const changes = await targetChangesOf(flags)
-    const source = await connectEngine(flags.from, engineOptionsOf(flags))
-    const destination = await connectEngine(flags.to, engineOptionsOf(flags))
+    const source = await core.connectEngine(flags.from, engineOptionsOf(flags))
+    const destination = await core.connectEngine(flags.to, engineOptionsOf(flags))
     const transport = flags.via === undefined ? undefined : await openTransport(flags.via, flags)
+    const choices = {
+      source,
+      destination,
+      ...(transport ? { transport } : {}),
+      ...sealing,
+      ...compressionOf(flags),
+      checkpoint: flags.checkpoint,
+      ...(flags.checksum ? { checksum: true } : {}),
+      onConflict: flags.onConflict,
+      onMissingNetwork: flags.onMissingNetwork,
+      ...undoTimeoutOf(flags),
+      ...(flags.volumes ? { volumes: flags.volumes } : {}),
+      ...changes,
+      ...hooksOf(flags),
+      ...(flags.removeSource ? { removeSource: true } : {}),
+      ...(flags.keepBackup ? { keepBackup: true } : {}),
+      ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),
+      ...(flags.verify ? { verify: true } : {}),
+    }
     try {
       await runPipeline(
         {
           ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
-          command: `migrate ${container}`,
-          source: { engine: source.url, container },
+          command: `migrate ${group.label}`,
+          source: { engine: source.url, container: group.label },
           onSuccess: {
             removeStaging: transport !== undefined && !flags.keepBackup,
             removeSource: flags.removeSource === true,
@@ -126,35 +154,76 @@ export function migrateCommand(): Command {
           },
         },
         (signal, ledger) =>
-          migrate({
-            source,
-            destination,
-            container,
-            ...(transport ? { transport } : {}),
-            ...sealing,
-            ...compressionOf(flags),
-            checkpoint: flags.checkpoint,
-            ...(flags.checksum ? { checksum: true } : {}),
-            onConflict: flags.onConflict,
-            onMissingNetwork: flags.onMissingNetwork,
-            signal,
-            ledger,
-            ...undoTimeoutOf(flags),
-            ...(flags.volumes ? { volumes: flags.volumes } : {}),
-            ...(flags.name ? { name: flags.name } : {}),
-            ...changes,
-            ...hooksOf(flags),
-            ...(flags.removeSource ? { removeSource: true } : {}),
-            ...(flags.keepBackup ? { keepBackup: true } : {}),
-            ...(flags.keepCheckpoint ? { keepCheckpoint: true } : {}),
-            ...(flags.verify ? { verify: true } : {}),
-          }),
+          group.container === undefined
+            ? core.migrateGroup({ ...choices, ...group.members, signal, ledger })
+            : core.migrate({
+                ...choices,
+                container: group.container,
+                ...(flags.name ? { name: flags.name } : {}),
+                signal,
+                ledger,
+              }),
         flags,
         (summary) =>
-          `migrated ${container} to ${destination.url} as ${summary.target?.name ?? '?'} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
+          `migrated ${group.label} to ${destination.url} as ${targetsOf(summary)} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)} (${formatBytes(summary.bytes)} moved${summary.backupKept ? `, backup kept at ${summary.backupUrl}` : ''})`,
       )
     } finally {
       await Promise.all([source.close(), destination.close(), transport?.close?.()])
     }
   })
+}
+
+type Core = Awaited<ReturnType<typeof loadCore>>
+
+/** One container, or a group: a compose project or several containers. */
+type Subject =
+  | { readonly container: string; readonly label: string }
+  | {
+      readonly container?: undefined
+      readonly label: string
+      readonly members: { readonly project: string } | { readonly containers: string[] }
+    }
+
+/**
+ * What the arguments name: one container, or a group.
+ *
+ * @throws TransshipError `INVALID_OPTION` for no container and no project, both, or
+ *   `--name` with a group.
+ */
+function groupOf(
+  containers: readonly string[],
+  flags: MigrateFlags,
+  { TransshipError }: Core,
+): Subject {
+  const [first, ...more] = containers
+  if (flags.project !== undefined && first !== undefined) {
+    throw new TransshipError(
+      'INVALID_OPTION',
+      `--project ${flags.project} moves that project's containers: name no container besides it (got ${containers.join(' ')})`,
+    )
+  }
+  if (flags.project === undefined && first === undefined) {
+    throw new TransshipError(
+      'INVALID_OPTION',
+      'name the container to move (several move together), or a compose project with --project NAME',
+    )
+  }
+  if (first !== undefined && more.length === 0) return { container: first, label: first }
+  if (flags.name !== undefined) {
+    throw new TransshipError(
+      'INVALID_OPTION',
+      `--name ${flags.name} names one target: the containers of a group keep their names`,
+    )
+  }
+  return flags.project === undefined
+    ? { label: containers.join(' '), members: { containers: [...containers] } }
+    : { label: `project ${flags.project}`, members: { project: flags.project } }
+}
+
+/** The target's name, or each group member's. */
+function targetsOf(summary: SummaryEvent): string {
+  if (!summary.members) return summary.target?.name ?? '?'
+  return summary.members
+    .map((member) => member.target?.name ?? `${member.container} (not made)`)
+    .join(', ')
 }

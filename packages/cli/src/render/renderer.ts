@@ -1,6 +1,7 @@
 import type {
   HookEvent,
   MigrationEvent,
+  ProgressEvent,
   StageFinishedEvent,
   StageStartedEvent,
   SummaryEvent,
@@ -12,6 +13,11 @@ import { formatBytes, formatDuration } from './format.js'
 export function stageLine(
   event: StageStartedEvent | StageFinishedEvent | WarningEvent | HookEvent,
 ): string {
+  // In a group's run, each line names the container it is about.
+  return event.container === undefined ? ownLine(event) : `${event.container}: ${ownLine(event)}`
+}
+
+function ownLine(event: StageStartedEvent | StageFinishedEvent | WarningEvent | HookEvent): string {
   switch (event.type) {
     case 'stage-started':
       return `${event.stage}...`
@@ -24,6 +30,11 @@ export function stageLine(
       return `  ${event.hook} hook \`${event.command}\`: exit code ${event.exitCode} in ${formatDuration(event.durationMs)}${output ? `\n${indent(output)}` : ''}`
     }
   }
+}
+
+/** What a progress event moves, with its container in a group's run. */
+export function artifactOf(event: ProgressEvent): string {
+  return event.container === undefined ? event.artifact : `${event.container} ${event.artifact}`
 }
 
 /** A command's output, indented under its line. */
@@ -81,11 +92,11 @@ export function plainRenderer(
         case 'progress': {
           const now = Date.now()
           const done = event.bytesTotal !== undefined && event.bytesDone >= event.bytesTotal
-          if (!done && now - (lastProgress.get(event.artifact) ?? 0) < PLAIN_PROGRESS_INTERVAL_MS)
-            break
-          lastProgress.set(event.artifact, now)
+          const artifact = artifactOf(event)
+          if (!done && now - (lastProgress.get(artifact) ?? 0) < PLAIN_PROGRESS_INTERVAL_MS) break
+          lastProgress.set(artifact, now)
           const total = event.bytesTotal === undefined ? '' : ` of ${formatBytes(event.bytesTotal)}`
-          err.write(`  ${event.artifact}: ${formatBytes(event.bytesDone)}${total}\n`)
+          err.write(`  ${artifact}: ${formatBytes(event.bytesDone)}${total}\n`)
           break
         }
         case 'summary':

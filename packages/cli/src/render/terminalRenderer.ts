@@ -1,7 +1,7 @@
 import type { MigrationEvent } from '@transship/core'
 import { MultiBar, type SingleBar } from 'cli-progress'
 import { formatBytes, formatDuration } from './format.js'
-import { type Renderer, type SummaryLine, stageLine } from './renderer.js'
+import { artifactOf, type Renderer, type SummaryLine, stageLine } from './renderer.js'
 
 /** What a bar shows beside its bytes. */
 interface BarPayload {
@@ -65,11 +65,12 @@ export function terminalRenderer(
           bars.log(`${stageLine(event)}\n`)
           break
         case 'progress': {
-          const key = `${event.stage}:${event.artifact}`
+          const artifact = artifactOf(event)
+          const key = `${event.stage}:${artifact}`
           let entry = perArtifact.get(key)
           if (!entry) {
             const bar = bars.create(event.bytesTotal ?? 0, 0, {
-              artifact: event.artifact,
+              artifact,
               rate: '',
               eta: '',
             })
@@ -86,7 +87,7 @@ export function terminalRenderer(
               ? `  ETA ${formatDuration((Math.max(event.bytesTotal - event.bytesDone, 0) / rate) * 1000)}`
               : ''
           entry.bar.update(event.bytesDone, {
-            artifact: event.artifact,
+            artifact,
             rate: `${formatBytes(rate)}/s`,
             eta,
           })

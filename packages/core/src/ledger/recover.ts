@@ -166,17 +166,22 @@ async function recoverOne(
 }
 
 /**
- * Whether the migration's target runs: committed, or made and seen running (the process
- * died between the start and its record).
+ * Whether the migration's targets run: committed, or made and each seen running (the
+ * process died between the last start and its record). A group with a target not running
+ * is rolled back.
  */
 async function targetRuns(ledger: Ledger, resolver: LedgerResolver): Promise<boolean> {
   if (ledger.committed) return true
-  const target = ledger.entries.find((entry) => entry.key === TARGET_KEY)?.step
-  if (target?.kind !== 'remove-container' || target.id === undefined) return false
-  const engine = await resolver.engine(target.engine)
-  // An engine that does not answer fails the recovery: guessing could start a second copy.
-  const inspect = await engine.inspectContainer(target.id).catch(notFoundAsUndefined)
-  return inspect?.State.Running === true
+  const targets = ledger.entries.filter((entry) => entry.key.startsWith(`${TARGET_KEY} `))
+  if (targets.length === 0) return false
+  for (const { step } of targets) {
+    if (step.kind !== 'remove-container' || step.id === undefined) return false
+    const engine = await resolver.engine(step.engine)
+    // An engine that does not answer fails the recovery: guessing could start a second copy.
+    const inspect = await engine.inspectContainer(step.id).catch(notFoundAsUndefined)
+    if (inspect?.State.Running !== true) return false
+  }
+  return true
 }
 
 /** Ends the run, its locks released: also one taken but not yet recorded at the crash. */

@@ -58,8 +58,19 @@ export interface UndoRecord {
   readonly transport?: Transport
 }
 
-/** The key of the target container's step: a stage that makes the target again replaces it. */
+/** What the keys of target containers' steps begin with. */
 export const TARGET_KEY = 'target container'
+
+/**
+ * The key of a target container's step: a stage that makes the target again replaces it.
+ * One per target, so that a group's run holds each of its members'.
+ *
+ * @param name - the target's name at the destination.
+ * @return the key.
+ */
+export function targetKey(name: string): string {
+  return `${TARGET_KEY} ${name}`
+}
 
 /** A URL as the ledger keeps it: without a password. */
 export function withoutSecret(url: string): string {

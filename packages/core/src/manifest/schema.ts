@@ -93,6 +93,11 @@ export const VolumeSchema = z.object({
    * later rounds, the last one after the freeze), applied in this order over it.
    */
   deltas: z.array(artifactKey).optional(),
+  /**
+   * In a group, the member container that copies this volume, which this one also mounts:
+   * it is copied, made and removed once, with that member.
+   */
+  copiedWith: objectName.optional(),
 })
 
 /** A bind or tmpfs mount: recorded so the target gets it too, but its content is not copied. */

@@ -3,12 +3,16 @@ import type { Downtime, MigrationState } from './state.js'
 /** A stage began. */
 export interface StageStartedEvent {
   readonly type: 'stage-started'
+  /** The group member it is about, in a group's run (`migrate --project`). */
+  readonly container?: string
   readonly stage: string
 }
 
 /** A stage ended successfully. */
 export interface StageFinishedEvent {
   readonly type: 'stage-finished'
+  /** The group member it is about, in a group's run (`migrate --project`). */
+  readonly container?: string
   readonly stage: string
   readonly durationMs: number
 }
@@ -16,6 +20,8 @@ export interface StageFinishedEvent {
 /** Bytes moved for one artifact. `bytesTotal` is known when the size was known up front. */
 export interface ProgressEvent {
   readonly type: 'progress'
+  /** The group member it is about, in a group's run (`migrate --project`). */
+  readonly container?: string
   readonly stage: string
   /** What moves, e.g. `volume data`. */
   readonly artifact: string
@@ -26,6 +32,8 @@ export interface ProgressEvent {
 /** Something not carried, or carried differently, and why. Also recorded in the manifest. */
 export interface WarningEvent {
   readonly type: 'warning'
+  /** The group member it is about, in a group's run (`migrate --project`). */
+  readonly container?: string
   readonly stage: string
   readonly message: string
 }
@@ -33,6 +41,8 @@ export interface WarningEvent {
 /** A user's command ran in a container: a pre-freeze or post-restore hook. */
 export interface HookEvent {
   readonly type: 'hook'
+  /** The group member it is about, in a group's run (`migrate --project`). */
+  readonly container?: string
   readonly stage: string
   /** `pre-freeze` (in the source) or `post-restore` (in the target). */
   readonly hook: string
@@ -64,6 +74,15 @@ export interface SummaryEvent {
   readonly bytes: number
   readonly durationMs: number
   readonly warnings: readonly string[]
+  /** A group's run: each member's target and downtime, in dependency order. */
+  readonly members?: readonly MemberSummary[]
+}
+
+/** One container of a group, at the end of the group's run. */
+export interface MemberSummary {
+  readonly container: string
+  readonly target?: { readonly engine: string; readonly id: string; readonly name: string }
+  readonly downtime?: Downtime
 }
 
 /**

@@ -99,6 +99,20 @@ export interface MigrationState {
    * whole run (every state holds the same), written to as stages go.
    */
   readonly ledger: Ledger
+  /**
+   * A group's members (a compose project, or containers moved together), dependencies
+   * first, each with its own state; set on a group's state only (see `group/eachMember.ts`).
+   */
+  readonly members?: readonly MemberState[]
+}
+
+/** A container of a group, and its migration's state. */
+export interface MemberState {
+  /** Its name at the source. */
+  readonly container: string
+  /** Its id at the source. */
+  readonly id: string
+  readonly state: MigrationState
 }
 
 /** Options of {@link initialState}. */

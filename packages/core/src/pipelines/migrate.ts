@@ -1,7 +1,6 @@
-import { identity, type MonoTypeOperatorFunction, type Observable, throwError } from 'rxjs'
+import { type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
-import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
@@ -14,36 +13,12 @@ import {
 } from '../pipeline/staging.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { summarize } from '../pipeline/summarize.js'
-import { checkDestination } from '../stages/checkDestination.js'
-import { backupCheckpoint } from '../stages/checkpoint/backupCheckpoint.js'
-import { checkpointSource } from '../stages/checkpoint/checkpointSource.js'
-import { copyCheckpoint } from '../stages/checkpoint/copyCheckpoint.js'
-import { removeSourceCheckpoint } from '../stages/checkpoint/removeSourceCheckpoint.js'
-import { restoreCheckpoint } from '../stages/checkpoint/restoreCheckpoint.js'
-import { resumeTarget } from '../stages/checkpoint/resumeTarget.js'
-import { createTarget } from '../stages/createTarget.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import type { OnMissingNetwork } from '../stages/destinationNetworks.js'
-import { removeSource } from '../stages/finishSource.js'
-import { commitTarget, type Hooks, postRestoreHook, preFreezeHook } from '../stages/hooks.js'
-import { backupImage } from '../stages/image/backupImage.js'
-import { copyImage } from '../stages/image/copyImage.js'
-import { restoreImage } from '../stages/image/restoreImage.js'
-import { inspectSource } from '../stages/inspectSource.js'
-import { backupLayer } from '../stages/layer/backupLayer.js'
-import { copyLayer } from '../stages/layer/copyLayer.js'
-import { precopyLayer } from '../stages/layer/precopyLayer.js'
-import { restoreLayer } from '../stages/layer/restoreLayer.js'
-import { lockSource } from '../stages/lockSource.js'
-import { precopyVolumes } from '../stages/precopyVolumes.js'
-import { removeBackup } from '../stages/removeBackup.js'
-import { startTarget } from '../stages/startTarget.js'
-import { stopSource } from '../stages/stopSource.js'
-import { syncVolumes } from '../stages/syncVolumes.js'
+import { commitTarget, type Hooks } from '../stages/hooks.js'
 import type { TargetChanges } from '../stages/targetChanges.js'
-import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
-import { verifyTarget } from '../verify/verifyTarget.js'
+import { migrationPhases } from './migrationPhases.js'
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions extends RunOptions, SealingOptions, CompressionOptions {
@@ -127,167 +102,56 @@ export interface MigrateOptions extends RunOptions, SealingOptions, CompressionO
  *   `encrypt: false` (staging without `keepBackup` is sealed with a fresh key).
  */
 export function migrate(options: MigrateOptions): Observable<MigrationEvent> {
+  const refused = refusedChoice(options)
+  if (refused) return throwError(() => refused)
+  return options.transport
+    ? run(options, stagingOf(options.transport, options, 'migrate', true))
+    : run(options)
+}
+
+/**
+ * What is wrong with a migration's choices, before anything runs.
+ *
+ * @param options - a migration's options, of one container or a group.
+ * @return the error, or `undefined` when the choices go together.
+ */
+export function refusedChoice(
+  options: Omit<MigrateOptions, 'container'>,
+): TransshipError | undefined {
   if (options.keepBackup && options.transport && options.encrypt !== false && !options.secret) {
     // A fresh key would make a kept backup that nobody can open.
-    return throwError(() => keyRequired('migrate --keep-backup'))
+    return keyRequired('migrate --keep-backup')
   }
   if (options.compress && !options.transport) {
-    return throwError(
-      () =>
-        new TransshipError(
-          'INVALID_OPTION',
-          'compressing (--compress) needs staging (--via URL): the direct route streams each artifact from engine to engine and stores nothing',
-        ),
+    return new TransshipError(
+      'INVALID_OPTION',
+      'compressing (--compress) needs staging (--via URL): the direct route streams each artifact from engine to engine and stores nothing',
     )
   }
   if (options.keepBackup && !options.transport) {
-    return throwError(
-      () =>
-        new TransshipError(
-          'INVALID_OPTION',
-          'keeping the backup (--keep-backup) needs staging (--via URL): the direct route stores none',
-        ),
+    return new TransshipError(
+      'INVALID_OPTION',
+      'keeping the backup (--keep-backup) needs staging (--via URL): the direct route stores none',
     )
   }
-  return options.transport
-    ? staged(options, stagingOf(options.transport, options, 'migrate', true))
-    : direct(options)
+  return undefined
 }
 
-/** What both routes pass to the destination's stages. */
-function choicesOf(options: MigrateOptions) {
-  return {
-    ...(options.onConflict ? { onConflict: options.onConflict } : {}),
-    ...(options.name ? { name: options.name } : {}),
-    ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
-    ...(options.changes ? { changes: options.changes } : {}),
-  }
-}
-
-/** Both routes begin here: the source read, the destination checked; nothing changed. */
-function preflight(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
-  return (events) =>
-    events.pipe(
-      inspectSource({
-        engine: options.source,
-        container: options.container,
-        ...(options.volumes ? { volumes: options.volumes } : {}),
-      }),
-      lockSource({ engine: options.source }),
-      // One operator holds both engines: the source's grants travel, each named.
-      checkDestination({
-        engine: options.destination,
-        sendImage: true,
-        hostAccess: 'warn',
-        ...choicesOf(options),
-      }),
-    )
-}
-
-function direct(options: MigrateOptions): Observable<MigrationEvent> {
-  const { source, destination } = options
-  const engines = { source, destination }
-  const compare = { checksum: options.checksum ?? false }
-  const checkpoint = options.checkpoint ?? true
-  const choices = choicesOf(options)
-  return startMigration(runOptions(options))
-    .pipe(
-      preflight(options),
-      // While the source runs: the image, the volumes' content, the target (never
-      // started) and its layer.
-      copyImage(engines),
-      precopyVolumes({ ...engines, ...compare, ...choices }),
-      createTarget({ engine: destination, ...choices }),
-      precopyLayer({ ...engines, ...compare }),
-      preFreezeHook({ engine: source, command: options.hooks?.preFreeze }),
-      checkpoint
-        ? checkpointSource({ engine: source, destination })
-        : stopSource({ engine: source }),
-      // Frozen: what changed in the volumes, and the layer then the checkpoint (the layer
-      // may make the target again elsewhere than on overlay2), at the same time.
-      concurrently(
-        syncVolumes(engines),
-        checkpoint
-          ? (events) => events.pipe(copyLayer(engines), copyCheckpoint(engines))
-          : copyLayer(engines),
-      ),
-      options.verify ? verifyTarget(engines) : identity,
-    )
-    .pipe(
-      checkpoint
-        ? resumeTarget({ engine: destination, commit: false })
-        : startTarget({ engine: destination, commit: false }),
-      postRestore(options),
-      finishSourceCheckpoint(options),
-      options.removeSource ? removeSource({ engine: source }) : identity,
-      rollbackOnFailure(rollbackOptions(options)),
-      summarize(),
-    )
-}
-
-/** Once the target runs: the post-restore hook, then nothing is rolled back any more. */
-function postRestore(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
-  return (events) =>
-    events.pipe(
-      postRestoreHook({
-        engine: options.destination,
-        command: options.hooks?.postRestore,
-        keepOnFailure: options.hooks?.keepOnFailure,
-      }),
-      commitTarget(),
-    )
-}
-
-/** Once the target runs: the source's checkpoint removed, unless kept. */
-function finishSourceCheckpoint(options: MigrateOptions): MonoTypeOperatorFunction<MigrationEvent> {
-  const checkpoint = options.checkpoint ?? true
-  return checkpoint && !options.keepCheckpoint
-    ? removeSourceCheckpoint({ engine: options.source })
-    : identity
-}
-
-function staged(options: MigrateOptions, transport: Transport): Observable<MigrationEvent> {
-  const { source, destination } = options
-  const route = { source, destination, transport, checksum: options.checksum ?? false }
-  const checkpoint = options.checkpoint ?? true
-  const choices = choicesOf(options)
-  return startMigration({ ...runOptions(options), ...stagedStartOf(transport, options) })
-    .pipe(
-      preflight(options),
-      // While the source runs: the image, the volumes' content (stored, then applied at
-      // the destination as soon as each archive is stored), the target (never started).
-      backupImage({ engine: source, transport, destination }),
-      restoreImage({ engine: destination, transport }),
-      precopyVolumes({ ...route, ...choices }),
-      createTarget({ engine: destination, ...choices }),
-      preFreezeHook({ engine: source, command: options.hooks?.preFreeze }),
-      checkpoint
-        ? checkpointSource({ engine: source, destination })
-        : stopSource({ engine: source }),
-      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time,
-      // each applied at the destination as soon as it is stored (the checkpoint, last, by
-      // the start).
-      concurrently(
-        syncVolumes(route),
-        (events) =>
-          events.pipe(
-            backupLayer({ engine: source, transport }),
-            restoreLayer({ engine: destination, transport }),
-          ),
-        checkpoint ? backupCheckpoint({ engine: source, transport }) : identity,
-      ),
-    )
-    .pipe(
-      writeManifest({ transport }),
-      options.verify ? verifyTarget({ source, destination }) : identity,
-      checkpoint
-        ? restoreCheckpoint({ engine: destination, transport, commit: false })
-        : startTarget({ engine: destination, commit: false }),
-      postRestore(options),
-      options.keepBackup ? identity : removeBackup({ transport }),
-      finishSourceCheckpoint(options),
-      options.removeSource ? removeSource({ engine: source }) : identity,
-      rollbackOnFailure(rollbackOptions(options)),
-      summarize(),
-    )
+function run(options: MigrateOptions, transport?: Transport): Observable<MigrationEvent> {
+  const phases = migrationPhases(
+    { ...options, ...(transport ? { transport } : {}) },
+    { container: options.container },
+  )
+  const start = transport ? stagedStartOf(transport, options) : {}
+  return startMigration({ ...runOptions(options), ...start }).pipe(
+    phases.preflight,
+    phases.prepare,
+    phases.freeze,
+    phases.transfer,
+    phases.start,
+    phases.settle,
+    commitTarget(),
+    phases.finish,
+    (events) => events.pipe(rollbackOnFailure(rollbackOptions(options)), summarize()),
+  )
 }

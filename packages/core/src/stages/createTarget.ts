@@ -1,6 +1,6 @@
 import type { EngineClient } from '../engine/client.js'
 import { shortId } from '../engine/client.js'
-import { TARGET_KEY, undo } from '../ledger/undoSteps.js'
+import { targetKey, undo } from '../ledger/undoSteps.js'
 import { defineStage } from '../pipeline/stage.js'
 import {
   assertNoneMissing,
@@ -76,9 +76,9 @@ export function createTarget(options: CreateTargetOptions) {
       skippedMounts: state.skippedMounts,
     })
     for (const warning of config.warnings) warn(warning)
-    await undoable(undo.removeContainer(engine, { name }, TARGET_KEY))
+    await undoable(undo.removeContainer(engine, { name }, targetKey(name)))
     const id = await engine.createContainer(config.create)
-    await undoable(undo.removeContainer(engine, { id }, TARGET_KEY))
+    await undoable(undo.removeContainer(engine, { id }, targetKey(name)))
     for (const network of config.moreNetworks) {
       await engine.call(`connect ${shortId(id)} to network ${network.name}`, (docker) =>
         docker

@@ -25,7 +25,8 @@ export type VolumePlan =
  * @param volumes - the source's volumes.
  * @param onConflict - the user's choice for taken names.
  * @param renames - names at the destination, by source volume name (see `volumeNameChanges`).
- * @return a plan per volume, in the same order.
+ * @return a plan per volume, in the same order; none for a volume another member of a
+ *   group copies (`copiedWith`).
  * @throws TransshipError `VOLUME_NAME_TAKEN` when a name is taken and `onConflict` is `fail`.
  */
 export async function planVolumes(
@@ -39,7 +40,9 @@ export async function planVolumes(
       (v) => v.Name,
     ),
   )
-  return volumes.map((volume): VolumePlan => {
+  // A volume another member of the group copies is made with that member.
+  const own = volumes.filter((volume) => volume.copiedWith === undefined)
+  return own.map((volume): VolumePlan => {
     const name = renames[volume.name] ?? (volume.anonymous ? undefined : volume.name)
     if (name === undefined) return { action: 'create', volume }
     if (!existing.has(name)) return { action: 'create', volume, name }

@@ -18,6 +18,11 @@ export interface InspectSourceOptions {
    * their content, which suits a volume whose data the destination already reaches.
    */
   readonly volumes?: readonly string[]
+  /**
+   * The ids of the containers that move with it (a group): a volume they share is not
+   * refused as one another running container writes to.
+   */
+  readonly movingWith?: readonly string[]
 }
 
 /**
@@ -40,16 +45,7 @@ export function inspectSource(options: InspectSourceOptions) {
   return defineStage('inspect', async (state, { warn }) => {
     const { engine } = options
     const info = await engine.info()
-    const inspect = await engine.inspectContainer(options.container).catch((error: unknown) => {
-      if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') {
-        throw new TransshipError(
-          'CONTAINER_NOT_FOUND',
-          `container ${JSON.stringify(options.container)} not found on ${engine.url}`,
-          { cause: error },
-        )
-      }
-      throw error
-    })
+    const inspect = await inspectNamed(engine, options.container)
     const name = inspect.Name.replace(/^\//, '')
     const source: SourceContainer = {
       engine: {
@@ -95,7 +91,9 @@ export function inspectSource(options: InspectSourceOptions) {
     }
 
     const selected = selectVolumes(volumes, options.volumes, name)
-    await refuseSharedVolumes(engine, inspect.Id, name, [...selected])
+    await refuseSharedVolumes(engine, [inspect.Id, ...(options.movingWith ?? [])], name, [
+      ...selected,
+    ])
     for (const volume of volumes.filter((v) => !selected.has(v))) {
       warn(
         `volume ${volume.name} (${volume.destination}) was not selected: it is re-created at the destination without its content`,
@@ -110,6 +108,27 @@ export function inspectSource(options: InspectSourceOptions) {
       ),
       skippedMounts,
     }
+  })
+}
+
+/**
+ * A container's inspect output, by name or id.
+ *
+ * @throws TransshipError `CONTAINER_NOT_FOUND`, naming it and the engine.
+ */
+export function inspectNamed(
+  engine: EngineClient,
+  container: string,
+): Promise<Dockerode.ContainerInspectInfo> {
+  return engine.inspectContainer(container).catch((error: unknown) => {
+    if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') {
+      throw new TransshipError(
+        'CONTAINER_NOT_FOUND',
+        `container ${JSON.stringify(container)} not found on ${engine.url}`,
+        { cause: error },
+      )
+    }
+    throw error
   })
 }
 
@@ -180,13 +199,14 @@ function selectVolumes(
 }
 
 /**
- * Refuses a volume that another running container also uses: it would go on writing while
- * the copy is taken, and keep running on the source without it. Checked before anything
- * stops; the message names the other containers.
+ * Refuses a volume that another running container also uses, unless that container moves
+ * too (`moving`, with the container's own id): it would go on writing while the copy is
+ * taken, and keep running on the source without it. Checked before anything stops; the
+ * message names the other containers.
  */
 async function refuseSharedVolumes(
   engine: EngineClient,
-  id: string,
+  moving: readonly string[],
   container: string,
   volumes: readonly VolumeRecord[],
 ): Promise<void> {
@@ -194,13 +214,13 @@ async function refuseSharedVolumes(
     const users = await engine.call(`list containers using volume ${volume.name}`, (docker) =>
       docker.listContainers({ filters: { volume: [volume.name], status: ['running'] } }),
     )
-    const others = users.filter((user) => user.Id !== id)
+    const others = users.filter((user) => !moving.includes(user.Id))
     if (others.length === 0) continue
     const names = others.map((other) => other.Names[0]?.replace(/^\//, '') ?? shortId(other.Id))
     throw new TransshipError(
       'VOLUME_SHARED',
       `volume ${volume.name} of container ${container} (${volume.destination}) is also used by running container ${names.join(', ')} on ${engine.url}: ` +
-        'it would change while copied and lose a writer; stop it first, or leave the volume out with --volumes',
+        `it would change while copied and lose a writer; move them together (transship migrate ${container} ${names.join(' ')}), stop it first, or leave the volume out with --volumes`,
     )
   }
 }

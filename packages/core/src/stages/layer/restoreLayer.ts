@@ -5,7 +5,7 @@ import { rootTarGuard } from '../../archive/rootTarGuard.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
 import { TransshipError } from '../../errors.js'
-import { TARGET_KEY, undo } from '../../ledger/undoSteps.js'
+import { targetKey, undo } from '../../ledger/undoSteps.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { MigrationState, TargetRecord } from '../../pipeline/state.js'
@@ -30,7 +30,7 @@ export const DERIVED_IMAGE_REPOSITORY = 'transship-layer'
 /** `State.StartedAt` of a container that never started. */
 const NEVER = '0001-01-01T00:00:00Z'
 /** The key of the target made again from the derived image, until the first one is gone. */
-const REPLACEMENT_KEY = 'replacement target container'
+const replacementKey = (name: string) => `replacement ${targetKey(name)}`
 
 /**
  * Stage `restore-layer`: writes the container layer of the backup into the target, after
@@ -237,11 +237,15 @@ async function withDerivedImage(
   // The engine held it already (the same backup restored before): not this run's to remove.
   if (!image.loaded) await state.ledger.settle(imageStep.key, 'dropped')
   // Until the old target is gone, a crash leaves both: each has its step.
-  const replacement = undo.removeContainer(engine, { name: target.name }, REPLACEMENT_KEY)
+  const replacement = undo.removeContainer(
+    engine,
+    { name: target.name },
+    replacementKey(target.name),
+  )
   await undoable(replacement)
   const id = await replaceTarget(engine, target, image.id)
-  await undoable(undo.removeContainer(engine, { id }, TARGET_KEY))
-  await state.ledger.settle(REPLACEMENT_KEY, 'dropped')
+  await undoable(undo.removeContainer(engine, { id }, targetKey(target.name)))
+  await state.ledger.settle(replacement.key, 'dropped')
   warn(
     `${engine.url} stores containers with ${how.driver}, which has no overlay2 UpperDir: the container layer ` +
       `went into image ${tag} (${shortId(image.id)}), made from ${shortId(base)} with the layer on top, ` +
