@@ -191,7 +191,7 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
 
     const result = await migrate(['--project', project])
     expect(result.code).not.toBe(0)
-    const error = errorLines(result).join("\n")
+    const error = errorLines(result).join('\n')
     expect(error).toContain(worker)
     expect(error).toContain('Undone:')
     // The targets that had started are gone too, and every source runs again on A, from
