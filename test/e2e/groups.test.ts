@@ -1,9 +1,10 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type CliResult, errorLines, linesOf, transship } from '../support/cli.js'
+import { type CliResult, errorLines, lastStdoutLine, linesOf, transship } from '../support/cli.js'
 import { dockerCompose, projectEvents } from '../support/compose.js'
 import { dockerAt, execIn, removeTestContainersAndVolumes, TEST_LABEL } from '../support/docker.js'
+import { objectsUnder, testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { StagingDirs } from '../support/staging.js'
 import { testEnv } from '../support/testenv.js'
 
@@ -23,6 +24,7 @@ const run = randomBytes(3).toString('hex')
 const projects: string[] = []
 const volumes: string[] = []
 const staging = new StagingDirs('transship-groups')
+const aws = testS3Environment()
 
 interface StageLine {
   type: string
@@ -213,6 +215,63 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
   })
 })
 
+describe('backup --project, then restore of the one URL', () => {
+  it('backs up the whole project to S3 in one freeze window, lists it as one backup, restores every service on B, and removes it', async () => {
+    const project = await shopOnA('split', randomInt(20_000, 30_000))
+    const [redis, app, worker] = shopContainers(project)
+    const via = `s3://${testS3().bucket}/${uniqueS3Prefix('groups')}`
+    const before = Date.now()
+    const backup = await transship(
+      ['backup', '--project', project, '--from', env.TESTENV_HOST_A, '--via', via],
+      aws,
+    )
+    expect(backup.code, backup.stderr).toBe(0)
+    const died = await projectEvents(hostA, project, ['die'], before, Date.now())
+    expect(new Set(died.map((event) => event.name))).toEqual(new Set([redis, app, worker]))
+    const url = lastStdoutLine(backup)
+    expect(url.startsWith(`${via}/backup-`)).toBe(true)
+
+    const listed = JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)
+    expect(listed).toEqual([
+      expect.objectContaining({
+        url,
+        complete: true,
+        encrypted: true,
+        project,
+        members: [redis, app, worker],
+      }),
+    ])
+    // One member's backup per container, the shared volume's content in one of them only.
+    const keys = [...(await objectsUnder(url)).keys()]
+    expect(keys.filter((key) => key.endsWith('/manifest.json'))).toHaveLength(3)
+    expect(
+      new Set(keys.filter((key) => key.includes('/volumes/')).map((key) => key.split('/').at(-3))),
+    ).toEqual(new Set(['1']))
+
+    const named = await transship(['restore', url, '--to', env.TESTENV_HOST_B, '--name', 'x'], aws)
+    expect(named.code).not.toBe(0)
+    expect(errorLines(named).join('\n')).toContain("is a group's: --name x names one target")
+
+    const restored = await transship(['restore', url, '--to', env.TESTENV_HOST_B], aws)
+    expect(restored.code, restored.stderr).toBe(0)
+    expect(lastStdoutLine(restored)).toContain(`restored ${redis}, ${app}, ${worker}`)
+    const ps = linesOf(await dockerCompose(env.TESTENV_HOST_B, project, ['ps']))
+    for (const name of [redis, app, worker]) {
+      expect(
+        ps.find((line) => line.startsWith(`${name} `)),
+        ps.join('\n'),
+      ).toMatch(/\bUp\b/)
+    }
+    expect(await redisGet(hostB, redis)).toBe(project)
+    expect(
+      (await execIn(hostB.getContainer(worker), ['cat', '/shared/written-by-app'])).stdout.trim(),
+    ).toBe(project)
+
+    expect((await transship(['rm', url], aws)).code).toBe(0)
+    expect(JSON.parse((await transship(['ls', via, '--json'], aws)).stdout)).toEqual([])
+  })
+})
+
 describe('migrate a group with compose v2 labels', () => {
   it('starts dependencies first as com.docker.compose.depends_on says, through staging', async () => {
     const project = `v2shop${run}`
@@ -287,11 +346,11 @@ describe('migrate a group with compose v2 labels', () => {
   })
 })
 
-describe('migrate: what a group refuses', () => {
+describe('what a group refuses', () => {
   it.each([
     [['a', 'b', '--name', 'c'], '--name c names one target'],
-    [['--project', 'p', 'a'], '--project p moves that project'],
-    [[], 'name the container to move'],
+    [['--project', 'p', 'a'], '--project p takes that project'],
+    [[], 'name the container (several make a group)'],
     [['a', 'b', '-p', '8080:80'], '--publish replaces one container'],
     [['a', 'b', '--pre-freeze', 'true'], 'transship.pre-freeze'],
     [['--project', `none${run}`], `no container of compose project "none${run}"`],
@@ -299,5 +358,21 @@ describe('migrate: what a group refuses', () => {
     const result = await migrate(args)
     expect(result.code).not.toBe(0)
     expect(errorLines(result).join('\n')).toContain(message)
+  })
+
+  it('backup of a group refuses --pre-freeze, naming the labels', async () => {
+    const result = await transship([
+      'backup',
+      'a',
+      'b',
+      '--from',
+      env.TESTENV_HOST_A,
+      '--via',
+      'file:///nonexistent',
+      '--pre-freeze',
+      'true',
+    ])
+    expect(result.code).not.toBe(0)
+    expect(errorLines(result).join('\n')).toContain('the label transship.pre-freeze')
   })
 })

@@ -41,6 +41,13 @@ export { type EachMemberOptions, eachMember, mapMembers } from './group/eachMemb
 export { COMPOSE_PROJECT_LABEL, type FindGroupOptions, findGroup } from './group/findGroup.js'
 export { groupDowntime } from './group/groupDowntime.js'
 export {
+  isGroupBackup,
+  type ReadGroupManifestOptions,
+  readGroupManifest,
+  type WriteGroupManifestOptions,
+  writeGroupManifest,
+} from './group/groupManifest.js'
+export {
   dependencyOrder,
   type GroupMember,
   type MemberOrder,
@@ -86,11 +93,20 @@ export {
   undo,
   undoStepSchema,
 } from './ledger/undoSteps.js'
-export { parseManifest, serializeManifest } from './manifest/codec.js'
+export {
+  parseGroupManifest,
+  parseManifest,
+  serializeGroupManifest,
+  serializeManifest,
+} from './manifest/codec.js'
 export {
   type Artifact,
   type CheckpointRecord,
   type EngineRecord,
+  GROUP_MANIFEST_FORMAT,
+  GROUP_MANIFEST_KEY,
+  type GroupManifest,
+  GroupManifestSchema,
   type ImageRecord,
   type LayerRecord,
   MANIFEST_FORMAT,
@@ -132,8 +148,16 @@ export type {
   PrecopiedTree,
   TargetRecord,
 } from './pipeline/state.js'
+export { stateAfter } from './pipeline/stateAfter.js'
 export { summarize } from './pipeline/summarize.js'
-export { type BackupOptions, backup } from './pipelines/backup.js'
+export {
+  type BackupOptions,
+  type BackupPhaseOptions,
+  type BackupPhases,
+  backup,
+  backupPhases,
+} from './pipelines/backup.js'
+export { type BackupGroupOptions, backupGroup } from './pipelines/backupGroup.js'
 export { type MigrateOptions, migrate } from './pipelines/migrate.js'
 export { type MigrateGroupOptions, migrateGroup } from './pipelines/migrateGroup.js'
 export {
@@ -143,6 +167,7 @@ export {
   type PhaseSubject,
 } from './pipelines/migrationPhases.js'
 export { type RestoreOptions, restore } from './pipelines/restore.js'
+export { type GroupPlan, type PlanGroupOptions, planGroup } from './plan/planGroup.js'
 export {
   type MigrationPlan,
   type PlannedVolume,

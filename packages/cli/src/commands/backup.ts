@@ -4,6 +4,7 @@ import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../key
 import { loadCore } from '../loadCore.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
+import { containersArgument, type GroupFlags, groupOf, projectOption } from './groupArguments.js'
 import {
   type CompressFlags,
   compressionOf,
@@ -20,6 +21,7 @@ import {
 
 interface BackupFlags
   extends EngineFlags,
+    GroupFlags,
     OutputFlags,
     StateFlags,
     KeyFlags,
@@ -46,7 +48,8 @@ export function backupCommand(): Command {
       'Checkpoint (or stop) a container and store its state through a transport; print the ' +
         'backup URL. The container stays stopped (restart policy no) unless --leave-running.',
     )
-    .argument('<container>', 'container name or id')
+    .addArgument(containersArgument('are backed up'))
+    .addOption(projectOption('back up'))
     .addOption(fromOption())
     .requiredOption(
       '--via <url>',
@@ -74,37 +77,49 @@ export function backupCommand(): Command {
     ...engineFlagOptions(),
   ])
     command.addOption(option)
-  return command.action(async (container: string, flags: BackupFlags) => {
-    const { backup, connectEngine, keyRequired } = await loadCore()
+  return command.action(async (containers: string[], flags: BackupFlags) => {
+    const core = await loadCore()
+    const group = groupOf(containers, flags, core)
     // Before anything is touched.
-    if (flags.encrypt !== false && !flags.keyFile) throw keyRequired('backup')
+    if (flags.encrypt !== false && !flags.keyFile) throw core.keyRequired('backup')
+    if (group.container === undefined && flags.preFreeze !== undefined) {
+      throw new core.TransshipError(
+        'INVALID_OPTION',
+        "--pre-freeze names one container's hook: in a group, give each container its own with the label transship.pre-freeze",
+      )
+    }
     const sealing = await sealingOf(flags)
-    const source = await connectEngine(flags.from, engineOptionsOf(flags))
+    const source = await core.connectEngine(flags.from, engineOptionsOf(flags))
     const transport = await openTransport(flags.via, flags)
+    const choices = {
+      source,
+      transport,
+      ...sealing,
+      ...compressionOf(flags),
+      ...undoTimeoutOf(flags),
+      ...(flags.volumes ? { volumes: flags.volumes } : {}),
+      ...(flags.leaveRunning ? { leaveRunning: true } : {}),
+      includeImage: flags.image,
+      checkpoint: flags.checkpoint,
+      ...(flags.checksum ? { checksum: true } : {}),
+    }
     try {
       await runPipeline(
         {
           ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
-          command: `backup ${container}`,
-          source: { engine: source.url, container },
+          command: `backup ${group.label}`,
+          source: { engine: source.url, container: group.label },
         },
         (signal, ledger) =>
-          backup({
-            source,
-            container,
-            transport,
-            ...sealing,
-            ...compressionOf(flags),
-            signal,
-            ledger,
-            ...undoTimeoutOf(flags),
-            ...(flags.volumes ? { volumes: flags.volumes } : {}),
-            ...(flags.leaveRunning ? { leaveRunning: true } : {}),
-            ...(flags.preFreeze ? { preFreeze: flags.preFreeze } : {}),
-            includeImage: flags.image,
-            checkpoint: flags.checkpoint,
-            ...(flags.checksum ? { checksum: true } : {}),
-          }),
+          group.container === undefined
+            ? core.backupGroup({ ...choices, ...group.members, signal, ledger })
+            : core.backup({
+                ...choices,
+                container: group.container,
+                ...(flags.preFreeze ? { preFreeze: flags.preFreeze } : {}),
+                signal,
+                ledger,
+              }),
         flags,
         (summary) => summary.backupUrl ?? '',
       )

@@ -1,11 +1,12 @@
-import type { OnConflict, OnMissingNetwork, SummaryEvent } from '@transship/core'
+import type { OnConflict, OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
 import { loadCore } from '../loadCore.js'
-import { downtimeOf, formatBytes, formatDuration } from '../render/format.js'
+import { downtimeOf, formatBytes, formatDuration, targetsOf } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport } from '../transports.js'
+import { containersArgument, type GroupFlags, groupOf, projectOption } from './groupArguments.js'
 import {
   type CompressFlags,
   compressionOf,
@@ -27,6 +28,7 @@ import {
 
 interface MigrateFlags
   extends EngineFlags,
+    GroupFlags,
     OutputFlags,
     StateFlags,
     KeyFlags,
@@ -46,7 +48,6 @@ interface MigrateFlags
   readonly keepBackup?: boolean
   readonly keepCheckpoint?: boolean
   readonly verify?: boolean
-  readonly project?: string
 }
 
 /**
@@ -62,14 +63,8 @@ export function migrateCommand(): Command {
         'configuration and image, from one engine to another. The source is kept (stopped, ' +
         'restart policy no) unless --remove-source; on any failure it is put back as it was.',
     )
-    .argument(
-      '[containers...]',
-      'container name or id; several move together as a group, in one freeze window',
-    )
-    .option(
-      '--project <name>',
-      "move a compose project's containers together (label com.docker.compose.project), in one freeze window",
-    )
+    .addArgument(containersArgument('move'))
+    .addOption(projectOption('move'))
     .addOption(fromOption())
     .requiredOption('--to <engine>', 'destination engine URL')
     .option(
@@ -171,59 +166,4 @@ export function migrateCommand(): Command {
       await Promise.all([source.close(), destination.close(), transport?.close?.()])
     }
   })
-}
-
-type Core = Awaited<ReturnType<typeof loadCore>>
-
-/** One container, or a group: a compose project or several containers. */
-type Subject =
-  | { readonly container: string; readonly label: string }
-  | {
-      readonly container?: undefined
-      readonly label: string
-      readonly members: { readonly project: string } | { readonly containers: string[] }
-    }
-
-/**
- * What the arguments name: one container, or a group.
- *
- * @throws TransshipError `INVALID_OPTION` for no container and no project, both, or
- *   `--name` with a group.
- */
-function groupOf(
-  containers: readonly string[],
-  flags: MigrateFlags,
-  { TransshipError }: Core,
-): Subject {
-  const [first, ...more] = containers
-  if (flags.project !== undefined && first !== undefined) {
-    throw new TransshipError(
-      'INVALID_OPTION',
-      `--project ${flags.project} moves that project's containers: name no container besides it (got ${containers.join(' ')})`,
-    )
-  }
-  if (flags.project === undefined && first === undefined) {
-    throw new TransshipError(
-      'INVALID_OPTION',
-      'name the container to move (several move together), or a compose project with --project NAME',
-    )
-  }
-  if (first !== undefined && more.length === 0) return { container: first, label: first }
-  if (flags.name !== undefined) {
-    throw new TransshipError(
-      'INVALID_OPTION',
-      `--name ${flags.name} names one target: the containers of a group keep their names`,
-    )
-  }
-  return flags.project === undefined
-    ? { label: containers.join(' '), members: { containers: [...containers] } }
-    : { label: `project ${flags.project}`, members: { project: flags.project } }
-}
-
-/** The target's name, or each group member's. */
-function targetsOf(summary: SummaryEvent): string {
-  if (!summary.members) return summary.target?.name ?? '?'
-  return summary.members
-    .map((member) => member.target?.name ?? `${member.container} (not made)`)
-    .join(', ')
 }

@@ -1,8 +1,9 @@
-import type { MigrationPlan, OnConflict, OnMissingNetwork } from '@transship/core'
+import type { GroupPlan, MigrationPlan, OnConflict, OnMissingNetwork } from '@transship/core'
 import { Command } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { loadCore } from '../loadCore.js'
 import { formatBytes } from '../render/format.js'
+import { containersArgument, type GroupFlags, groupOf, projectOption } from './groupArguments.js'
 import {
   destinationChoiceOptions,
   fromOption,
@@ -11,13 +12,12 @@ import {
   volumesOption,
 } from './options.js'
 
-interface PlanFlags extends EngineFlags, TargetChangeFlags {
+interface PlanFlags extends EngineFlags, TargetChangeFlags, GroupFlags {
   readonly from?: string
   readonly to?: string
   readonly volumes?: string[]
   readonly onConflict: OnConflict
   readonly onMissingNetwork: OnMissingNetwork
-  readonly name?: string
   readonly image: boolean
   readonly json?: boolean
 }
@@ -34,7 +34,8 @@ export function planCommand(): Command {
       'Dry run: print what a migration would move (volumes, layer, image) with sizes and ' +
         'warnings, and what would stop it; changes nothing. Exit code 1 when something would.',
     )
-    .argument('<container>', 'container name or id')
+    .addArgument(containersArgument('move'))
+    .addOption(projectOption('plan'))
     .addOption(fromOption())
     .option('--to <engine>', 'destination engine URL (without it: the plan of a split backup)')
     .addOption(volumesOption())
@@ -42,29 +43,58 @@ export function planCommand(): Command {
     .option('--json', 'print the plan as one JSON object')
   for (const option of [...destinationChoiceOptions(), ...engineFlagOptions()])
     command.addOption(option)
-  return command.action(async (container: string, flags: PlanFlags) => {
-    const { connectEngine, planMigration } = await loadCore()
+  return command.action(async (containers: string[], flags: PlanFlags) => {
+    const core = await loadCore()
+    const group = groupOf(containers, flags, core)
     const changes = await targetChangesOf(flags)
-    const source = await connectEngine(flags.from, engineOptionsOf(flags))
-    const destination = flags.to ? await connectEngine(flags.to, engineOptionsOf(flags)) : undefined
+    const source = await core.connectEngine(flags.from, engineOptionsOf(flags))
+    const destination = flags.to
+      ? await core.connectEngine(flags.to, engineOptionsOf(flags))
+      : undefined
+    const choices = {
+      source,
+      onConflict: flags.onConflict,
+      onMissingNetwork: flags.onMissingNetwork,
+      includeImage: flags.image,
+      ...(destination ? { destination } : {}),
+      ...(flags.volumes ? { volumes: flags.volumes } : {}),
+      ...changes,
+    }
     try {
-      const plan = await planMigration({
-        source,
-        container,
-        onConflict: flags.onConflict,
-        onMissingNetwork: flags.onMissingNetwork,
-        includeImage: flags.image,
-        ...(destination ? { destination } : {}),
-        ...(flags.volumes ? { volumes: flags.volumes } : {}),
-        ...(flags.name ? { name: flags.name } : {}),
-        ...changes,
-      })
-      console.log(flags.json ? JSON.stringify(plan) : describePlan(plan))
+      const plan =
+        group.container === undefined
+          ? await core.planGroup({ ...choices, ...group.members })
+          : await core.planMigration({
+              ...choices,
+              container: group.container,
+              ...(flags.name ? { name: flags.name } : {}),
+            })
+      const text = 'members' in plan ? describeGroupPlan(plan, group.label) : describePlan(plan)
+      console.log(flags.json ? JSON.stringify(plan) : text)
       if (plan.problems.length > 0) process.exitCode = 1
     } finally {
       await Promise.all([source.close(), destination?.close()])
     }
   })
+}
+
+/** A group's plan as people read it: the order, then each member's plan. */
+export function describeGroupPlan(plan: GroupPlan, label: string): string {
+  const names = plan.members.map((member) => member.container.name)
+  const lines = [
+    `plan: ${label}, ${names.length} containers, from ${plan.source}${plan.destination ? ` to ${plan.destination}` : ''}`,
+    `  frozen in this order: ${[...names].reverse().join(', ')}; then started: ${names.join(', ')}`,
+  ]
+  for (const [title, items] of [
+    ['warnings', plan.warnings],
+    ['problems (the migration would stop before touching anything)', plan.problems],
+  ] as const) {
+    if (items.length === 0) continue
+    lines.push(`  ${title}`)
+    for (const item of items) lines.push(`    - ${item}`)
+  }
+  for (const member of plan.members) lines.push('', describePlan({ ...member, problems: [] }))
+  return lines.join('\n')
 }
 
 /** The plan as people read it. */
@@ -78,7 +108,7 @@ export function describePlan(plan: MigrationPlan): string {
     const name = volume.anonymous ? '(anonymous)' : volume.name
     const size = volume.size === undefined ? '?' : formatBytes(volume.size)
     lines.push(
-      `    ${name.padEnd(24)} ${volume.destination.padEnd(20)} ${volume.readOnly ? 'ro' : 'rw'}  ${volume.driver.padEnd(8)} ${size.padStart(10)}  ${volume.copied ? 'copied' : 're-created empty'}`,
+      `    ${name.padEnd(24)} ${volume.destination.padEnd(20)} ${volume.readOnly ? 'ro' : 'rw'}  ${volume.driver.padEnd(8)} ${size.padStart(10)}  ${copiedHow(volume)}`,
     )
   }
   if (plan.volumes.length === 0) lines.push('    none')
@@ -107,4 +137,9 @@ export function describePlan(plan: MigrationPlan): string {
     for (const item of items) lines.push(`    - ${item}`)
   }
   return lines.join('\n')
+}
+
+function copiedHow(volume: MigrationPlan['volumes'][number]): string {
+  if (volume.copiedWith !== undefined) return `copied with ${volume.copiedWith}, mounted`
+  return volume.copied ? 'copied' : 're-created empty'
 }

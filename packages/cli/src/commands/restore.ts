@@ -3,7 +3,7 @@ import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
 import { loadCore } from '../loadCore.js'
-import { downtimeOf, formatDuration } from '../render/format.js'
+import { downtimeOf, formatDuration, targetsOf } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
 import { openTransport, splitBackupUrl } from '../transports.js'
 import {
@@ -117,7 +117,7 @@ export function restoreCommand(): Command {
           }),
         flags,
         (summary) =>
-          `restored ${summary.target?.name ?? '?'} on ${destination.url} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)}`,
+          `restored ${targetsOf(summary)} on ${destination.url} in ${formatDuration(summary.durationMs)}${downtimeOf(summary)}`,
       )
     } finally {
       await Promise.all([destination.close(), transport.close?.()])

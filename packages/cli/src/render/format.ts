@@ -26,3 +26,11 @@ export function downtimeOf(summary: SummaryEvent): string {
   if (!downtime) return ''
   return `, downtime ${formatDuration(downtime.totalMs)} (${downtime.frozenBy} ${formatDuration(downtime.checkpointMs)}, transfer ${formatDuration(downtime.transferMs)}, restore ${formatDuration(downtime.restoreMs)})`
 }
+
+/** The target's name, or each group member's. */
+export function targetsOf(summary: SummaryEvent): string {
+  if (!summary.members) return summary.target?.name ?? '?'
+  return summary.members
+    .map((member) => member.target?.name ?? `${member.container} (not made)`)
+    .join(', ')
+}

@@ -1,9 +1,9 @@
 import { TransshipError } from '../errors.js'
-import { MANIFEST_KEY } from '../manifest/schema.js'
+import { GROUP_MANIFEST_KEY, MANIFEST_KEY } from '../manifest/schema.js'
 import { plainMessage } from '../pipeline/stage.js'
 import type { SecretKey } from '../sealing/secretKey.js'
 import type { Transport } from '../transport/contract.js'
-import { loadManifest } from './loadManifest.js'
+import { loadGroupManifest, loadManifest } from './loadManifest.js'
 
 /** A backup stored in a transport, as `transship ls` shows it. */
 export interface StoredBackup {
@@ -17,6 +17,10 @@ export interface StoredBackup {
   readonly encrypted?: boolean
   /** The source container's name, from the manifest (of a sealed one: with the key). */
   readonly container?: string
+  /** A group's backup (`backup --project`): its containers, dependencies first (with the key, if sealed). */
+  readonly members?: readonly string[]
+  /** A group's compose project, when it was one. */
+  readonly project?: string
   /**
    * When the backup began, from the manifest; without it (sealed, no key), when its
    * manifest was stored, where the staging keeps that.
@@ -46,20 +50,25 @@ export async function listBackups(
   transport: Transport,
   options: { signal?: AbortSignal; secret?: SecretKey | undefined } = {},
 ): Promise<StoredBackup[]> {
-  const byId = new Map<string, { bytes: number; hasManifest: boolean; stored?: Date }>()
+  const byId = new Map<
+    string,
+    { bytes: number; hasManifest: boolean; group?: boolean; stored?: Date }
+  >()
   for (const artifact of await transport.list('', options)) {
     const [id, ...rest] = artifact.key.split('/')
     if (!id || rest.length === 0) continue
     const entry = byId.get(id) ?? { bytes: 0, hasManifest: false }
     entry.bytes += artifact.size
-    if (rest.join('/') === MANIFEST_KEY) {
+    const name = rest.join('/')
+    if (name === MANIFEST_KEY || name === GROUP_MANIFEST_KEY) {
       entry.hasManifest = true
+      entry.group = name === GROUP_MANIFEST_KEY
       if (artifact.modified) entry.stored = artifact.modified
     }
     byId.set(id, entry)
   }
   const backups: StoredBackup[] = []
-  for (const [id, { bytes, hasManifest, stored }] of byId) {
+  for (const [id, { bytes, hasManifest, group, stored }] of byId) {
     const url = `${transport.url}/${id}`
     if (!hasManifest) {
       backups.push({ id, url, complete: false, bytes })
@@ -67,19 +76,15 @@ export async function listBackups(
     }
     try {
       // Listing trusts nothing it reads: a plain manifest only shows its container.
-      const { manifest, sealed } = await loadManifest(transport, id, {
-        secret: options.secret,
-        insecure: true,
-        signal: options.signal,
-      })
+      const reading = { secret: options.secret, insecure: true, signal: options.signal }
       backups.push({
         id,
         url,
         complete: true,
-        encrypted: sealed,
-        container: manifest.source.name,
-        createdAt: manifest.createdAt,
         bytes,
+        ...(group
+          ? await groupFacts(transport, id, reading)
+          : await backupFacts(transport, id, reading)),
       })
     } catch (error) {
       if (error instanceof TransshipError && error.code === 'BACKUP_ENCRYPTED') {
@@ -103,6 +108,25 @@ export async function listBackups(
   return backups.sort((a, b) => order(a).localeCompare(order(b)))
 }
 
+type Reading = Parameters<typeof loadManifest>[2]
+
+async function backupFacts(transport: Transport, id: string, reading: Reading) {
+  const { manifest, sealed } = await loadManifest(transport, id, reading)
+  return { encrypted: sealed, container: manifest.source.name, createdAt: manifest.createdAt }
+}
+
+async function groupFacts(transport: Transport, id: string, reading: Reading) {
+  const { group, sealed } = await loadGroupManifest(transport, id, reading)
+  const members = group.members.map((member) => member.container)
+  return {
+    encrypted: sealed,
+    container: group.project === undefined ? members.join(' ') : `project ${group.project}`,
+    members,
+    ...(group.project === undefined ? {} : { project: group.project }),
+    createdAt: group.createdAt,
+  }
+}
+
 /**
  * Deletes one backup: its manifest first, so that an interrupted removal never leaves
  * something that looks whole, then everything under its prefix.
@@ -116,6 +140,7 @@ export async function deleteBackup(
   id: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
+  await transport.remove(`${id}/${GROUP_MANIFEST_KEY}`, options)
   await transport.remove(`${id}/${MANIFEST_KEY}`, options)
   await transport.remove(id, options)
 }

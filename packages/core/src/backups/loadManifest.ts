@@ -1,7 +1,12 @@
 import { buffer } from 'node:stream/consumers'
 import { messageOf, TransshipError } from '../errors.js'
-import { parseManifest } from '../manifest/codec.js'
-import { MANIFEST_KEY, type Manifest } from '../manifest/schema.js'
+import { parseGroupManifest, parseManifest } from '../manifest/codec.js'
+import {
+  GROUP_MANIFEST_KEY,
+  type GroupManifest,
+  MANIFEST_KEY,
+  type Manifest,
+} from '../manifest/schema.js'
 import { openBuffer } from '../sealing/sealedBuffer.js'
 import { SEALED_MAGIC } from '../sealing/sealedFormat.js'
 import type { SecretKey } from '../sealing/secretKey.js'
@@ -48,43 +53,13 @@ export async function loadManifest(
   options: LoadManifestOptions = {},
 ): Promise<LoadedManifest> {
   const url = `${transport.url}/${id}`
-  const key = `${id}/${MANIFEST_KEY}`
-  const signal = options.signal ? { signal: options.signal } : {}
-  const stat = await transport.stat(key, signal)
-  if (stat && stat.size > MAX_MANIFEST_BYTES) {
-    throw new TransshipError(
-      'MANIFEST_INVALID',
-      `manifest at ${url} is ${stat.size} bytes: more than a manifest holds (${MAX_MANIFEST_BYTES})`,
-    )
-  }
-  const stored = await buffer(await transport.get(key, signal))
-  const sealed = stored.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)
-  let text: string
-  if (sealed) {
-    if (!options.secret) {
-      throw new TransshipError(
-        'BACKUP_ENCRYPTED',
-        `backup at ${url} is encrypted: give the key it was made with (--key-file FILE, or TRANSSHIP_KEY_FILE)`,
-      )
-    }
-    try {
-      text = openBuffer(options.secret, key, stored).toString('utf8')
-    } catch (cause) {
-      throw new TransshipError(
-        'MANIFEST_UNAUTHENTIC',
-        `backup at ${url}: its manifest does not open with this key: ${messageOf(cause)}. Nothing was restored`,
-        { cause },
-      )
-    }
-  } else {
-    if (!options.insecure) {
-      throw new TransshipError(
-        'BACKUP_NOT_ENCRYPTED',
-        `backup at ${url} is not encrypted (made with --no-encrypt): nothing proves who wrote it, and anyone who can write to the staging could have changed what it restores. Restore it with --insecure only if you trust everyone who can write there`,
-      )
-    }
-    text = stored.toString('utf8')
-  }
+  const { text, sealed } = await readDocument(
+    transport,
+    `${id}/${MANIFEST_KEY}`,
+    url,
+    'manifest',
+    options,
+  )
   const manifest = parseManifest(text, url)
   if (manifest.id !== id) {
     throw new TransshipError(
@@ -93,4 +68,84 @@ export async function loadManifest(
     )
   }
   return { manifest, sealed }
+}
+
+/** A group backup's manifest, and whether it was sealed. */
+export interface LoadedGroupManifest {
+  readonly group: GroupManifest
+  readonly sealed: boolean
+}
+
+/**
+ * Reads a group backup's manifest (`<id>/group.json`, `backup --project`) as
+ * {@link loadManifest} reads a backup's: sealed and opened with the key, or plain only
+ * when `insecure`; then validated, its id checked, and each member's backup id checked to
+ * lie under the group's.
+ *
+ * @param transport - the staging, as stored.
+ * @param id - the group backup's id.
+ * @param options - key, whether a plain manifest is accepted, signal.
+ * @return the group manifest, and whether it was sealed.
+ * @throws TransshipError as {@link loadManifest}.
+ */
+export async function loadGroupManifest(
+  transport: Transport,
+  id: string,
+  options: LoadManifestOptions = {},
+): Promise<LoadedGroupManifest> {
+  const url = `${transport.url}/${id}`
+  const key = `${id}/${GROUP_MANIFEST_KEY}`
+  const { text, sealed } = await readDocument(transport, key, url, 'group manifest', options)
+  const group = parseGroupManifest(text, url)
+  if (group.id !== id) {
+    throw new TransshipError(
+      'MANIFEST_INVALID',
+      `group manifest at ${url} belongs to backup ${group.id}`,
+    )
+  }
+  return { group, sealed }
+}
+
+/** A manifest's text: opened with the key when sealed, refused when plain unless `insecure`. */
+async function readDocument(
+  transport: Transport,
+  key: string,
+  url: string,
+  what: string,
+  options: LoadManifestOptions,
+): Promise<{ text: string; sealed: boolean }> {
+  const signal = options.signal ? { signal: options.signal } : {}
+  const stat = await transport.stat(key, signal)
+  if (stat && stat.size > MAX_MANIFEST_BYTES) {
+    throw new TransshipError(
+      'MANIFEST_INVALID',
+      `${what} at ${url} is ${stat.size} bytes: more than a manifest holds (${MAX_MANIFEST_BYTES})`,
+    )
+  }
+  const stored = await buffer(await transport.get(key, signal))
+  const sealed = stored.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)
+  if (sealed) {
+    if (!options.secret) {
+      throw new TransshipError(
+        'BACKUP_ENCRYPTED',
+        `backup at ${url} is encrypted: give the key it was made with (--key-file FILE, or TRANSSHIP_KEY_FILE)`,
+      )
+    }
+    try {
+      return { text: openBuffer(options.secret, key, stored).toString('utf8'), sealed }
+    } catch (cause) {
+      throw new TransshipError(
+        'MANIFEST_UNAUTHENTIC',
+        `backup at ${url}: its ${what} does not open with this key: ${messageOf(cause)}. Nothing was restored`,
+        { cause },
+      )
+    }
+  }
+  if (!options.insecure) {
+    throw new TransshipError(
+      'BACKUP_NOT_ENCRYPTED',
+      `backup at ${url} is not encrypted (made with --no-encrypt): nothing proves who wrote it, and anyone who can write to the staging could have changed what it restores. Restore it with --insecure only if you trust everyone who can write there`,
+    )
+  }
+  return { text: stored.toString('utf8'), sealed }
 }

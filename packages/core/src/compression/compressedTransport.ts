@@ -1,6 +1,6 @@
 import { PassThrough, pipeline, type Readable } from 'node:stream'
 import { messageOf, TransshipError } from '../errors.js'
-import { MANIFEST_KEY } from '../manifest/schema.js'
+import { GROUP_MANIFEST_KEY, MANIFEST_KEY } from '../manifest/schema.js'
 import type { Transport } from '../transport/contract.js'
 import { expectationGate } from '../transport/expectation.js'
 import type { Codec, CodecName } from './codecs.js'
@@ -12,8 +12,8 @@ const codecs = new WeakMap<Transport, CodecName>()
  * A transport that compresses every artifact it stores and decompresses every artifact it
  * reads, streaming, with one codec; layered over the sealed transport, so that what is
  * sealed is already compressed (sealed bytes do not compress). A backup's manifest
- * (`<id>/manifest.json`) passes as it is: it says how the rest was compressed, so it must
- * be read without knowing that.
+ * (`<id>/manifest.json`, and a group's `<id>/group.json`) passes as it is: it says how the
+ * rest was compressed, so it must be read without knowing that.
  *
  * `put`'s expectation is the plain artifact's; `put`, `stat` and `list` give the sizes as
  * stored (compressed): a compressed artifact's own size is known from the manifest alone.
@@ -63,7 +63,8 @@ export function codecOf(transport: Transport): CodecName | undefined {
 }
 
 function isManifest(key: string): boolean {
-  return key.endsWith(`/${MANIFEST_KEY}`) || key === MANIFEST_KEY
+  const name = key.slice(key.lastIndexOf('/') + 1)
+  return name === MANIFEST_KEY || name === GROUP_MANIFEST_KEY
 }
 
 /**

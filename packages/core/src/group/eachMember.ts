@@ -114,3 +114,21 @@ export function mapMembers(
     }
   })
 }
+
+/**
+ * How the source engine knows a member (its id, else its name), and the ids of the whole
+ * group's members (which `inspectSource` lets share volumes): what a member's source phases take.
+ *
+ * @param member - the member.
+ * @param group - its group.
+ * @return `{ container, movingWith }`.
+ */
+export function memberSubject(
+  member: MemberState,
+  group: MigrationState,
+): { container: string; movingWith: string[] } {
+  return {
+    container: member.id ?? member.container,
+    movingWith: (group.members ?? []).flatMap((other) => (other.id ? [other.id] : [])),
+  }
+}

@@ -21,8 +21,11 @@ export interface FindGroupOptions {
   readonly project?: string
   /** Containers, by name or id, that move together. */
   readonly containers?: readonly string[]
-  /** Each member's backup id (a sealed backup's must not name the container); default: made from its name. */
-  readonly memberId?: () => string
+  /**
+   * Each member's backup id, given its index (dependencies first) and the group's id
+   * (default: made from its name when it is inspected).
+   */
+  readonly memberId?: (index: number, groupId: string) => string
 }
 
 /**
@@ -42,22 +45,19 @@ export function findGroup(options: FindGroupOptions) {
     const inspects = await groupContainers(options)
     const { order, outside } = dependencyOrder(inspects.map(memberOf))
     for (const line of outside) warn(`${line}: it is not part of the group and stays where it is`)
+    const id = state.id ?? newBackupId(options.project ?? 'group')
     const members = order.map(
-      (member): MemberState => ({
+      (member, index): MemberState => ({
         container: member.name,
         id: member.id,
         state: initialState({
           ledger: state.ledger,
           ...(state.signal ? { signal: state.signal } : {}),
-          ...(options.memberId ? { id: options.memberId() } : {}),
+          ...(options.memberId ? { id: options.memberId(index, id) } : {}),
         }),
       }),
     )
-    return {
-      ...state,
-      id: state.id ?? newBackupId(options.project ?? 'group'),
-      members,
-    }
+    return { ...state, id, members }
   })
 }
 

@@ -263,6 +263,27 @@ export const ManifestSchema = z.looseObject({
   compression: z.string().optional(),
 })
 
+/** A group backup's format (`backup --project`): its members' backups, under its prefix. */
+export const GROUP_MANIFEST_FORMAT = 'transship-group'
+/** The group manifest's key, under the group's prefix. Written last: it marks a complete group. */
+export const GROUP_MANIFEST_KEY = 'group.json'
+
+export const GroupManifestSchema = z.looseObject({
+  format: z.literal(GROUP_MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  /** The group backup's id, also its key prefix in the transport. */
+  id: z.string().min(1),
+  createdAt: z.iso.datetime(),
+  /** The compose project, when the group was one. */
+  project: z.string().optional(),
+  /**
+   * Each member's container and backup id (`<group id>/<index>`), dependencies first: the
+   * order the targets start in.
+   */
+  members: z.array(z.object({ container: objectName, id: z.string().min(1) })).min(1),
+})
+
+export type GroupManifest = z.infer<typeof GroupManifestSchema>
 export type Artifact = z.infer<typeof ArtifactSchema>
 export type LayerRecord = z.infer<typeof LayerSchema>
 export type ImageRecord = z.infer<typeof ImageSchema>

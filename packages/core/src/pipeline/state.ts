@@ -110,8 +110,8 @@ export interface MigrationState {
 export interface MemberState {
   /** Its name at the source. */
   readonly container: string
-  /** Its id at the source. */
-  readonly id: string
+  /** Its id at the source (a group restored from a backup learns it from the member's manifest). */
+  readonly id?: string
   readonly state: MigrationState
 }
 

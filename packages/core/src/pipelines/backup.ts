@@ -1,4 +1,4 @@
-import { identity, type Observable, throwError } from 'rxjs'
+import { identity, type MonoTypeOperatorFunction, type Observable, throwError } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { concurrently } from '../pipeline/concurrently.js'
 import type { MigrationEvent } from '../pipeline/events.js'
@@ -25,6 +25,7 @@ import { stopSource } from '../stages/stopSource.js'
 import { syncVolumes } from '../stages/syncVolumes.js'
 import { writeManifest } from '../stages/writeManifest.js'
 import type { Transport } from '../transport/contract.js'
+import type { PhaseSubject } from './migrationPhases.js'
 
 /** Options of {@link backup}. */
 export interface BackupOptions extends RunOptions, SealingOptions, CompressionOptions {
@@ -75,39 +76,94 @@ export interface BackupOptions extends RunOptions, SealingOptions, CompressionOp
  *   unless `encrypt: false`.
  */
 export function backup(options: BackupOptions): Observable<MigrationEvent> {
-  const { source: engine } = options
   let transport: Transport
   try {
     transport = stagingOf(options.transport, options, 'backup', false)
   } catch (error) {
     return throwError(() => error)
   }
+  const phases = backupPhases({ ...options, transport }, { container: options.container })
+  return startMigration({
+    ...runOptions(options),
+    ...stagedStartOf(options.transport, options),
+  }).pipe(
+    phases.preflight,
+    phases.prepare,
+    phases.freeze,
+    phases.transfer,
+    phases.resume,
+    rollbackOnFailure(rollbackOptions(options)),
+    summarize(),
+  )
+}
+
+/** A backup's choices, for any of its containers (its `transport` already sealed and compressed). */
+export type BackupPhaseOptions = Omit<
+  BackupOptions,
+  'container' | keyof RunOptions | keyof SealingOptions | keyof CompressionOptions
+>
+
+type Phase = MonoTypeOperatorFunction<MigrationEvent>
+
+/**
+ * One container's backup in the order it happens, each phase an operator; a group runs
+ * each phase on every member before the next (see `migrationPhases`).
+ */
+export interface BackupPhases {
+  /** The source read and locked; nothing changed. */
+  readonly preflight: Phase
+  /** While the source runs: the image (unless excluded), the volumes' content. */
+  readonly prepare: Phase
+  /** The pre-freeze hook, then the checkpoint (or the stop). */
+  readonly freeze: Phase
+  /** Frozen: the checkpoint, what changed in the volumes and the layer, at the same time; then the manifest. */
+  readonly transfer: Phase
+  /** With `leaveRunning`, the source continues from its checkpoint. */
+  readonly resume: Phase
+}
+
+/**
+ * The phases of a container's backup.
+ *
+ * @param options - source, staging and the user's choices.
+ * @param subject - the container.
+ * @return its phases.
+ */
+export function backupPhases(options: BackupPhaseOptions, subject: PhaseSubject): BackupPhases {
+  const { source: engine, transport } = options
   const checkpoint = options.checkpoint ?? true
-  return startMigration({ ...runOptions(options), ...stagedStartOf(options.transport, options) })
-    .pipe(
-      inspectSource({
-        engine,
-        container: options.container,
-        ...(options.volumes ? { volumes: options.volumes } : {}),
-      }),
-      lockSource({ engine }),
-      // The destination is unknown: the whole image travels, unless excluded.
-      backupImage({ engine, transport, include: options.includeImage ?? true }),
-      // The volumes' content while the source runs; only what changed once it is frozen.
-      precopyVolumes({ source: engine, transport, checksum: options.checksum ?? false }),
-      preFreezeHook({ engine, command: options.preFreeze }),
-      checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
-      // Frozen: the checkpoint, what changed in the volumes and the layer, at the same time.
-      concurrently(
-        syncVolumes({ source: engine, transport, checksum: options.checksum ?? false }),
-        backupLayer({ engine, transport }),
-        checkpoint ? backupCheckpoint({ engine, transport }) : identity,
+  const volumes = { source: engine, transport, checksum: options.checksum ?? false }
+  return {
+    preflight: (events) =>
+      events.pipe(
+        inspectSource({
+          engine,
+          container: subject.container,
+          ...(options.volumes ? { volumes: options.volumes } : {}),
+          ...(subject.movingWith ? { movingWith: subject.movingWith } : {}),
+        }),
+        lockSource({ engine }),
       ),
-    )
-    .pipe(
-      writeManifest({ transport }),
-      options.leaveRunning ? resumeFromCheckpoint({ engine }) : identity,
-      rollbackOnFailure(rollbackOptions(options)),
-      summarize(),
-    )
+    prepare: (events) =>
+      events.pipe(
+        // The destination is unknown: the whole image travels, unless excluded.
+        backupImage({ engine, transport, include: options.includeImage ?? true }),
+        precopyVolumes(volumes),
+      ),
+    freeze: (events) =>
+      events.pipe(
+        preFreezeHook({ engine, command: options.preFreeze }),
+        checkpoint ? checkpointSource({ engine }) : stopSource({ engine }),
+      ),
+    transfer: (events) =>
+      events.pipe(
+        concurrently(
+          syncVolumes(volumes),
+          backupLayer({ engine, transport }),
+          checkpoint ? backupCheckpoint({ engine, transport }) : identity,
+        ),
+        writeManifest({ transport }),
+      ),
+    resume: options.leaveRunning ? resumeFromCheckpoint({ engine }) : identity,
+  }
 }

@@ -1,6 +1,6 @@
 import { type Observable, pipe, throwError } from 'rxjs'
 import { TransshipError } from '../errors.js'
-import { eachMember } from '../group/eachMember.js'
+import { eachMember, memberSubject } from '../group/eachMember.js'
 import { findGroup } from '../group/findGroup.js'
 import { markSharedVolumes, mountSharedVolumes } from '../group/sharedVolumes.js'
 import type { MigrationEvent } from '../pipeline/events.js'
@@ -53,10 +53,7 @@ export function migrateGroup(options: MigrateGroupOptions): Observable<Migration
   const transport = options.transport && stagingOf(options.transport, options, 'migrate', true)
   const phaseOptions: PhaseOptions = { ...options, ...(transport ? { transport } : {}) }
   const phase = (which: keyof MigrationPhases) => (member: MemberState, group: MigrationState) =>
-    migrationPhases(phaseOptions, {
-      container: member.id,
-      movingWith: (group.members ?? []).map((other) => other.id),
-    })[which]
+    migrationPhases(phaseOptions, memberSubject(member, group))[which]
   const staged = transport ? stagedStartOf(transport, options) : undefined
   return startMigration({
     ...runOptions(options),

@@ -1,6 +1,19 @@
-import { concatMap, defer, type Observable } from 'rxjs'
+import {
+  concatMap,
+  defer,
+  from,
+  type MonoTypeOperatorFunction,
+  type Observable,
+  pipe,
+  throwError,
+} from 'rxjs'
 import { backupStaging } from '../backups/backupStaging.js'
+import { loadGroupManifest } from '../backups/loadManifest.js'
 import type { EngineClient } from '../engine/client.js'
+import { TransshipError } from '../errors.js'
+import { eachMember } from '../group/eachMember.js'
+import { isGroupBackup, readGroupManifest } from '../group/groupManifest.js'
+import { mountSharedVolumes } from '../group/sharedVolumes.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { type RunOptions, rollbackOptions, runOptions } from '../pipeline/runOptions.js'
@@ -57,7 +70,9 @@ export interface RestoreOptions extends RunOptions {
  * checks the destination, loads the image if the backup carries it and the destination
  * lacks it, restores the volumes, creates the target, writes the container layer into
  * it and starts it, from the checkpoint when the backup has one. On failure
- * everything it made is removed. The backup stays where it is.
+ * everything it made is removed. The backup stays where it is. A group's backup
+ * (`backup --project`) is restored whole: each member as one container is, phase by
+ * phase across the group, the targets started dependencies first once all are made.
  *
  * ## Example
  * ```ts
@@ -66,49 +81,141 @@ export interface RestoreOptions extends RunOptions {
  *
  * @param options - destination, transport, backup id, choices.
  * @return the pipeline's events.
+ * @throws TransshipError `INVALID_OPTION` for a group's backup restored with `name`, a
+ *   port remap or a post-restore command (each member keeps its own).
  */
 export function restore(options: RestoreOptions): Observable<MigrationEvent> {
-  const { destination: engine, secret } = options
+  const signal = options.signal ? { signal: options.signal } : {}
+  return from(isGroupBackup(options.transport, options.id, signal)).pipe(
+    concatMap((group) => (group ? restoreGroup(options) : restoreOne(options))),
+  )
+}
+
+function restoreOne(options: RestoreOptions): Observable<MigrationEvent> {
+  const stages = (transport: Transport) => {
+    const phases = restorePhases(options, transport)
+    return startMigration({ id: options.id, ...runOptions(options) }).pipe(
+      readManifest(manifestOf(options, options.id)),
+      phases.preflight,
+      phases.prepare,
+      phases.start,
+      phases.settle,
+      commitTarget(),
+    )
+  }
+  return stagingFor(options, options.id).pipe(
+    concatMap(stages),
+    rollbackOnFailure(rollbackOptions(options)),
+    summarize(),
+  )
+}
+
+function restoreGroup(options: RestoreOptions): Observable<MigrationEvent> {
+  const refused = refusedForGroup(options)
+  if (refused) return throwError(() => refused)
+  const stages = (transport: Transport) => {
+    const phases = restorePhases(options, transport)
+    return startMigration({ id: options.id, ...runOptions(options) }).pipe(
+      readGroupManifest(manifestOf(options, options.id)),
+      eachMember((member) => readManifest(manifestOf(options, member.state.id as string))),
+      eachMember(() => phases.preflight),
+      eachMember((_, group) => pipe(mountSharedVolumes(group), phases.prepare)),
+      eachMember(() => phases.start),
+      eachMember(() => phases.settle),
+      commitTarget(),
+    )
+  }
+  // The members were stored by one backup: sealed and compressed alike.
+  const firstMember = defer(async () => {
+    const { group } = await loadGroupManifest(options.transport, options.id, {
+      secret: options.secret,
+      insecure: options.insecure,
+      signal: options.signal,
+    })
+    return (group.members[0] as { id: string }).id
+  })
+  return firstMember.pipe(
+    concatMap((id) => stagingFor(options, id)),
+    concatMap(stages),
+    rollbackOnFailure(rollbackOptions(options)),
+    summarize(),
+  )
+}
+
+/** What a group's restore refuses: what names one container's target. */
+function refusedForGroup(options: RestoreOptions): TransshipError | undefined {
+  const which =
+    options.name !== undefined
+      ? `--name ${options.name} names one target`
+      : options.changes?.publish
+        ? "--publish replaces one container's port bindings"
+        : options.hooks?.postRestore !== undefined
+          ? "--post-restore names one container's hook (give each its label transship.post-restore)"
+          : undefined
+  return which === undefined
+    ? undefined
+    : new TransshipError(
+        'INVALID_OPTION',
+        `backup ${options.id} is a group's: ${which}, and the containers of a group keep their own`,
+      )
+}
+
+/** The staging as a restore reads a backup's artifacts (`backupStaging`). */
+function stagingFor(options: RestoreOptions, id: string): Observable<Transport> {
+  return defer(() =>
+    backupStaging(options.transport, id, {
+      secret: options.secret,
+      insecure: options.insecure,
+      signal: options.signal,
+    }),
+  )
+}
+
+function manifestOf(options: RestoreOptions, id: string) {
+  return { transport: options.transport, id, secret: options.secret, insecure: options.insecure }
+}
+
+type Phase = MonoTypeOperatorFunction<MigrationEvent>
+
+/** One container's restore, after its manifest is read, in the order it happens. */
+interface RestorePhases {
+  /** The destination checked; nothing changed. */
+  readonly preflight: Phase
+  /** The image, the volumes, the target (not started) and its layer. */
+  readonly prepare: Phase
+  /** The target started, from the backup's checkpoint when it has one; not yet committed. */
+  readonly start: Phase
+  /** The post-restore hook, which may still roll back. */
+  readonly settle: Phase
+}
+
+function restorePhases(options: RestoreOptions, transport: Transport): RestorePhases {
+  const { destination: engine } = options
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
     ...(options.name ? { name: options.name } : {}),
     ...(options.onMissingNetwork ? { onMissingNetwork: options.onMissingNetwork } : {}),
     ...(options.changes ? { changes: options.changes } : {}),
   }
-  // The manifest is read as stored; the artifacts of a sealed backup through the key, those
-  // of a plain one (restored only when `insecure`) as they are, decompressed as stored.
-  const staging = defer(() =>
-    backupStaging(options.transport, options.id, {
-      secret,
-      insecure: options.insecure,
-      signal: options.signal,
+  return {
+    preflight: checkDestination({
+      engine,
+      hostAccess: options.allowHostAccess ? 'warn' : 'refuse',
+      ...choices,
     }),
-  )
-  const stages = (transport: Transport) =>
-    startMigration({ id: options.id, ...runOptions(options) }).pipe(
-      readManifest({
-        transport: options.transport,
-        id: options.id,
-        secret,
-        insecure: options.insecure,
-      }),
-      checkDestination({
-        engine,
-        hostAccess: options.allowHostAccess ? 'warn' : 'refuse',
-        ...choices,
-      }),
-      restoreImage({ engine, transport }),
-      restoreVolumes({ engine, transport, ...choices }),
-      createTarget({ engine, ...choices }),
-      restoreLayer({ engine, transport }),
-      // Starts the target from the backup's checkpoint, or plainly when it has none.
-      restoreCheckpoint({ engine, transport, commit: false }),
-      postRestoreHook({
-        engine,
-        command: options.hooks?.postRestore,
-        keepOnFailure: options.hooks?.keepOnFailure,
-      }),
-      commitTarget(),
-    )
-  return staging.pipe(concatMap(stages), rollbackOnFailure(rollbackOptions(options)), summarize())
+    prepare: (events) =>
+      events.pipe(
+        restoreImage({ engine, transport }),
+        restoreVolumes({ engine, transport, ...choices }),
+        createTarget({ engine, ...choices }),
+        restoreLayer({ engine, transport }),
+      ),
+    // Starts the target from the backup's checkpoint, or plainly when it has none.
+    start: restoreCheckpoint({ engine, transport, commit: false }),
+    settle: postRestoreHook({
+      engine,
+      command: options.hooks?.postRestore,
+      keepOnFailure: options.hooks?.keepOnFailure,
+    }),
+  }
 }

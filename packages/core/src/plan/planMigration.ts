@@ -1,11 +1,9 @@
 import type Dockerode from 'dockerode'
-import { lastValueFrom } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { listChanges } from '../engine/listChanges.js'
-import type { MigrationEvent } from '../pipeline/events.js'
 import { plainMessage } from '../pipeline/stage.js'
 import { startMigration } from '../pipeline/startMigration.js'
-import type { MigrationState } from '../pipeline/state.js'
+import { stateAfter } from '../pipeline/stateAfter.js'
 import { checkDestination } from '../stages/checkDestination.js'
 import type { OnConflict } from '../stages/destinationNames.js'
 import { missingNetworks, type OnMissingNetwork } from '../stages/destinationNetworks.js'
@@ -26,6 +24,8 @@ export interface PlanOptions {
   readonly changes?: TargetChanges
   /** Whether the image may travel (false for `--no-image`); default true. */
   readonly includeImage?: boolean
+  /** The ids of the containers that move with it (a group): volumes they share are not refused. */
+  readonly movingWith?: readonly string[]
 }
 
 /** One volume in a plan. */
@@ -39,6 +39,8 @@ export interface PlannedVolume {
   readonly copied: boolean
   /** Bytes in use at the source, as the engine counts them. */
   readonly size?: number
+  /** In a group, the member that copies it, when another does (`planGroup`). */
+  readonly copiedWith?: string
 }
 
 /** What a migration would move, and what would stop it. Made without changing anything. */
@@ -89,15 +91,14 @@ export interface MigrationPlan {
  */
 export async function planMigration(options: PlanOptions): Promise<MigrationPlan> {
   const { source: engine, destination } = options
-  const inspected = finalState(
-    await lastValueFrom(
-      startMigration().pipe(
-        inspectSource({
-          engine,
-          container: options.container,
-          ...(options.volumes ? { volumes: options.volumes } : {}),
-        }),
-      ),
+  const inspected = await stateAfter(
+    startMigration().pipe(
+      inspectSource({
+        engine,
+        container: options.container,
+        ...(options.volumes ? { volumes: options.volumes } : {}),
+        ...(options.movingWith ? { movingWith: options.movingWith } : {}),
+      }),
     ),
   )
   const source = inspected.source
@@ -130,9 +131,13 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
     | undefined
   if (destination) {
     try {
-      await lastValueFrom(
+      await stateAfter(
         startMigration().pipe(
-          inspectSource({ engine, container: options.container }),
+          inspectSource({
+            engine,
+            container: options.container,
+            ...(options.movingWith ? { movingWith: options.movingWith } : {}),
+          }),
           checkDestination({
             engine: destination,
             sendImage: options.includeImage ?? true,
@@ -189,11 +194,6 @@ export async function planMigration(options: PlanOptions): Promise<MigrationPlan
     warnings: inspected.warnings.map((warning) => warning.message),
     problems,
   }
-}
-
-function finalState(event: MigrationEvent): MigrationState {
-  if (event.type !== 'state') throw new Error(`expected the final state, got ${event.type}`)
-  return event.state
 }
 
 /** Bytes in use per volume; `GET /system/df` on API 1.41 measures every volume. */

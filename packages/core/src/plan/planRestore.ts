@@ -1,8 +1,7 @@
-import { filter, lastValueFrom, map } from 'rxjs'
 import type { EngineClient } from '../engine/client.js'
 import { messageOf } from '../errors.js'
 import { startMigration } from '../pipeline/startMigration.js'
-import type { MigrationState } from '../pipeline/state.js'
+import { stateAfter } from '../pipeline/stateAfter.js'
 import type { SecretKey } from '../sealing/secretKey.js'
 import {
   assertContainerNameFree,
@@ -69,7 +68,7 @@ export interface RestorePlan {
  */
 export async function planRestore(options: PlanRestoreOptions): Promise<RestorePlan> {
   const { destination: engine } = options
-  const state = await lastValueFrom(
+  const state = await stateAfter(
     startMigration({ id: options.id }).pipe(
       readManifest({
         transport: options.transport,
@@ -77,8 +76,6 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
         secret: options.secret,
         insecure: options.insecure,
       }),
-      filter((event) => event.type === 'state'),
-      map((event) => (event as { state: MigrationState }).state),
     ),
   )
   const refusals: string[] = []
