@@ -28,6 +28,7 @@ const aws = testS3Environment()
 
 interface StageLine {
   type: string
+  hook?: string
   stage?: string
   container?: string
   artifact?: string
@@ -142,6 +143,11 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
       project,
     )
 
+    // Redis's own post-restore hook (its label) ran in its target, named in the events.
+    expect(events.filter((event) => event.type === 'hook').map((event) => event.container)).toEqual(
+      [redis],
+    )
+
     // The summary names each member's target.
     const summary = events.at(-1) as StageLine
     expect(summary.type).toBe('summary')
@@ -215,6 +221,30 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
   })
 })
 
+describe('plan --project', () => {
+  it('shows the order, and which member copies the shared volume, changing nothing', async () => {
+    const project = await shopOnA('plan', randomInt(20_000, 30_000))
+    const [redis, app, worker] = shopContainers(project)
+    const result = await transship([
+      'plan',
+      '--project',
+      project,
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toContain(
+      `frozen in this order: ${worker}, ${app}, ${redis}; then started: ${redis}, ${app}, ${worker}`,
+    )
+    expect(result.stdout).toMatch(new RegExp(`${project}_shared .* copied\\n`))
+    expect(result.stdout).toContain(`copied with ${app}, mounted`)
+    expect((await hostA.getContainer(redis).inspect()).State.Running).toBe(true)
+    expect(await hostB.listContainers({ all: true, filters: { name: [project] } })).toEqual([])
+  })
+})
+
 describe('backup --project, then restore of the one URL', () => {
   it('backs up the whole project to S3 in one freeze window, lists it as one backup, restores every service on B, and removes it', async () => {
     const project = await shopOnA('split', randomInt(20_000, 30_000))
@@ -248,6 +278,12 @@ describe('backup --project, then restore of the one URL', () => {
       new Set(keys.filter((key) => key.includes('/volumes/')).map((key) => key.split('/').at(-3))),
     ).toEqual(new Set(['1']))
 
+    const dryRun = await transship(['restore', url, '--to', env.TESTENV_HOST_B, '--dry-run'], aws)
+    expect(dryRun.code, dryRun.stderr).toBe(0)
+    expect(dryRun.stdout).toContain(
+      `a group of 3 containers started in this order: ${redis}, ${app}, ${worker}`,
+    )
+    expect(dryRun.stdout).toContain(`mounted, made and filled with ${app}`)
     const named = await transship(['restore', url, '--to', env.TESTENV_HOST_B, '--name', 'x'], aws)
     expect(named.code).not.toBe(0)
     expect(errorLines(named).join('\n')).toContain("is a group's: --name x names one target")
@@ -354,6 +390,7 @@ describe('what a group refuses', () => {
     [['a', 'b', '-p', '8080:80'], '--publish replaces one container'],
     [['a', 'b', '--pre-freeze', 'true'], 'transship.pre-freeze'],
     [['--project', `none${run}`], `no container of compose project "none${run}"`],
+    [['a', 'b', '--volumes', 'data'], "--volumes selects one container's volumes"],
   ])('migrate %j fails with one line naming the fault', async (args, message) => {
     const result = await migrate(args)
     expect(result.code).not.toBe(0)

@@ -174,7 +174,12 @@ export {
   type PlanOptions,
   planMigration,
 } from './plan/planMigration.js'
-export { type PlanRestoreOptions, planRestore, type RestorePlan } from './plan/planRestore.js'
+export {
+  type GroupRestorePlan,
+  type PlanRestoreOptions,
+  planRestore,
+  type RestorePlan,
+} from './plan/planRestore.js'
 export { openBuffer, sealBuffer } from './sealing/sealedBuffer.js'
 export { SEALED_MAGIC, sealedSize } from './sealing/sealedFormat.js'
 export { openStream, sealStream } from './sealing/sealedStream.js'

@@ -1,4 +1,4 @@
-import type { OnConflict, OnMissingNetwork, RestorePlan } from '@transship/core'
+import type { GroupRestorePlan, OnConflict, OnMissingNetwork, RestorePlan } from '@transship/core'
 import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
@@ -91,7 +91,11 @@ export function restoreCommand(): Command {
           ...(flags.name ? { name: flags.name } : {}),
           ...changes,
         })
-        console.log(flags.json ? JSON.stringify(plan) : describePlan(plan, destination.url))
+        const text =
+          'members' in plan
+            ? describeGroupPlan(plan, destination.url)
+            : describePlan(plan, destination.url)
+        console.log(flags.json ? JSON.stringify(plan) : text)
         if (plan.refused !== undefined) process.exitCode = 1
         return
       }
@@ -125,14 +129,26 @@ export function restoreCommand(): Command {
   })
 }
 
+/** `restore --dry-run`'s report on a group's backup: each member's plan, in start order. */
+function describeGroupPlan(plan: GroupRestorePlan, engine: string): string {
+  return [
+    `restore ${plan.backup}, a group of ${plan.members.length} containers started in this order: ${plan.members.map((member) => member.container.name).join(', ')}`,
+    ...plan.members.map((member) => describePlan(member, engine, true)),
+    plan.refused === undefined
+      ? 'the restore would go ahead'
+      : `the restore would be REFUSED: ${plan.refused}`,
+  ].join('\n')
+}
+
 /** `restore --dry-run`'s report: what would be created, what granted, whether refused. */
-function describePlan(plan: RestorePlan, engine: string): string {
+function describePlan(plan: RestorePlan, engine: string, member = false): string {
   const volume = (v: RestorePlan['volumes'][number]) => {
     const how = {
       create: 'created',
       rename: 'created under a new name',
       replace: 'replaces the existing one',
       reuse: 'the existing one is mounted',
+      mount: `mounted, made and filled with ${v.copiedWith ?? '?'}`,
     }[v.action]
     return `  volume     ${v.name} at ${v.at}: ${how}${v.copied ? ', content from the backup' : ''}`
   }
@@ -148,8 +164,13 @@ function describePlan(plan: RestorePlan, engine: string): string {
     plan.grants.length === 0
       ? '  host access: none'
       : ['  host access:', ...plan.grants.map((grant) => `    - ${grant}`)].join('\n'),
-    plan.refused === undefined
-      ? 'the restore would go ahead'
-      : `the restore would be REFUSED: ${plan.refused}`,
+    // A member's verdict is the group's, given once.
+    ...(member
+      ? []
+      : [
+          plan.refused === undefined
+            ? 'the restore would go ahead'
+            : `the restore would be REFUSED: ${plan.refused}`,
+        ]),
   ].join('\n')
 }

@@ -12,6 +12,7 @@ import type { MemberState, MigrationState } from '../pipeline/state.js'
 import { summarize } from '../pipeline/summarize.js'
 import type { Transport } from '../transport/contract.js'
 import { type BackupOptions, type BackupPhases, backupPhases } from './backup.js'
+import { volumesRefused } from './migrateGroup.js'
 
 /** Options of {@link backupGroup}: those of `backup`, for a group instead of one container. */
 export interface BackupGroupOptions extends Omit<BackupOptions, 'container' | 'preFreeze'> {
@@ -31,10 +32,12 @@ export interface BackupGroupOptions extends Omit<BackupOptions, 'container' | 'p
  *
  * @param options - source, the group, staging, and `backup`'s choices.
  * @return the pipeline's events; the summary names the group backup's URL.
- * @throws TransshipError `KEY_REQUIRED` as `backup`; `findGroup`'s errors. A member's
+ * @throws TransshipError `KEY_REQUIRED` as `backup`; `INVALID_OPTION` for a volume
+ *   selection; `findGroup`'s errors. A member's
  *   pre-freeze hook is its label `transship.pre-freeze`.
  */
 export function backupGroup(options: BackupGroupOptions): Observable<MigrationEvent> {
+  if (options.volumes) return throwError(volumesRefused)
   let transport: Transport
   try {
     transport = stagingOf(options.transport, options, 'backup', false)

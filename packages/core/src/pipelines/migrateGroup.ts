@@ -43,9 +43,9 @@ export interface MigrateGroupOptions extends Omit<MigrateOptions, 'container' | 
  *
  * @param options - engines, the group, and `migrate`'s choices.
  * @return the pipeline's events; each member's stage events name its `container`.
- * @throws TransshipError `INVALID_OPTION` for a port remap (`changes.publish`) or a hook
- *   command (`hooks.preFreeze`, `hooks.postRestore`; labels give each member its own),
- *   besides `migrate`'s own refusals; and `findGroup`'s errors.
+ * @throws TransshipError `INVALID_OPTION` for a volume selection, a port remap
+ *   (`changes.publish`) or a hook command (`hooks.preFreeze`, `hooks.postRestore`; labels
+ *   give each member its own), besides `migrate`'s own refusals; and `findGroup`'s errors.
  */
 export function migrateGroup(options: MigrateGroupOptions): Observable<MigrationEvent> {
   const refused = refusedChoice(options) ?? refusedForGroup(options)
@@ -90,6 +90,7 @@ function refusedForGroup(options: MigrateGroupOptions): TransshipError | undefin
       "--publish replaces one container's port bindings, and a group keeps each container's own: migrate the container whose ports change on its own",
     )
   }
+  if (options.volumes) return volumesRefused()
   if (options.hooks?.preFreeze !== undefined || options.hooks?.postRestore !== undefined) {
     return new TransshipError(
       'INVALID_OPTION',
@@ -97,4 +98,16 @@ function refusedForGroup(options: MigrateGroupOptions): TransshipError | undefin
     )
   }
   return undefined
+}
+
+/**
+ * `--volumes` given to a group: it names one container's volumes, by name or mount path.
+ *
+ * @return the error.
+ */
+export function volumesRefused(): TransshipError {
+  return new TransshipError(
+    'INVALID_OPTION',
+    "--volumes selects one container's volumes: a group copies every volume of its containers",
+  )
 }

@@ -142,8 +142,15 @@ function restoreGroup(options: RestoreOptions): Observable<MigrationEvent> {
   )
 }
 
-/** What a group's restore refuses: what names one container's target. */
-function refusedForGroup(options: RestoreOptions): TransshipError | undefined {
+/**
+ * What a group's restore refuses: what names one container's target.
+ *
+ * @param options - the restore's choices.
+ * @return the error, or `undefined`.
+ */
+export function refusedForGroup(
+  options: Pick<RestoreOptions, 'id' | 'name' | 'changes' | 'hooks'>,
+): TransshipError | undefined {
   const which =
     options.name !== undefined
       ? `--name ${options.name} names one target`

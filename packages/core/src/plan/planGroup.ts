@@ -2,6 +2,7 @@ import { memberSubject } from '../group/eachMember.js'
 import { findGroup } from '../group/findGroup.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { stateAfter } from '../pipeline/stateAfter.js'
+import { volumesRefused } from '../pipelines/migrateGroup.js'
 import { type MigrationPlan, type PlanOptions, planMigration } from './planMigration.js'
 
 /** Options of {@link planGroup}: those of `planMigration`, for a group. */
@@ -31,9 +32,11 @@ export interface GroupPlan {
  *
  * @param options - engines, the group, the user's choices.
  * @return the plan.
- * @throws `findGroup`'s and `planMigration`'s errors.
+ * @throws TransshipError `INVALID_OPTION` for a volume selection; `findGroup`'s and
+ *   `planMigration`'s errors.
  */
 export async function planGroup(options: PlanGroupOptions): Promise<GroupPlan> {
+  if (options.volumes) throw volumesRefused()
   const group = await stateAfter(
     startMigration().pipe(
       findGroup({

@@ -1,7 +1,11 @@
+import { loadGroupManifest } from '../backups/loadManifest.js'
 import type { EngineClient } from '../engine/client.js'
 import { messageOf } from '../errors.js'
+import { isGroupBackup } from '../group/groupManifest.js'
+import { plainMessage } from '../pipeline/stage.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { stateAfter } from '../pipeline/stateAfter.js'
+import { refusedForGroup } from '../pipelines/restore.js'
 import type { SecretKey } from '../sealing/secretKey.js'
 import {
   assertContainerNameFree,
@@ -45,8 +49,11 @@ export interface RestorePlan {
   readonly volumes: readonly {
     readonly name: string
     readonly at: string
-    readonly action: VolumePlan['action'] | 'rename'
+    /** `mount`: in a group, another member's volume, made and filled with that member. */
+    readonly action: VolumePlan['action'] | 'rename' | 'mount'
     readonly copied: boolean
+    /** With `mount`: the member that copies it. */
+    readonly copiedWith?: string
   }[]
   readonly networks: readonly { readonly name: string; readonly created: boolean }[]
   /** What the target changes from its source (`describeChanges`). */
@@ -66,13 +73,42 @@ export interface RestorePlan {
  * @param options - as `restore`'s.
  * @return the plan; `refused` says why the restore would fail.
  */
-export async function planRestore(options: PlanRestoreOptions): Promise<RestorePlan> {
+export async function planRestore(
+  options: PlanRestoreOptions,
+): Promise<RestorePlan | GroupRestorePlan> {
+  if (!(await isGroupBackup(options.transport, options.id))) return planOne(options, options.id)
+  const { group } = await loadGroupManifest(options.transport, options.id, options)
+  const members: RestorePlan[] = []
+  for (const member of group.members) members.push(await planOne(options, member.id))
+  const refused = refusedForGroup(options)
+  const refusals = [
+    ...(refused ? [plainMessage(refused)] : []),
+    ...members.flatMap((plan) =>
+      plan.refused === undefined ? [] : [`${plan.container.source}: ${plan.refused}`],
+    ),
+  ]
+  return {
+    backup: `${options.transport.url}/${options.id}`,
+    members,
+    ...(refusals.length > 0 ? { refused: refusals.join('; ') } : {}),
+  }
+}
+
+/** What restoring a group's backup would do: each member's plan, dependencies first. */
+export interface GroupRestorePlan {
+  readonly backup: string
+  readonly members: readonly RestorePlan[]
+  /** Why the restore would be refused, when it would, each reason naming its container. */
+  readonly refused?: string
+}
+
+async function planOne(options: PlanRestoreOptions, id: string): Promise<RestorePlan> {
   const { destination: engine } = options
   const state = await stateAfter(
-    startMigration({ id: options.id }).pipe(
+    startMigration({ id }).pipe(
       readManifest({
         transport: options.transport,
-        id: options.id,
+        id,
         secret: options.secret,
         insecure: options.insecure,
       }),
@@ -103,22 +139,37 @@ export async function planRestore(options: PlanRestoreOptions): Promise<RestoreP
   }
   const missing = new Set((await missingNetworks(engine, source.networks)).map((n) => n.name))
   return {
-    backup: `${options.transport.url}/${options.id}`,
+    backup: `${options.transport.url}/${id}`,
     container: { name, source: original.name, createdAt: state.manifest?.createdAt ?? '' },
     image: {
       reference: source.image,
       id: source.imageId,
       held: (await findImage(engine, source.imageId)) !== undefined,
     },
-    volumes: plans.map((plan) => ({
-      name: plan.name ?? '(a fresh name)',
-      at: plan.volume.destination,
-      action:
-        plan.action === 'create' && plan.name && plan.name !== plan.volume.name
-          ? 'rename'
-          : plan.action,
-      copied: plan.volume.artifact !== undefined,
-    })),
+    volumes: [
+      ...plans.map((plan) => ({
+        name: plan.name ?? '(a fresh name)',
+        at: plan.volume.destination,
+        action:
+          plan.action === 'create' && plan.name && plan.name !== plan.volume.name
+            ? ('rename' as const)
+            : plan.action,
+        copied: plan.volume.artifact !== undefined,
+      })),
+      ...state.volumes.flatMap((volume) =>
+        volume.copiedWith === undefined
+          ? []
+          : [
+              {
+                name: volume.name,
+                at: volume.destination,
+                action: 'mount' as const,
+                copied: false,
+                copiedWith: volume.copiedWith,
+              },
+            ],
+      ),
+    ],
     networks: source.networks
       .filter((network) => !network.builtin)
       .map((network) => ({ name: network.name, created: missing.has(network.name) })),

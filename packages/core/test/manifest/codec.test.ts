@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { TransshipError } from '../../src/errors.js'
-import { parseManifest, serializeManifest } from '../../src/manifest/codec.js'
-import type { Manifest } from '../../src/manifest/schema.js'
+import {
+  parseGroupManifest,
+  parseManifest,
+  serializeGroupManifest,
+  serializeManifest,
+} from '../../src/manifest/codec.js'
+import type { GroupManifest, Manifest } from '../../src/manifest/schema.js'
 
 const manifest: Manifest = {
   format: 'transship-backup',
@@ -143,5 +148,41 @@ describe('manifest codec', () => {
 
   it('never writes an invalid manifest', () => {
     expect(codeOf(() => serializeManifest({ ...manifest, id: '' }))).toBe('MANIFEST_INVALID')
+  })
+})
+
+describe('a group manifest', () => {
+  const group: GroupManifest = {
+    format: 'transship-group',
+    version: 1,
+    id: 'backup-20261203T150000Z-1a2b',
+    createdAt: '2026-12-03T15:00:00.000Z',
+    project: 'shop',
+    members: [
+      { container: 'shop_redis_1', id: 'backup-20261203T150000Z-1a2b/0' },
+      { container: 'shop_app_1', id: 'backup-20261203T150000Z-1a2b/1' },
+    ],
+  }
+
+  it('reads back what it writes', () => {
+    expect(parseGroupManifest(serializeGroupManifest(group), 'here')).toEqual(group)
+  })
+
+  it('refuses a member whose backup lies outside the group, naming it', () => {
+    const outside = {
+      ...group,
+      members: [group.members[0], { container: 'shop_app_1', id: 'web-20261125T101500Z-3f9a' }],
+    }
+    expect(() => parseGroupManifest(JSON.stringify(outside), 'here')).toThrow(
+      /member 1 \(shop_app_1\) has backup id "web-20261125T101500Z-3f9a", not backup-20261203T150000Z-1a2b\/1/,
+    )
+  })
+
+  it('refuses a container name Docker would not take, and an empty group', () => {
+    const badName = { ...group, members: [{ container: '../x', id: `${group.id}/0` }] }
+    expect(() => parseGroupManifest(JSON.stringify(badName), 'here')).toThrow(/breaks the schema/)
+    expect(() => parseGroupManifest(JSON.stringify({ ...group, members: [] }), 'here')).toThrow(
+      /breaks the schema/,
+    )
   })
 })
