@@ -271,12 +271,17 @@ describe('backup --project, then restore of the one URL', () => {
         members: [redis, app, worker],
       }),
     ])
-    // One member's backup per container, the shared volume's content in one of them only.
+    // One member's backup per container; the shared volume's content, and the image app and
+    // worker both run, in one of them only.
     const keys = [...(await objectsUnder(url)).keys()]
     expect(keys.filter((key) => key.endsWith('/manifest.json'))).toHaveLength(3)
     expect(
       new Set(keys.filter((key) => key.includes('/volumes/')).map((key) => key.split('/').at(-3))),
     ).toEqual(new Set(['1']))
+    expect(keys.filter((key) => key.endsWith('/image.tar')).sort()).toEqual([
+      '0/image.tar',
+      '1/image.tar',
+    ])
 
     const dryRun = await transship(['restore', url, '--to', env.TESTENV_HOST_B, '--dry-run'], aws)
     expect(dryRun.code, dryRun.stderr).toBe(0)

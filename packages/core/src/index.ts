@@ -53,7 +53,7 @@ export {
   type MemberOrder,
   memberOf,
 } from './group/memberOrder.js'
-export { markSharedVolumes, mountSharedVolumes } from './group/sharedVolumes.js'
+export { markSharedVolumes, mountSharedVolumes } from './group/shared.js'
 export { type Holder, isGone, thisProcess } from './ledger/holder.js'
 export { type DurableLedgerOptions, Ledger, type LedgerEntry } from './ledger/ledger.js'
 export {

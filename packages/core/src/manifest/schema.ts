@@ -191,6 +191,11 @@ export const ImageSchema = z.object({
   artifact: artifactKey,
   /** Layers (diff IDs) left out because the destination already held them. */
   omittedLayers: z.array(z.string()),
+  /**
+   * In a group's backup, the member whose backup holds the image, which several members
+   * run: it is stored and loaded once, with that member (`artifact` is that member's).
+   */
+  copiedWith: objectName.optional(),
 })
 
 /** A name Docker accepts for a checkpoint, and a single directory name in an archive. */

@@ -1,8 +1,8 @@
-import { type Observable, throwError } from 'rxjs'
+import { type Observable, pipe, throwError } from 'rxjs'
 import { eachMember, memberSubject } from '../group/eachMember.js'
 import { findGroup } from '../group/findGroup.js'
 import { writeGroupManifest } from '../group/groupManifest.js'
-import { markSharedVolumes } from '../group/sharedVolumes.js'
+import { markSharedVolumes, shareImage } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
 import { rollbackOptions, runOptions } from '../pipeline/runOptions.js'
@@ -26,7 +26,8 @@ export interface BackupGroupOptions extends Omit<BackupOptions, 'container' | 'p
  * One backup of a group (`transship backup --project NAME`, or `backup C1 C2 …`), each
  * member backed up as `backup` does one, phase by phase across the group, in one freeze
  * window (frozen dependants first): each member's backup under the group's id
- * (`<id>/<index>`), a volume several members mount stored once, then the group's manifest
+ * (`<id>/<index>`), a volume several members mount and an image several run stored once,
+ * then the group's manifest
  * (`<id>/group.json`), which `restore` reads to restore the whole group. One URL; one
  * ledger: a failure anywhere puts every member back and removes what was stored.
  *
@@ -58,7 +59,7 @@ export function backupGroup(options: BackupGroupOptions): Observable<MigrationEv
     }),
     eachMember(phase('preflight')),
     markSharedVolumes(),
-    eachMember(phase('prepare')),
+    eachMember((member, group) => pipe(shareImage(group), phase('prepare')(member, group))),
     eachMember(phase('freeze'), { order: 'dependants-first' }),
     eachMember(phase('transfer')),
     (events) =>

@@ -63,6 +63,8 @@ export function backupImage(options: BackupImageOptions) {
     const { engine, transport, destination } = options
     const { signal, warn } = context
     const source = requireSource(state, 'backup-image')
+    // Another member of the group stores it (`shareImage`).
+    if (state.image?.copiedWith !== undefined) return state
     const id = source.imageId
     if (destination && (await findImage(destination, id))) {
       debug('%s already holds image %s: it does not travel', destination.url, shortImageId(id))

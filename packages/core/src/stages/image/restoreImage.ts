@@ -54,7 +54,8 @@ export function restoreImage(options: RestoreImageOptions) {
   return defineStage('restore-image', async (state, context) => {
     const { engine, transport } = options
     const { image } = state
-    if (!image) return state
+    // Another member of the group loads it, before this one.
+    if (!image || image.copiedWith !== undefined) return state
     const source = requireSource(state, 'restore-image')
     const artifact = state.artifacts.find((a) => a.key === image.artifact && a.kind === 'image')
     if (!artifact) {

@@ -1,3 +1,5 @@
+// What several members of a group share (a volume they mount, an image they run), moved once.
+
 import { type MonoTypeOperatorFunction, map } from 'rxjs'
 import type { MigrationEvent } from '../pipeline/events.js'
 import type { MigrationState } from '../pipeline/state.js'
@@ -47,5 +49,28 @@ export function mountSharedVolumes(
       if (name !== undefined) restored[volume.name] = name
     }
     return { type: 'state', state: { ...event.state, restoredVolumes: restored } }
+  })
+}
+
+/**
+ * Gives a member of a group's backup the image an earlier member stores, when both run the
+ * same one: `backupImage` then stores it once, and `restoreImage` loads it once, with that
+ * member. Put it before the member's `backupImage`.
+ *
+ * @param group - the group, its earlier members past `backupImage`.
+ * @return the operator, for the member's own pipeline.
+ */
+export function shareImage(group: MigrationState): MonoTypeOperatorFunction<MigrationEvent> {
+  return map((event) => {
+    if (event.type !== 'state' || event.state.source === undefined) return event
+    const { imageId } = event.state.source
+    const copier = group.members?.find(
+      (other) => other.state.image?.id === imageId && other.state.image.copiedWith === undefined,
+    )
+    if (!copier?.state.image) return event
+    return {
+      type: 'state',
+      state: { ...event.state, image: { ...copier.state.image, copiedWith: copier.container } },
+    }
   })
 }
