@@ -74,6 +74,32 @@ describe('kill -9 of a migration, then transship recover', () => {
   )
 })
 
+describe('kill -9 of a group', () => {
+  it('killed once both members are frozen and their checkpoints copied: recover puts both sources back from their checkpoints and cleans B', async () => {
+    const [first, second] = [`${PREFIX}-group-a`, `${PREFIX}-group-b`]
+    const sources = [await scenario.counter(first), await scenario.counter(second)]
+    await sleep(300)
+    const state = await scenario.stateDir()
+    const run = startTransshipDirectly([...scenario.migrateArgs(first, state), second])
+    // Frozen dependants first: the second named, then the first; both copied, none started.
+    await run.waitForOutput(
+      new RegExp(`"type":"stage-finished","stage":"copy-checkpoint"[^}]*"container":"${second}"`),
+    )
+    run.child.kill('SIGKILL')
+    await run.result
+    const before = [await scenario.countOn(first), await scenario.countOn(second)]
+
+    const listed = await scenario.recover(state, '--dry-run')
+    expect(listed.stdout).toMatch(new RegExp(`migrate ${first} ${second}.*would roll back`))
+    await scenario.recover(state)
+    await scenario.expectSourceBack(sources[0] as (typeof sources)[0], before[0])
+    await scenario.expectSourceBack(sources[1] as (typeof sources)[0], before[1])
+    await scenario.expectNothingOnB(first)
+    await scenario.expectNothingOnB(second)
+    await scenario.expectNothingToRecover(state)
+  })
+})
+
 describe('kill -9 once the target could run: recover rolls forward', () => {
   it.each([{ keep: false }, { keep: true }])(
     'the target started by hand after a kill -9 as start-target began (--keep-backup: $keep): recover finishes the migration; the source stays stopped, the staged backup is removed or named',
