@@ -3,6 +3,7 @@ import type Docker from 'dockerode'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type CliResult, errorLines, lastStdoutLine, linesOf, transship } from '../support/cli.js'
 import { dockerCompose, projectEvents } from '../support/compose.js'
+import { IDLE_COMMAND } from '../support/containers.js'
 import { dockerAt, execIn, removeTestContainersAndVolumes, TEST_LABEL } from '../support/docker.js'
 import { objectsUnder, testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
 import { StagingDirs } from '../support/staging.js'
@@ -384,6 +385,45 @@ describe('migrate a group with compose v2 labels', () => {
           .catch(() => {}),
       ),
     )
+  })
+})
+
+describe("a group whose member shares another's network namespace", () => {
+  it("carries NetworkMode container: pointing at the other's target, made first (cold)", async () => {
+    const side = `transship-groups-side-${run}`
+    const main = `transship-groups-main-${run}`
+    const sideContainer = await hostA.createContainer({
+      name: side,
+      Image: env.TESTENV_IMAGE_BUSYBOX,
+      Cmd: [
+        'sh',
+        '-c',
+        'trap "exit 0" TERM; while :; do echo hello-from-side | nc -l -p 8080 & wait $!; done',
+      ],
+      Labels: TEST_LABEL,
+    })
+    await sideContainer.start()
+    await (
+      await hostA.createContainer({
+        name: main,
+        Image: env.TESTENV_IMAGE_BUSYBOX,
+        Cmd: IDLE_COMMAND,
+        Labels: TEST_LABEL,
+        HostConfig: { NetworkMode: `container:${sideContainer.id}` },
+      })
+    ).start()
+
+    // Named dependant first: the order comes from the namespace it shares.
+    const result = await migrate([main, side, '--no-checkpoint'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(orderOf(eventsOf(result), 'create-target')).toEqual([side, main])
+    const sideTarget = await hostB.getContainer(side).inspect()
+    const mainTarget = await hostB.getContainer(main).inspect()
+    expect([sideTarget.Id, `/${side}`]).toContain(
+      (mainTarget.HostConfig.NetworkMode ?? '').replace(/^container:/, ''),
+    )
+    const reply = await execIn(hostB.getContainer(main), ['nc', '127.0.0.1', '8080'])
+    expect(reply.stdout.trim()).toBe('hello-from-side')
   })
 })
 

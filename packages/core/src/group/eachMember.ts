@@ -116,19 +116,29 @@ export function mapMembers(
 }
 
 /**
- * How the source engine knows a member (its id, else its name), and the ids of the whole
- * group's members (which `inspectSource` lets share volumes): what a member's source phases take.
+ * What a member's phases take of its group: how the source engine knows the member (its
+ * id, else its name), the ids of every member (which `inspectSource` lets share volumes),
+ * and the targets already made, by their sources' ids and names (which `createTarget`
+ * points the member's links and `container:` namespaces at).
  *
  * @param member - the member.
  * @param group - its group.
- * @return `{ container, movingWith }`.
+ * @return `{ container, movingWith, peers }`.
  */
 export function memberSubject(
   member: MemberState,
   group: MigrationState,
-): { container: string; movingWith: string[] } {
+): { container: string; movingWith: string[]; peers: Record<string, string> } {
+  const peers: Record<string, string> = {}
+  for (const other of group.members ?? []) {
+    const { source, target } = other.state
+    if (!source || !target || other === member) continue
+    peers[source.id] = target.name
+    peers[source.name] = target.name
+  }
   return {
     container: member.id ?? member.container,
     movingWith: (group.members ?? []).flatMap((other) => (other.id ? [other.id] : [])),
+    peers,
   }
 }

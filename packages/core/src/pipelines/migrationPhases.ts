@@ -47,6 +47,8 @@ export interface PhaseSubject {
   readonly container: string
   /** The ids of the containers that move with it (a group). */
   readonly movingWith?: readonly string[]
+  /** In a group: the targets already made, by source id and name (see `TargetInputs`). */
+  readonly peers?: Readonly<Record<string, string>>
 }
 
 type Phase = MonoTypeOperatorFunction<MigrationEvent>
@@ -109,7 +111,11 @@ export function migrationPhases(options: PhaseOptions, subject: PhaseSubject): M
       events.pipe(
         route.image,
         precopyVolumes({ ...route.volumes, ...choices }),
-        createTarget({ engine: destination, ...choices }),
+        createTarget({
+          engine: destination,
+          ...choices,
+          ...(subject.peers ? { peers: subject.peers } : {}),
+        }),
         route.precopyLayer,
       ),
     freeze: (events) =>

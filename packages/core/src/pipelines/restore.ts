@@ -11,7 +11,7 @@ import { backupStaging } from '../backups/backupStaging.js'
 import { loadGroupManifest } from '../backups/loadManifest.js'
 import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
-import { eachMember } from '../group/eachMember.js'
+import { eachMember, memberSubject } from '../group/eachMember.js'
 import { isGroupBackup, readGroupManifest } from '../group/groupManifest.js'
 import { mountSharedVolumes } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
@@ -119,7 +119,12 @@ function restoreGroup(options: RestoreOptions): Observable<MigrationEvent> {
       readGroupManifest(manifestOf(options, options.id)),
       eachMember((member) => readManifest(manifestOf(options, member.state.id as string))),
       eachMember(() => phases.preflight),
-      eachMember((_, group) => pipe(mountSharedVolumes(group), phases.prepare)),
+      eachMember((member, group) =>
+        pipe(
+          mountSharedVolumes(group),
+          restorePhases(options, transport, memberSubject(member, group).peers).prepare,
+        ),
+      ),
       eachMember(() => phases.start),
       eachMember(() => phases.settle),
       commitTarget(),
@@ -196,7 +201,11 @@ interface RestorePhases {
   readonly settle: Phase
 }
 
-function restorePhases(options: RestoreOptions, transport: Transport): RestorePhases {
+function restorePhases(
+  options: RestoreOptions,
+  transport: Transport,
+  peers?: Readonly<Record<string, string>>,
+): RestorePhases {
   const { destination: engine } = options
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
@@ -214,7 +223,7 @@ function restorePhases(options: RestoreOptions, transport: Transport): RestorePh
       events.pipe(
         restoreImage({ engine, transport }),
         restoreVolumes({ engine, transport, ...choices }),
-        createTarget({ engine, ...choices }),
+        createTarget({ engine, ...choices, ...(peers ? { peers } : {}) }),
         restoreLayer({ engine, transport }),
       ),
     // Starts the target from the backup's checkpoint, or plainly when it has none.

@@ -22,6 +22,8 @@ export interface CreateTargetOptions {
   readonly onMissingNetwork?: OnMissingNetwork
   /** What the target changes from the source: env, ports, network and volume names. */
   readonly changes?: TargetChanges
+  /** In a group: the other members' targets, by source id and name (see `TargetInputs`). */
+  readonly peers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -74,6 +76,7 @@ export function createTarget(options: CreateTargetOptions) {
       volumes: state.volumes,
       restoredVolumes: state.restoredVolumes,
       skippedMounts: state.skippedMounts,
+      ...(options.peers ? { peers: options.peers } : {}),
     })
     for (const warning of config.warnings) warn(warning)
     await undoable(undo.removeContainer(engine, { name }, targetKey(name)))

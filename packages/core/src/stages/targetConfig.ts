@@ -17,6 +17,12 @@ export interface TargetInputs {
   /** Volume names at the destination, by source volume name. */
   readonly restoredVolumes: Readonly<Record<string, string>>
   readonly skippedMounts: readonly SkippedMount[]
+  /**
+   * In a group: each other member's target name, by its source id and name. References to
+   * them (links, `container:` namespaces, `--volumes-from`) are carried, pointing at their
+   * targets, which are made first.
+   */
+  readonly peers?: Readonly<Record<string, string>>
 }
 
 /** The create request, and what could not be carried. */
@@ -46,8 +52,8 @@ const SHARED_NAMESPACE_MODES = [
  * extra hosts, resources, healthcheck, stop signal and timeout, tty/stdin, capabilities,
  * security options, tmpfs, …) with the mounts rebuilt for the restored volumes, the
  * original restart policy, and the networks by name. What refers to other containers
- * (links, `--volumes-from`, `container:` namespace modes) cannot be carried: it is left out
- * with a warning.
+ * (links, `--volumes-from`, `container:` namespace modes) is carried when they are peers in
+ * a group (pointing at their targets); otherwise it is left out with a warning.
  *
  * @param inputs - the source and what the restore made.
  * @return the create request, networks to connect afterwards, and warnings.
@@ -57,22 +63,39 @@ export function targetConfig(inputs: TargetInputs): TargetConfig {
   const warnings: string[] = []
   const hostConfig: Record<string, unknown> = { ...source.hostConfig }
   for (const field of REBUILT_HOST_CONFIG) delete hostConfig[field]
-  if ((source.hostConfig.VolumesFrom as string[] | null)?.length) {
+  const peer = peerOf(inputs.peers ?? {})
+  // A group member's volumes are mounted by name (below): its peers' need no --volumes-from.
+  const volumesFrom = ((source.hostConfig.VolumesFrom as string[] | null) ?? []).filter(
+    (from) => peer(from.split(':')[0] as string) === undefined,
+  )
+  if (volumesFrom.length > 0) {
     warnings.push(
-      `--volumes-from ${String(source.hostConfig.VolumesFrom)} is not carried: migrate those containers' volumes on their own`,
+      `--volumes-from ${String(volumesFrom)} is not carried: migrate those containers' volumes on their own`,
     )
   }
-  if ((source.hostConfig.Links as string[] | null)?.length) {
-    warnings.push(
-      `legacy links (${String(source.hostConfig.Links)}) are not carried: use a user-defined network`,
-    )
+  const carried: string[] = []
+  const dropped: string[] = []
+  for (const link of (source.hostConfig.Links as string[] | null) ?? []) {
+    // As inspect shows them: `/redis:/app/db`, the linked container, then the alias.
+    const [linked = '', alias = ''] = link.split(':')
+    const target = peer(linked.replace(/^\//, ''))
+    if (target === undefined) dropped.push(link)
+    else carried.push(`${target}:${alias.slice(alias.lastIndexOf('/') + 1)}`)
+  }
+  if (carried.length > 0) hostConfig.Links = carried
+  if (dropped.length > 0) {
+    warnings.push(`legacy links (${String(dropped)}) are not carried: use a user-defined network`)
   }
   for (const mode of SHARED_NAMESPACE_MODES) {
     const value = hostConfig[mode]
-    if (typeof value === 'string' && value.startsWith('container:')) {
-      delete hostConfig[mode]
-      warnings.push(`${mode} ${value} is not carried: that container is not migrated with it`)
+    if (typeof value !== 'string' || !value.startsWith('container:')) continue
+    const target = peer(value.slice('container:'.length))
+    if (target !== undefined) {
+      hostConfig[mode] = `container:${target}`
+      continue
     }
+    delete hostConfig[mode]
+    warnings.push(`${mode} ${value} is not carried: that container is not migrated with it`)
   }
   if ((source.hostConfig.Devices as unknown[] | null)?.length) {
     warnings.push('host devices are carried as configured: they must exist at the destination')
@@ -98,8 +121,14 @@ export function targetConfig(inputs: TargetInputs): TargetConfig {
   }
 
   const [first, ...moreNetworks] = source.networks
+  const config = { ...(source.config as Dockerode.ContainerCreateOptions) }
+  if (String(hostConfig.NetworkMode).startsWith('container:')) {
+    // Inspect shows the namespace owner's names here; the engine refuses them at create.
+    delete config.Hostname
+    delete config.Domainname
+  }
   const create: Dockerode.ContainerCreateOptions = {
-    ...(source.config as Dockerode.ContainerCreateOptions),
+    ...config,
     name: inputs.name,
     Image: inputs.image,
     HostConfig: {
@@ -129,4 +158,15 @@ export function endpointConfig(network: NetworkRecord): Dockerode.EndpointSettin
     ...(network.aliases.length > 0 ? { Aliases: network.aliases } : {}),
     ...(Object.keys(ipam).length > 0 ? { IPAMConfig: ipam } : {}),
   }
+}
+
+/** Finds a group peer's target by a reference to it: its name, id, or an id prefix (12+). */
+function peerOf(peers: Readonly<Record<string, string>>) {
+  return (ref: string): string | undefined =>
+    peers[ref] ??
+    (ref.length >= 12
+      ? Object.entries(peers).find(
+          ([key]) => /^[0-9a-f]{64}$/.test(key) && key.startsWith(ref),
+        )?.[1]
+      : undefined)
 }

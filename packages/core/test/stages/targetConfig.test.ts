@@ -94,4 +94,35 @@ describe('targetConfig', () => {
       /volumes-from[\s\S]*links[\s\S]*IpcMode container:sidecar/,
     )
   })
+
+  it("in a group, points links, container: namespaces and --volumes-from at the peers' targets", () => {
+    const grouped = targetConfig({
+      source: {
+        ...source,
+        hostConfig: {
+          ...source.hostConfig,
+          Links: ['/db:/web/db', '/cache:/web/cache'],
+          VolumesFrom: ['sidecar:ro'],
+          IpcMode: `container:${'a'.repeat(12)}`,
+          NetworkMode: 'container:sidecar',
+        },
+      },
+      name: 'web',
+      image: 'app:1',
+      volumes: [],
+      restoredVolumes: {},
+      skippedMounts: [],
+      peers: { db: 'db-b', [`${'a'.repeat(64)}`]: 'sidecar-b', sidecar: 'sidecar-b' },
+    })
+    expect(grouped.create.HostConfig).toMatchObject({
+      Links: ['db-b:db'],
+      IpcMode: 'container:sidecar-b',
+      NetworkMode: 'container:sidecar-b',
+    })
+    expect(grouped.create.HostConfig).not.toHaveProperty('VolumesFrom')
+    // Only the link to a container outside the group is left out.
+    expect(grouped.warnings).toEqual([
+      'legacy links (/cache:/web/cache) are not carried: use a user-defined network',
+    ])
+  })
 })
