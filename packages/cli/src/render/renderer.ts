@@ -14,7 +14,9 @@ export function stageLine(
   event: StageStartedEvent | StageFinishedEvent | WarningEvent | HookEvent,
 ): string {
   // In a group's run, each line names the container it is about.
-  return event.container === undefined ? ownLine(event) : `${event.container}: ${ownLine(event)}`
+  return event.container === undefined
+    ? ownLine(event)
+    : `${event.container}: ${ownLine(event).trimStart()}`
 }
 
 function ownLine(event: StageStartedEvent | StageFinishedEvent | WarningEvent | HookEvent): string {

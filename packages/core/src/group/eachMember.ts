@@ -5,6 +5,7 @@ import {
   filter,
   type MonoTypeOperatorFunction,
   map,
+  merge,
   type Observable,
   of,
 } from 'rxjs'
@@ -19,6 +20,12 @@ export interface EachMemberOptions {
    * `dependants-first` (the order they are frozen in: an app before the database it uses).
    */
   readonly order?: 'dependencies-first' | 'dependants-first'
+  /**
+   * Run the members' phases at the same time (default false: one after the other), for a
+   * phase whose members do not depend on each other, e.g. what moves once all are frozen.
+   * If one fails, the others are stopped, each taking back its own unfinished work.
+   */
+  readonly concurrently?: boolean
 }
 
 /**
@@ -67,12 +74,12 @@ function runMembers(
   const indexes = members.map((_, index) => index)
   if (options.order === 'dependants-first') indexes.reverse()
   const runs = indexes.map((index) =>
-    defer(() => {
+    defer((): Observable<MigrationEvent> => {
       const member = members[index] as MemberState
       const current = { ...group, members: [...members] }
       return of<MigrationEvent>({ type: 'state', state: member.state }).pipe(
         phaseOf(member, current),
-        map((memberEvent) => {
+        map((memberEvent): MigrationEvent => {
           if (memberEvent.type === 'state') {
             members[index] = { ...member, state: memberEvent.state }
             return memberEvent
@@ -85,8 +92,8 @@ function runMembers(
       )
     }),
   )
-  return concat(
-    ...runs,
+  return concat<MigrationEvent[]>(
+    options.concurrently ? merge(...runs) : concat(...runs),
     defer(() => of<MigrationEvent>({ type: 'state', state: { ...group, members } })),
   )
 }

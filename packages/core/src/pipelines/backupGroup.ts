@@ -61,7 +61,7 @@ export function backupGroup(options: BackupGroupOptions): Observable<MigrationEv
     markSharedVolumes(),
     eachMember((member, group) => pipe(shareImage(group), phase('prepare')(member, group))),
     eachMember(phase('freeze'), { order: 'dependants-first' }),
-    eachMember(phase('transfer')),
+    eachMember(phase('transfer'), { concurrently: true }),
     (events) =>
       events.pipe(
         writeGroupManifest({

@@ -2,6 +2,7 @@ import { type Observable, pipe, throwError } from 'rxjs'
 import { TransshipError } from '../errors.js'
 import { eachMember, memberSubject } from '../group/eachMember.js'
 import { findGroup } from '../group/findGroup.js'
+import { settleTargets } from '../group/settleTargets.js'
 import { markSharedVolumes, mountSharedVolumes } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
@@ -29,7 +30,8 @@ export interface MigrateGroupOptions extends Omit<MigrateOptions, 'container' | 
  * freeze window: every member's image, volumes and target are made while all of them run;
  * then they are frozen, dependants first (an app before the database it uses); what
  * changed moves; and only then do the targets start, dependencies first (the order
- * `findGroup` reads from compose's labels and the containers' references). A volume
+ * `findGroup` reads from compose's labels and the containers' references; what moves
+ * once all are frozen moves for every member at the same time). A volume
  * several members mount is copied once; the user-defined networks are made once, each
  * target joining with its aliases; compose's labels travel with each container. One
  * ledger holds the whole group's undo steps: a failure anywhere puts every member back.
@@ -51,7 +53,12 @@ export function migrateGroup(options: MigrateGroupOptions): Observable<Migration
   const refused = refusedChoice(options) ?? refusedForGroup(options)
   if (refused) return throwError(() => refused)
   const transport = options.transport && stagingOf(options.transport, options, 'migrate', true)
-  const phaseOptions: PhaseOptions = { ...options, ...(transport ? { transport } : {}) }
+  // Each target starts without waiting; settleTargets then waits once for all of them.
+  const phaseOptions: PhaseOptions = {
+    ...options,
+    ...(transport ? { transport } : {}),
+    settleMs: 0,
+  }
   const phase = (which: keyof MigrationPhases) => (member: MemberState, group: MigrationState) =>
     migrationPhases(phaseOptions, memberSubject(member, group))[which]
   const staged = transport ? stagedStartOf(transport, options) : undefined
@@ -70,11 +77,13 @@ export function migrateGroup(options: MigrateGroupOptions): Observable<Migration
     markSharedVolumes(),
     eachMember((member, group) => pipe(mountSharedVolumes(group), phase('prepare')(member, group))),
     eachMember(phase('freeze'), { order: 'dependants-first' }),
-    eachMember(phase('transfer')),
-    eachMember(phase('start')),
-    eachMember(phase('settle')),
+    // Once all are frozen, each member's changes, layer and checkpoint move at the same time.
+    eachMember(phase('transfer'), { concurrently: true }),
     (events) =>
       events.pipe(
+        eachMember(phase('start')),
+        settleTargets({ engine: options.destination }),
+        eachMember(phase('settle')),
         commitTarget(),
         eachMember(phase('finish')),
         rollbackOnFailure(rollbackOptions(options)),

@@ -39,7 +39,13 @@ import type { MigrateOptions } from './migrate.js'
 export type PhaseOptions = Omit<
   MigrateOptions,
   'container' | keyof RunOptions | keyof SealingOptions | keyof CompressionOptions
->
+> & {
+  /**
+   * How long the target must keep running after its start (default 500 ms); a group
+   * starts each with 0 and waits once for all (`settleTargets`).
+   */
+  readonly settleMs?: number
+}
 
 /** The container a phase set is for. */
 export interface PhaseSubject {
@@ -177,7 +183,7 @@ function directPhases(options: PhaseOptions): RoutePhases {
         : copyLayer(engines),
     ),
     start: checkpoint
-      ? resumeTarget({ engine: destination, commit: false })
+      ? resumeTarget({ engine: destination, commit: false, ...settleOf(options) })
       : startTarget({ engine: destination, commit: false }),
     finish: identity,
   }
@@ -214,8 +220,12 @@ function stagedPhases(options: PhaseOptions, transport: Transport): RoutePhases 
         writeManifest({ transport }),
       ),
     start: checkpoint
-      ? restoreCheckpoint({ engine: destination, transport, commit: false })
+      ? restoreCheckpoint({ engine: destination, transport, commit: false, ...settleOf(options) })
       : startTarget({ engine: destination, commit: false }),
     finish: options.keepBackup ? identity : removeBackup({ transport }),
   }
+}
+
+function settleOf(options: PhaseOptions): { settleMs?: number } {
+  return options.settleMs === undefined ? {} : { settleMs: options.settleMs }
 }

@@ -13,6 +13,7 @@ import type { EngineClient } from '../engine/client.js'
 import { TransshipError } from '../errors.js'
 import { eachMember, memberSubject } from '../group/eachMember.js'
 import { isGroupBackup, readGroupManifest } from '../group/groupManifest.js'
+import { settleTargets } from '../group/settleTargets.js'
 import { mountSharedVolumes } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
 import { rollbackOnFailure } from '../pipeline/rollbackOnFailure.js'
@@ -125,7 +126,8 @@ function restoreGroup(options: RestoreOptions): Observable<MigrationEvent> {
           restorePhases(options, transport, memberSubject(member, group).peers).prepare,
         ),
       ),
-      eachMember(() => phases.start),
+      eachMember(() => restorePhases(options, transport, {}, 0).start),
+      settleTargets({ engine: options.destination }),
       eachMember(() => phases.settle),
       commitTarget(),
     )
@@ -205,6 +207,7 @@ function restorePhases(
   options: RestoreOptions,
   transport: Transport,
   peers?: Readonly<Record<string, string>>,
+  settleMs?: number,
 ): RestorePhases {
   const { destination: engine } = options
   const choices = {
@@ -227,7 +230,12 @@ function restorePhases(
         restoreLayer({ engine, transport }),
       ),
     // Starts the target from the backup's checkpoint, or plainly when it has none.
-    start: restoreCheckpoint({ engine, transport, commit: false }),
+    start: restoreCheckpoint({
+      engine,
+      transport,
+      commit: false,
+      ...(settleMs === undefined ? {} : { settleMs }),
+    }),
     settle: postRestoreHook({
       engine,
       command: options.hooks?.postRestore,

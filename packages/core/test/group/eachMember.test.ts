@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { lastValueFrom, type Observable, of, toArray } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { eachMember } from '../../src/group/eachMember.js'
@@ -87,6 +88,23 @@ describe('eachMember', () => {
     const members = lastGroup(emitted).members ?? []
     expect(members.map((member) => member.state.warnings.length)).toEqual([2, 2, 2])
     expect(emitted.filter((event) => event.type === 'state')).toHaveLength(1)
+  })
+
+  it('with concurrently, runs the members at the same time', async () => {
+    const log: string[] = []
+    const waiting = (name: string) =>
+      defineStage('wait', async (state) => {
+        log.push(`${name} began`)
+        await sleep(20)
+        log.push(`${name} ended`)
+        return state
+      })
+    await events(
+      of<MigrationEvent>({ type: 'state', state: group(['a', 'b']) }).pipe(
+        eachMember((member) => waiting(member.container), { concurrently: true }),
+      ),
+    )
+    expect(log).toEqual(['a began', 'b began', 'a ended', 'b ended'])
   })
 
   it('shows each member the group as the members before it left it', async () => {

@@ -43,7 +43,8 @@ export interface RestoreCheckpointOptions {
   readonly commit?: boolean
 }
 
-const DEFAULT_SETTLE_MS = 500
+/** How long a restored target must keep running to count as restored, by default. */
+export const DEFAULT_SETTLE_MS = 500
 
 /**
  * Stage `restore-checkpoint`: once volumes, layer and configuration are in place (the
@@ -297,7 +298,15 @@ function networkModeOf(source: SourceContainer): string {
   return typeof mode === 'string' && mode !== '' ? mode : 'default'
 }
 
-function notRunning(
+/**
+ * The error of a target that stopped running after its start.
+ *
+ * @param engine - the destination engine.
+ * @param target - the target.
+ * @param state - its inspected state.
+ * @return the error, `TARGET_NOT_RUNNING`.
+ */
+export function notRunning(
   engine: EngineClient,
   target: TargetRecord,
   state: { Status: string; ExitCode: number; Error?: string },
