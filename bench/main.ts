@@ -9,6 +9,7 @@ import { testEnv } from '../test/support/testenv.js'
 import { checkpointBenchmark } from './checkpoint.js'
 import { compressionBenchmark } from './compression.js'
 import { downtimeBenchmark } from './downtime/index.js'
+import { groupBenchmark } from './group.js'
 import { imageBenchmark } from './image.js'
 import { layerBenchmark } from './layer.js'
 import type { Benchmark } from './lib/benchmark.js'
@@ -28,6 +29,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   s3Benchmark,
   scpBenchmark,
   downtimeBenchmark,
+  groupBenchmark,
   sealingBenchmark,
   compressionBenchmark,
   startupBenchmark,
