@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorLines, transship } from '../test/support/cli.js'
 import { dockerAt, execIn, removeTestContainers, TEST_LABEL } from '../test/support/docker.js'
 import { testEnv } from '../test/support/testenv.js'
 
@@ -82,6 +83,51 @@ describe('the examples run against real engines', () => {
     await reader.wait()
     expect((await reader.logs({ stdout: true })).toString()).toContain('example-volumes-only')
     await cleanUp()
+  })
+
+  it('a transport of the user’s own, loaded with --transport-module, carries a migration through --via', async () => {
+    await sourceContainer('example-memory-via')
+    const module = join(here, 'transport-memory.ts')
+    const args = [
+      '--from',
+      env.TESTENV_HOST_A,
+      '--to',
+      env.TESTENV_HOST_B,
+      '--via',
+      'mem://staging',
+    ]
+    const unknown = await transship(['migrate', 'example-memory-via', ...args, '--no-checkpoint'])
+    expect(unknown.code).not.toBe(0)
+    expect(errorLines(unknown).join('\n')).toContain(
+      'unsupported transport URL "mem://staging": expected file:///dir, scp://[user@]host[:port]/path or s3://bucket/prefix (another scheme needs its package: --transport-module SPEC)',
+    )
+    const result = await transship([
+      'migrate',
+      'example-memory-via',
+      ...args,
+      '--no-checkpoint',
+      '--transport-module',
+      module,
+      '--json',
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '')
+    expect(summary.backupUrl).toMatch(/^mem:\/\/staging\/backup-/)
+    const target = hostB.getContainer('example-memory-via')
+    expect((await target.inspect()).State.Running).toBe(true)
+    expect((await execIn(target, ['cat', '/data/hello'])).stdout).toBe('example-memory-via\n')
+    await cleanUp()
+  })
+
+  it('a module that exports no transport is refused, naming it', async () => {
+    const result = await transship([
+      'ls',
+      'mem://x',
+      '--transport-module',
+      join(here, 'volumes-only.ts'),
+    ])
+    expect(result.code).not.toBe(0)
+    expect(errorLines(result).join('\n')).toContain('volumes-only.ts" exports no transportSchemes')
   })
 
   it('migrate-with-check runs the user’s check and notification', async () => {

@@ -1,47 +1,90 @@
-import type { Transport } from '@transship/core'
+import { createRequire } from 'node:module'
+import { isAbsolute, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Transport, TransportRegistry } from '@transship/core'
+import { Option } from 'commander'
 import { loadCore } from './loadCore.js'
 
-/**
- * Opens the transport a `--via` URL names. Each transport lives in its own package, loaded
- * only for its own scheme, so that the S3 SDK is not loaded for a local directory.
- *
- * @param url - `file:///dir`, `scp://[user@]host[:port]/path`, `s3://bucket/prefix`.
- * @param options - `sshConfig`: the OpenSSH client config for `scp://` hosts
- *   (default ~/.ssh/config).
- * @return the transport.
- * @throws TransshipError `TRANSPORT_URL_INVALID` for an unknown scheme.
- */
-export async function openTransport(
-  url: string,
-  options: { sshConfig?: string } = {},
-): Promise<Transport> {
-  const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase()
-  switch (scheme) {
-    case 'file':
-      return (await import('@transship/transport-local')).localTransportFromUrl(url)
-    case 'scp':
-      return (await import('@transship/transport-scp')).scpTransportFromUrl(
-        url,
-        options.sshConfig ? { configPath: options.sshConfig } : {},
-      )
-    case 's3': {
-      // The SDK warns once per process that Node 20 will lose support; transship supports it.
-      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
-      const { s3TransportFromUrl } = await import('@transship/transport-s3')
-      return s3TransportFromUrl(url, { onWarning: warn })
-    }
-    default: {
-      const { TransshipError } = await loadCore()
-      throw new TransshipError(
-        'TRANSPORT_URL_INVALID',
-        `unsupported transport URL ${JSON.stringify(url)}: expected file:///path, scp://[user@]host[:port]/path or s3://bucket/prefix`,
-      )
-    }
-  }
+/** What `--transport-module` and `--ssh-config` give a command that opens transports. */
+export interface TransportFlags {
+  readonly sshConfig?: string
+  readonly transportModule?: string[]
 }
 
-function warn(message: string): void {
-  process.stderr.write(`warning: ${message}\n`)
+/** The environment variable that names transport modules, comma-separated. */
+export const TRANSPORT_MODULES_VARIABLE = 'TRANSSHIP_TRANSPORT_MODULES'
+
+/**
+ * `--transport-module SPEC` (repeatable): a package or file exporting `transportSchemes`,
+ * whose URL schemes `--via` and backup URLs then reach.
+ */
+export function transportModuleOption(): Option {
+  return new Option(
+    '--transport-module <spec>',
+    `load a transport package (a name, or a path to its module) that exports transportSchemes, so that its URL schemes work; repeatable (also ${TRANSPORT_MODULES_VARIABLE}, comma-separated)`,
+  ).argParser((value: string, previous: string[] = []) => [...previous, value])
+}
+
+/**
+ * Opens the transport a URL names, through the registry of transports: the built-in
+ * ones, each package loaded only for its own scheme (a local directory never loads the S3
+ * SDK), and those of the modules `--transport-module` and `TRANSSHIP_TRANSPORT_MODULES` name.
+ *
+ * @param url - `file:///dir`, `scp://[user@]host[:port]/path`, `s3://bucket/prefix`, or a
+ *   scheme a transport module registers.
+ * @param flags - `sshConfig`: the OpenSSH client config for `scp://` hosts; the modules.
+ * @return the transport.
+ * @throws TransshipError `TRANSPORT_URL_INVALID` for a scheme nothing registered,
+ *   `TRANSPORT_MODULE_INVALID` for a module that does not load or registers nothing.
+ */
+export async function openTransport(url: string, flags: TransportFlags = {}): Promise<Transport> {
+  const registry = await registryOf(flags)
+  return registry.open(url, {
+    ...(flags.sshConfig ? { sshConfig: flags.sshConfig } : {}),
+    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+  })
+}
+
+async function registryOf(flags: TransportFlags): Promise<TransportRegistry> {
+  const { TransportRegistry } = await loadCore()
+  const registry = new TransportRegistry()
+    .register({
+      scheme: 'file',
+      example: 'file:///dir',
+      load: async () => (await import('@transship/transport-local')).transportSchemes,
+    })
+    .register({
+      scheme: 'scp',
+      example: 'scp://[user@]host[:port]/path',
+      load: async () => (await import('@transship/transport-scp')).transportSchemes,
+    })
+    .register({
+      scheme: 's3',
+      example: 's3://bucket/prefix',
+      load: async () => (await import('@transship/transport-s3')).transportSchemes,
+    })
+  const fromEnvironment = (process.env[TRANSPORT_MODULES_VARIABLE] ?? '')
+    .split(',')
+    .map((spec) => spec.trim())
+    .filter(Boolean)
+  for (const spec of [...fromEnvironment, ...(flags.transportModule ?? [])]) {
+    await registry.loadModule(moduleUrlOf(spec))
+  }
+  return registry
+}
+
+/**
+ * Where a module named on the command line is: a path, from the working directory; a
+ * package name, from the working directory's node_modules first (where the user installed
+ * it), else as the installed CLI finds it.
+ */
+function moduleUrlOf(spec: string): string {
+  if (spec.startsWith('.') || isAbsolute(spec)) return pathToFileURL(resolve(spec)).href
+  try {
+    return pathToFileURL(createRequire(join(process.cwd(), 'noop.js')).resolve(spec)).href
+  } catch {
+    return spec
+  }
 }
 
 /**

@@ -273,8 +273,19 @@ export type {
   Transport,
   TransportCallOptions,
 } from './transport/contract.js'
+export {
+  type DriverPutOptions,
+  defineTransport,
+  type TransportDriver,
+} from './transport/defineTransport.js'
 export { assertExpectation } from './transport/expectation.js'
 export { assertSafeKey, assertSafePrefix } from './transport/keys.js'
+export {
+  type LazyTransportScheme,
+  type TransportOpenOptions,
+  TransportRegistry,
+  type TransportScheme,
+} from './transport/registry.js'
 export {
   compareTrees,
   type FieldDifference,

@@ -1,5 +1,6 @@
 export { DRIVER_NAME } from './errors.js'
 export { type ScpUrlOptions, scpTransportFromUrl } from './fromUrl.js'
+export { transportSchemes } from './scheme.js'
 export {
   createScpTransport,
   type ScpClientOptions,

@@ -3,7 +3,7 @@ import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineO
 import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../keyFile.js'
 import { loadCore } from '../loadCore.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
-import { openTransport } from '../transports.js'
+import { openTransport, type TransportFlags, transportModuleOption } from '../transports.js'
 import { containersArgument, type GroupFlags, groupOf, projectOption } from './groupArguments.js'
 import {
   type CompressFlags,
@@ -21,6 +21,7 @@ import {
 
 interface BackupFlags
   extends EngineFlags,
+    TransportFlags,
     GroupFlags,
     OutputFlags,
     StateFlags,
@@ -75,6 +76,7 @@ export function backupCommand(): Command {
     undoTimeoutOption(),
     preFreezeOption(),
     ...engineFlagOptions(),
+    transportModuleOption(),
   ])
     command.addOption(option)
   return command.action(async (containers: string[], flags: BackupFlags) => {

@@ -5,7 +5,7 @@ import { type KeyFlags, keyFileOption, noEncryptOption, sealingOf } from '../key
 import { loadCore } from '../loadCore.js'
 import { downtimeOf, formatBytes, formatDuration, targetsOf } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
-import { openTransport } from '../transports.js'
+import { openTransport, type TransportFlags, transportModuleOption } from '../transports.js'
 import { containersArgument, type GroupFlags, groupOf, projectOption } from './groupArguments.js'
 import {
   type CompressFlags,
@@ -28,6 +28,7 @@ import {
 
 interface MigrateFlags
   extends EngineFlags,
+    TransportFlags,
     GroupFlags,
     OutputFlags,
     StateFlags,
@@ -103,6 +104,7 @@ export function migrateCommand(): Command {
     preFreezeOption(),
     ...postRestoreOptions(),
     ...engineFlagOptions(),
+    transportModuleOption(),
   ])
     command.addOption(option)
   return command.action(async (containers: string[], flags: MigrateFlags) => {

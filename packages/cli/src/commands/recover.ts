@@ -2,10 +2,10 @@ import type { EngineClient, LedgerResolver, RecoveredMigration, Transport } from
 import { Command, Option } from 'commander'
 import { type EngineFlags, engineFlagOptions, engineOptionsOf } from '../engineOptions.js'
 import { loadCore } from '../loadCore.js'
-import { openTransport } from '../transports.js'
+import { openTransport, type TransportFlags, transportModuleOption } from '../transports.js'
 import { type StateFlags, stateDirOption, undoTimeoutOption } from './options.js'
 
-interface RecoverFlags extends EngineFlags, StateFlags {
+interface RecoverFlags extends EngineFlags, TransportFlags, StateFlags {
   readonly from?: string
   readonly dryRun?: boolean
   readonly force?: boolean
@@ -42,7 +42,12 @@ export function recoverCommand(): Command {
         'with --force ID: the source engine whose lock to take over, for a migration recorded on another host',
       ),
     )
-  for (const option of [stateDirOption(), undoTimeoutOption(), ...engineFlagOptions()])
+  for (const option of [
+    stateDirOption(),
+    undoTimeoutOption(),
+    ...engineFlagOptions(),
+    transportModuleOption(),
+  ])
     command.addOption(option)
   return command.action(async (id: string | undefined, flags: RecoverFlags) => {
     const { recoverMigrations, TransshipError } = await loadCore()

@@ -5,7 +5,12 @@ import { type KeyFlags, keyFileOption, secretOf } from '../keyFile.js'
 import { loadCore } from '../loadCore.js'
 import { downtimeOf, formatDuration, targetsOf } from '../render/format.js'
 import { type OutputFlags, runPipeline } from '../runPipeline.js'
-import { openTransport, splitBackupUrl } from '../transports.js'
+import {
+  openTransport,
+  splitBackupUrl,
+  type TransportFlags,
+  transportModuleOption,
+} from '../transports.js'
 import {
   destinationChoiceOptions,
   type HookFlags,
@@ -21,6 +26,7 @@ import {
 
 interface RestoreFlags
   extends EngineFlags,
+    TransportFlags,
     OutputFlags,
     StateFlags,
     KeyFlags,
@@ -66,6 +72,7 @@ export function restoreCommand(): Command {
     ...destinationChoiceOptions(),
     ...postRestoreOptions(),
     ...engineFlagOptions(),
+    transportModuleOption(),
   ])
     command.addOption(option)
   return command.action(async (backupUrl: string, flags: RestoreFlags) => {
