@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
+import { findImage } from '../packages/core/src/engine/images.js'
 import {
   connectEngine,
   type EngineClient,
@@ -13,12 +14,7 @@ import {
   writeManifest,
 } from '../packages/core/src/index.js'
 import { backupImage } from '../packages/core/src/stages/image/backupImage.js'
-import {
-  findImage,
-  loadImage,
-  removeImage,
-  saveImage,
-} from '../packages/core/src/stages/image/images.js'
+import { loadImage, removeImage, saveImage } from '../packages/core/src/stages/image/images.js'
 import { restoreImage } from '../packages/core/src/stages/image/restoreImage.js'
 import { createLocalTransport } from '../packages/transport-local/src/index.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'

@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode'
 import { TransshipError } from '../errors.js'
 import { runLabels } from '../ledger/runContext.js'
 import { type EngineClient, shortId } from './client.js'
+import { findImage } from './images.js'
 
 /** Label on every helper container, with its purpose as value: cleanup by label. */
 export const HELPER_LABEL = 'transship.helper'
@@ -82,13 +83,7 @@ export async function pickHelperImage(
   preferred: readonly string[],
 ): Promise<string> {
   for (const image of preferred) {
-    const found = await engine
-      .call(`inspect image ${image}`, (docker) => docker.getImage(image).inspect())
-      .then(
-        () => true,
-        () => false,
-      )
-    if (found) return image
+    if (await findImage(engine, image)) return image
   }
   const [any] = await engine.listImages()
   if (!any) {

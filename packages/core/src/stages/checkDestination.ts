@@ -1,4 +1,5 @@
 import type { EngineClient } from '../engine/client.js'
+import { findImage } from '../engine/images.js'
 import { TransshipError } from '../errors.js'
 import { defineStage } from '../pipeline/stage.js'
 import { assertContainerNameFree, type OnConflict, planVolumes } from './destinationNames.js'
@@ -74,14 +75,7 @@ export function checkDestination(options: CheckDestinationOptions) {
     if (options.onMissingNetwork === 'fail') {
       assertNoneMissing(engine, await missingNetworks(engine, source.networks))
     }
-    const hasImage = await engine
-      .call(`inspect image ${source.imageId}`, (docker) =>
-        docker.getImage(source.imageId).inspect(),
-      )
-      .then(
-        () => true,
-        () => false,
-      )
+    const hasImage = (await findImage(engine, source.imageId)) !== undefined
     if (!hasImage && !options.sendImage && !state.image) {
       throw new TransshipError(
         'IMAGE_MISSING',

@@ -1,5 +1,6 @@
 import type { EngineClient } from '../engine/client.js'
 import { shortId } from '../engine/client.js'
+import { findImage } from '../engine/images.js'
 import { targetKey, undo } from '../ledger/undoSteps.js'
 import { defineStage } from '../pipeline/stage.js'
 import {
@@ -62,12 +63,7 @@ export function createTarget(options: CreateTargetOptions) {
         `network ${network.name} was missing on ${engine.url}: created with the source's settings`,
       )
     }
-    const sameImage = await engine
-      .call(`inspect image ${source.image}`, (docker) => docker.getImage(source.image).inspect())
-      .then(
-        (image) => image.Id === source.imageId,
-        () => false,
-      )
+    const sameImage = (await findImage(engine, source.image))?.Id === source.imageId
     const config = targetConfig({
       source,
       name,

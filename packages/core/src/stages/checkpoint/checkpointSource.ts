@@ -190,13 +190,17 @@ async function checkpointFailure(
   const message = messageOf(error)
   if (!/criu|runc/i.test(message)) return error
   const diagnosis = await diagnoseCriuFailure(engine, source.imageId, error, signal)
+  // Explaining a failure must not fail: an engine that does not answer leaves it unknown.
   const stillRuns = await engine.inspectContainer(source.id).then(
     (inspect) => inspect.State.Running,
-    () => false,
+    () => undefined,
   )
-  const state = stillRuns
-    ? 'It keeps running, untouched'
-    : 'It stopped: it is started again (see below)'
+  const state =
+    stillRuns === undefined
+      ? `Whether it still runs is unknown: ${engine.url} did not answer`
+      : stillRuns
+        ? 'It keeps running, untouched'
+        : 'It stopped: it is started again (see below)'
   const where = diagnosis.logPath ? ` (CRIU's log: ${diagnosis.logPath} on ${engine.url})` : ''
   const head = `could not checkpoint ${source.name} on ${engine.url}: ${diagnosis.summary}${where}. ${state}.`
   switch (diagnosis.cause) {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import createDebug from 'debug'
 import type { EngineClient } from '../../engine/client.js'
+import { findImage, shortImageId } from '../../engine/images.js'
 import { TransshipError } from '../../errors.js'
 import type { ImageRecord, SourceContainer } from '../../manifest/schema.js'
 import { defineStage } from '../../pipeline/stage.js'
@@ -8,7 +9,7 @@ import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
 import { storeArtifact } from '../storeArtifact.js'
 import { type ImageSaveFilter, imageSaveFilter } from './imageSaveFilter.js'
-import { findImage, heldLayerCount, saveImage, shortImageId } from './images.js'
+import { heldLayerCount, saveImage } from './images.js'
 
 const debug = createDebug('transship:image')
 

@@ -3,12 +3,12 @@ import createDebug from 'debug'
 import { hashingStream } from '../../archive/hashingStream.js'
 import { tarFraming } from '../../archive/tarFraming.js'
 import type { EngineClient } from '../../engine/client.js'
+import { findImage, shortImageId } from '../../engine/images.js'
 import type { Artifact } from '../../manifest/schema.js'
 import { meter } from '../../pipeline/meter.js'
 import { defineStage } from '../../pipeline/stage.js'
 import { requireSource } from '../require.js'
 import { IMAGE_ARTIFACT, openImageSave } from './backupImage.js'
-import { findImage, shortImageId } from './images.js'
 import { loadImageRecord } from './restoreImage.js'
 
 const debug = createDebug('transship:image')

@@ -4,41 +4,14 @@
 import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
-import type Dockerode from 'dockerode'
 import type { EngineClient } from '../../engine/client.js'
+import { findImage, shortImageId } from '../../engine/images.js'
 import { streamedRequest } from '../../engine/streamedRequest.js'
 import { TransshipError } from '../../errors.js'
 import { mapConcurrent } from '../../pipeline/concurrent.js'
 
 /** How many images are inspected at once when looking for shared layers. */
 const INSPECT_CONCURRENCY = 8
-
-/**
- * An image ID as logs show it, like `docker images` does: `sha256:` and all but 12 hex
- * digits dropped. Anything else is returned as it is.
- */
-export function shortImageId(id: string): string {
-  return /^sha256:[0-9a-f]{64}$/.test(id) ? id.slice(7, 19) : id
-}
-
-/**
- * @param engine - the engine.
- * @param ref - image ID or name.
- * @return the image's inspect, or `undefined` when the engine does not hold it.
- */
-export async function findImage(
-  engine: EngineClient,
-  ref: string,
-): Promise<Dockerode.ImageInspectInfo | undefined> {
-  try {
-    return await engine.call(`inspect image ${shortImageId(ref)}`, (docker) =>
-      docker.getImage(ref).inspect(),
-    )
-  } catch (error) {
-    if (error instanceof TransshipError && error.code === 'ENGINE_NOT_FOUND') return undefined
-    throw error
-  }
-}
 
 /**
  * How many of `layers`, from the bottom, the engine already holds: the longest run of

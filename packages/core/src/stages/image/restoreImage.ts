@@ -4,6 +4,7 @@ import createDebug from 'debug'
 import { tarFraming } from '../../archive/tarFraming.js'
 import { verifyingStream } from '../../archive/verifyingStream.js'
 import type { EngineClient } from '../../engine/client.js'
+import { findImage, shortImageId } from '../../engine/images.js'
 import { TransshipError } from '../../errors.js'
 import { undo } from '../../ledger/undoSteps.js'
 import type { ImageRecord } from '../../manifest/schema.js'
@@ -12,7 +13,7 @@ import { defineStage, type StageContext } from '../../pipeline/stage.js'
 import type { Transport } from '../../transport/contract.js'
 import { requireSource } from '../require.js'
 import { imageLoadGuard } from './imageLoadGuard.js'
-import { findImage, heldLayerCount, loadImage, shortImageId, tagImage } from './images.js'
+import { heldLayerCount, loadImage, tagImage } from './images.js'
 
 const debug = createDebug('transship:image')
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { encodeTarHeader, endOfArchive, padding } from '../../archive/tarWriter.js'
 import { type EngineClient, shortId } from '../../engine/client.js'
+import { findImage } from '../../engine/images.js'
 import { TransshipError } from '../../errors.js'
 import { loadImage } from '../image/images.js'
 
@@ -69,12 +70,7 @@ export async function loadDerivedImage(
   )
   const configHex = createHash('sha256').update(config).digest('hex')
   const id = `sha256:${configHex}`
-  const held = await engine
-    .call(`inspect image ${shortId(id)}`, (docker) => docker.getImage(id).inspect())
-    .then(
-      () => true,
-      () => false,
-    )
+  const held = (await findImage(engine, id)) !== undefined
   if (held) return { id, tag, loaded: false }
 
   // Layer files the engine holds are named but absent: it does not open them.
@@ -99,12 +95,7 @@ export async function loadDerivedImage(
     action: `load image ${tag} (${options.describe} on ${shortId(options.base)})`,
     signal,
   })
-  const loaded = await engine
-    .call(`inspect image ${shortId(id)}`, (docker) => docker.getImage(id).inspect())
-    .then(
-      () => true,
-      () => false,
-    )
+  const loaded = (await findImage(engine, id)) !== undefined
   if (!loaded) {
     throw new TransshipError(
       'IMAGE_LOAD_FAILED',
