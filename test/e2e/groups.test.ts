@@ -24,6 +24,8 @@ const hostB = dockerAt(env.TESTENV_HOST_B)
 const run = randomBytes(3).toString('hex')
 const projects: string[] = []
 const volumes: string[] = []
+/** Networks made by hand (not by docker-compose), removed once their containers are. */
+const networks: string[] = []
 const staging = new StagingDirs('transship-groups')
 const aws = testS3Environment()
 
@@ -103,6 +105,18 @@ afterEach(async () => {
     }
   }
   await removeTestContainersAndVolumes([hostA, hostB], volumes.splice(0))
+  for (const network of networks.splice(0)) {
+    await Promise.all(
+      [hostA, hostB].map((docker) =>
+        docker
+          .getNetwork(network)
+          .remove()
+          .catch((error: { statusCode?: number }) => {
+            if (error.statusCode !== 404) throw error
+          }),
+      ),
+    )
+  }
   await staging.removeAll()
 })
 
@@ -318,6 +332,7 @@ describe('migrate a group with compose v2 labels', () => {
   it('starts dependencies first as com.docker.compose.depends_on says, through staging', async () => {
     const project = `v2shop${run}`
     const network = `${project}_default`
+    networks.push(network)
     await hostA.createNetwork({
       Name: network,
       Labels: { ...TEST_LABEL, 'com.docker.compose.project': project },
@@ -377,14 +392,6 @@ describe('migrate a group with compose v2 labels', () => {
     // Both members' backups were removed from the staging once the targets ran.
     const { readdir } = await import('node:fs/promises')
     expect(await readdir(dir)).toEqual([])
-    await Promise.all(
-      [hostA, hostB].map((docker) =>
-        docker
-          .getNetwork(network)
-          .remove()
-          .catch(() => {}),
-      ),
-    )
   })
 })
 
