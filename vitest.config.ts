@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 /**
  * The tests that need no engine, SSH or S3 server: pure logic, fakes, the local disk and
@@ -37,7 +37,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
-          exclude: UNIT,
+          exclude: [...configDefaults.exclude, ...UNIT],
         },
       },
     ],
