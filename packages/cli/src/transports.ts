@@ -81,7 +81,9 @@ async function registryOf(flags: TransportFlags): Promise<TransportRegistry> {
 function moduleUrlOf(spec: string): string {
   if (spec.startsWith('.') || isAbsolute(spec)) return pathToFileURL(resolve(spec)).href
   try {
-    return pathToFileURL(createRequire(join(process.cwd(), 'noop.js')).resolve(spec)).href
+    const resolved = createRequire(join(process.cwd(), 'noop.js')).resolve(spec)
+    // A Node built-in resolves to its own name.
+    return isAbsolute(resolved) ? pathToFileURL(resolved).href : resolved
   } catch {
     return spec
   }
