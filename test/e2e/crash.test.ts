@@ -81,7 +81,7 @@ describe('kill -9 of a group', () => {
     await sleep(300)
     const state = await scenario.stateDir()
     const run = startTransshipDirectly([...scenario.migrateArgs(first, state), second])
-    // Frozen dependants first: the second named, then the first; both copied, none started.
+    // Both frozen, then both copied (the second named last); none started.
     await run.waitForOutput(
       new RegExp(`"type":"stage-finished","stage":"copy-checkpoint"[^}]*"container":"${second}"`),
     )

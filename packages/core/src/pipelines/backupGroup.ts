@@ -25,7 +25,7 @@ export interface BackupGroupOptions extends Omit<BackupOptions, 'container' | 'p
 /**
  * One backup of a group (`transship backup --project NAME`, or `backup C1 C2 …`), each
  * member backed up as `backup` does one, phase by phase across the group, in one freeze
- * window (frozen dependants first): each member's backup under the group's id
+ * window (all frozen at the same time): each member's backup under the group's id
  * (`<id>/<index>`), a volume several members mount and an image several run stored once,
  * then the group's manifest
  * (`<id>/group.json`), which `restore` reads to restore the whole group. One URL; one
@@ -60,7 +60,7 @@ export function backupGroup(options: BackupGroupOptions): Observable<MigrationEv
     eachMember(phase('preflight')),
     markSharedVolumes(),
     eachMember((member, group) => pipe(shareImage(group), phase('prepare')(member, group))),
-    eachMember(phase('freeze'), { order: 'dependants-first' }),
+    eachMember(phase('freeze'), { order: 'dependants-first', concurrently: true }),
     eachMember(phase('transfer'), { concurrently: true }),
     (events) =>
       events.pipe(

@@ -28,7 +28,7 @@ export interface MigrateGroupOptions extends Omit<MigrateOptions, 'container' | 
  * Moves a group of containers together (`transship migrate --project NAME`, or
  * `migrate C1 C2 …`), each as `migrate` moves one, phase by phase across the group, in one
  * freeze window: every member's image, volumes and target are made while all of them run;
- * then they are frozen, dependants first (an app before the database it uses); what
+ * then they are frozen, all at the same time (started dependants first); what
  * changed moves; and only then do the targets start, dependencies first (the order
  * `findGroup` reads from compose's labels and the containers' references; what moves
  * once all are frozen moves for every member at the same time). A volume
@@ -76,7 +76,8 @@ export function migrateGroup(options: MigrateGroupOptions): Observable<Migration
     eachMember(phase('preflight')),
     markSharedVolumes(),
     eachMember((member, group) => pipe(mountSharedVolumes(group), phase('prepare')(member, group))),
-    eachMember(phase('freeze'), { order: 'dependants-first' }),
+    // All at once: one member's freeze never waits for another's (a checkpoint each).
+    eachMember(phase('freeze'), { order: 'dependants-first', concurrently: true }),
     // Once all are frozen, each member's changes, layer and checkpoint move at the same time.
     eachMember(phase('transfer'), { concurrently: true }),
     (events) =>
