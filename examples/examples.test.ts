@@ -137,8 +137,6 @@ describe('the examples run against real engines', () => {
       env.TESTENV_HOST_A,
       '--to',
       env.TESTENV_HOST_B,
-      '--via',
-      `file://${staging}`,
       '--notify',
       notifications,
     ])

@@ -1,40 +1,35 @@
 /**
- * A migration with two steps of the user's own, composed from @transship/core's stages:
- * a check that runs after the target is created and before it starts (here: every volume
- * of the source is mounted in the target, with the same read-only flag), and a
- * notification once the target runs (here: a JSON line appended to a file). A failing
- * check undoes the migration like any other failure: the source starts again.
+ * A whole migration (pre-copy, checkpoint, layer, image, as `transship migrate` does it,
+ * straight from engine to engine) with two steps of the user's own put between its phases
+ * (`migrationPhases`): a check once everything is copied and before the target starts
+ * (here: every volume of the source is mounted in the target, with the same read-only
+ * flag), and a notification once the target runs (here: a JSON line appended to a file).
+ * A failing check undoes the migration like any other failure: the source continues from
+ * its checkpoint.
  *
  *   tsx examples/migrate-with-check.ts --container web --from unix:///run/docker.sock \
- *     --to ssh://root@host-b/var/run/docker.sock --via file:///srv/staging --notify /var/log/moves
+ *     --to ssh://root@host-b/var/run/docker.sock --notify /var/log/moves
  */
 import { appendFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import {
-  backupVolumes,
-  checkDestination,
+  commitTarget,
   connectEngine,
-  createTarget,
   defineStage,
   type EngineClient,
-  inspectSource,
-  removeBackup,
-  restoreVolumes,
+  migrationPhases,
   rollbackOnFailure,
   startMigration,
-  startTarget,
-  stopSource,
   summarize,
   TransshipError,
-  writeManifest,
 } from '@transship/core'
-import { localTransportFromUrl } from '@transship/transport-local'
 import { lastValueFrom } from 'rxjs'
 
-/** The user's check: the created target mounts every volume as the source did. */
+/** The user's check: the target, made but not started, mounts every volume as the source did. */
 const checkTargetMounts = (engine: EngineClient) =>
   defineStage('check-target-mounts', async (state) => {
-    const target = await engine.inspectContainer(state.target?.id ?? '')
+    if (!state.target) throw new TransshipError('CHECK_FAILED', 'no target was made')
+    const target = await engine.inspectContainer(state.target.id)
     for (const volume of state.volumes) {
       const mount = target.Mounts.find((m) => m.Destination === volume.destination)
       if (mount?.Type !== 'volume' || mount.RW === volume.readOnly) {
@@ -64,34 +59,30 @@ const { values } = parseArgs({
     container: { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
-    via: { type: 'string' },
     notify: { type: 'string' },
   },
 })
-if (!values.container || !values.to || !values.via || !values.notify) {
+if (!values.container || !values.to || !values.notify) {
   throw new Error(
-    'usage: migrate-with-check.ts --container NAME [--from URL] --to URL --via file:///dir --notify FILE',
+    'usage: migrate-with-check.ts --container NAME [--from URL] --to URL --notify FILE',
   )
 }
 
 const source = await connectEngine(values.from)
 const destination = await connectEngine(values.to)
-const transport = localTransportFromUrl(values.via)
+const phases = migrationPhases({ source, destination }, { container: values.container })
 try {
   const summary = await lastValueFrom(
-    startMigration()
-      .pipe(
-        inspectSource({ engine: source, container: values.container }),
-        checkDestination({ engine: destination, hostAccess: 'warn' }),
-        stopSource({ engine: source }),
-        backupVolumes({ engine: source, transport }),
-        writeManifest({ transport }),
-        restoreVolumes({ engine: destination, transport }),
-        createTarget({ engine: destination }),
-        checkTargetMounts(destination),
-        startTarget({ engine: destination }),
-      )
-      .pipe(notify(values.notify), removeBackup({ transport }), rollbackOnFailure(), summarize()),
+    startMigration().pipe(phases.preflight, phases.prepare, phases.freeze, phases.transfer).pipe(
+      checkTargetMounts(destination), // before the target starts
+      phases.start,
+      phases.settle,
+      commitTarget(),
+      notify(values.notify), // once it runs
+      phases.finish,
+      rollbackOnFailure(),
+      summarize(),
+    ),
   )
   console.log(JSON.stringify(summary))
 } finally {
