@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { dockerCompose, projectEvents } from '../test/support/compose.js'
+import { dockerCompose, projectMove } from '../test/support/compose.js'
 import { dockerAt } from '../test/support/docker.js'
 import type { BenchContext, Benchmark } from './lib/benchmark.js'
 import { docker } from './lib/docker.js'
@@ -146,18 +146,15 @@ async function measure(bench: Bench, method: Method): Promise<Timing> {
   }
   const totalMs = performance.now() - clock
   const ended = Date.now()
-  const died = await projectEvents(dockerAt(env.TESTENV_HOST_A), project, ['die'], started, ended)
-  const began = await projectEvents(
+  const move = await projectMove(
+    dockerAt(env.TESTENV_HOST_A),
     dockerAt(env.TESTENV_HOST_B),
     project,
-    ['start'],
     started,
     ended,
   )
-  const first = Math.min(...died.map((event) => event.timeNano))
-  const last = Math.max(...began.map((event) => event.timeNano))
   return {
-    downtimeMs: (last - first) / 1e6,
+    downtimeMs: (move.lastStarted - move.firstDied) / 1e6,
     totalMs,
     memoryKept: await redisKeptMemory(context, env.TESTENV_HOST_B, `${project}_redis_1`, keys),
   }

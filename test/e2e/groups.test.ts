@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type CliResult, errorLines, lastStdoutLine, linesOf, transship } from '../support/cli.js'
-import { dockerCompose, projectEvents } from '../support/compose.js'
+import { dockerCompose, projectEvents, projectMove } from '../support/compose.js'
 import { IDLE_COMMAND } from '../support/containers.js'
 import { dockerAt, execIn, removeTestContainersAndVolumes, TEST_LABEL } from '../support/docker.js'
 import { objectsUnder, testS3, testS3Environment, uniqueS3Prefix } from '../support/s3.js'
@@ -88,6 +88,17 @@ function orderOf(events: readonly StageLine[], stage: string): string[] {
     .map((event) => event.container ?? '?')
 }
 
+/** docker-compose on B, with the project's file, lists each container Up. */
+async function expectUpOnB(project: string, names: readonly string[]): Promise<void> {
+  const ps = linesOf(await dockerCompose(env.TESTENV_HOST_B, project, ['ps']))
+  for (const name of names) {
+    expect(
+      ps.find((line) => line.startsWith(`${name} `)),
+      ps.join('\n'),
+    ).toMatch(/\bUp\b/)
+  }
+}
+
 async function labelsOf(docker: Docker, name: string): Promise<Record<string, string>> {
   return (await docker.getContainer(name).inspect()).Config.Labels ?? {}
 }
@@ -131,13 +142,16 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
     const [redis, app, worker] = shopContainers(project)
 
     // One freeze window: no target started before the last source was frozen.
-    const died = await projectEvents(hostA, project, ['die'], before, after)
-    const started = await projectEvents(hostB, project, ['start'], before, after)
+    const { died, started, lastDied, firstStarted } = await projectMove(
+      hostA,
+      hostB,
+      project,
+      before,
+      after,
+    )
     expect(new Set(died.map((event) => event.name))).toEqual(new Set([redis, app, worker]))
     expect(new Set(started.map((event) => event.name))).toEqual(new Set([redis, app, worker]))
-    const lastFrozen = Math.max(...died.map((event) => event.timeNano))
-    const firstStarted = Math.min(...started.map((event) => event.timeNano))
-    expect(lastFrozen).toBeLessThan(firstStarted)
+    expect(lastDied).toBeLessThan(firstStarted)
 
     // Compose 1.29 records no depends_on: the order is the project's creation order.
     expect(orderOf(events, 'checkpoint')).toEqual([worker, app, redis])
@@ -170,13 +184,7 @@ describe('migrate --project (a docker-compose 1.29 project)', () => {
     expect(summary.downtime?.totalMs).toBeGreaterThan(0)
 
     // Every service Up on B, as docker-compose sees them with the same file.
-    const ps = linesOf(await dockerCompose(env.TESTENV_HOST_B, project, ['ps']))
-    for (const name of [redis, app, worker]) {
-      expect(
-        ps.find((line) => line.startsWith(`${name} `)),
-        ps.join('\n'),
-      ).toMatch(/\bUp\b/)
-    }
+    await expectUpOnB(project, [redis, app, worker])
     for (const name of [redis, app, worker]) {
       const labels = await labelsOf(hostA, name)
       expect(await labelsOf(hostB, name)).toMatchObject(labels)
@@ -311,13 +319,7 @@ describe('backup --project, then restore of the one URL', () => {
     const restored = await transship(['restore', url, '--to', env.TESTENV_HOST_B], aws)
     expect(restored.code, restored.stderr).toBe(0)
     expect(lastStdoutLine(restored)).toContain(`restored ${redis}, ${app}, ${worker}`)
-    const ps = linesOf(await dockerCompose(env.TESTENV_HOST_B, project, ['ps']))
-    for (const name of [redis, app, worker]) {
-      expect(
-        ps.find((line) => line.startsWith(`${name} `)),
-        ps.join('\n'),
-      ).toMatch(/\bUp\b/)
-    }
+    await expectUpOnB(project, [redis, app, worker])
     expect(await redisGet(hostB, redis)).toBe(project)
     expect(
       (await execIn(hostB.getContainer(worker), ['cat', '/shared/written-by-app'])).stdout.trim(),

@@ -77,3 +77,38 @@ export async function projectEvents(
       }
     })
 }
+
+/** A project's move as the engines saw it: its containers' `die` at A and `start` at B. */
+export interface ProjectMove {
+  readonly died: readonly ContainerEvent[]
+  readonly started: readonly ContainerEvent[]
+  /** Nanoseconds (engine clock) of the first and last of each. */
+  readonly firstDied: number
+  readonly lastDied: number
+  readonly firstStarted: number
+  readonly lastStarted: number
+}
+
+/**
+ * The `die` events of a project's containers at `from` and their `start` events at `to`
+ * between two times (`Date.now()`): whether it moved in one freeze window, and its downtime.
+ */
+export async function projectMove(
+  from: Docker,
+  to: Docker,
+  project: string,
+  since: number,
+  until: number,
+): Promise<ProjectMove> {
+  const died = await projectEvents(from, project, ['die'], since, until)
+  const started = await projectEvents(to, project, ['start'], since, until)
+  const times = (events: readonly ContainerEvent[]) => events.map((event) => event.timeNano)
+  return {
+    died,
+    started,
+    firstDied: Math.min(...times(died)),
+    lastDied: Math.max(...times(died)),
+    firstStarted: Math.min(...times(started)),
+    lastStarted: Math.max(...times(started)),
+  }
+}

@@ -38,7 +38,7 @@ export {
 } from './engine/url.js'
 export { messageOf, TransshipError } from './errors.js'
 export { type EachMemberOptions, eachMember, mapMembers } from './group/eachMember.js'
-export { COMPOSE_PROJECT_LABEL, type FindGroupOptions, findGroup } from './group/findGroup.js'
+export { type FindGroupOptions, findGroup } from './group/findGroup.js'
 export { groupDowntime } from './group/groupDowntime.js'
 export {
   isGroupBackup,

@@ -85,14 +85,7 @@ export function describeGroupPlan(plan: GroupPlan, label: string): string {
     `plan: ${label}, ${names.length} containers, from ${plan.source}${plan.destination ? ` to ${plan.destination}` : ''}`,
     `  frozen in this order: ${[...names].reverse().join(', ')}; then started: ${names.join(', ')}`,
   ]
-  for (const [title, items] of [
-    ['warnings', plan.warnings],
-    ['problems (the migration would stop before touching anything)', plan.problems],
-  ] as const) {
-    if (items.length === 0) continue
-    lines.push(`  ${title}`)
-    for (const item of items) lines.push(`    - ${item}`)
-  }
+  lines.push(...verdictLines(plan))
   for (const member of plan.members) lines.push('', describePlan({ ...member, problems: [] }))
   return lines.join('\n')
 }
@@ -128,18 +121,26 @@ export function describePlan(plan: MigrationPlan): string {
   }
   if (plan.networksToCreate.length > 0)
     lines.push(`  networks to create: ${plan.networksToCreate.join(', ')}`)
-  for (const [title, items] of [
-    ['warnings', plan.warnings],
-    ['problems (the migration would stop before touching anything)', plan.problems],
-  ] as const) {
-    if (items.length === 0) continue
-    lines.push(`  ${title}`)
-    for (const item of items) lines.push(`    - ${item}`)
-  }
+  lines.push(...verdictLines(plan))
   return lines.join('\n')
 }
 
 function copiedHow(volume: MigrationPlan['volumes'][number]): string {
   if (volume.copiedWith !== undefined) return `copied with ${volume.copiedWith}, mounted`
   return volume.copied ? 'copied' : 're-created empty'
+}
+
+/** A plan's warnings and problems, each under its title, when there are any. */
+function verdictLines(plan: {
+  readonly warnings: readonly string[]
+  readonly problems: readonly string[]
+}): string[] {
+  return (
+    [
+      ['warnings', plan.warnings],
+      ['problems (the migration would stop before touching anything)', plan.problems],
+    ] as const
+  ).flatMap(([title, items]) =>
+    items.length === 0 ? [] : [`  ${title}`, ...items.map((item) => `    - ${item}`)],
+  )
 }

@@ -61,12 +61,7 @@ export async function loadManifest(
     options,
   )
   const manifest = parseManifest(text, url)
-  if (manifest.id !== id) {
-    throw new TransshipError(
-      'MANIFEST_INVALID',
-      `manifest at ${url} belongs to backup ${manifest.id}`,
-    )
-  }
+  assertOwnId(manifest.id, id, url, 'manifest')
   return { manifest, sealed }
 }
 
@@ -97,12 +92,7 @@ export async function loadGroupManifest(
   const key = `${id}/${GROUP_MANIFEST_KEY}`
   const { text, sealed } = await readDocument(transport, key, url, 'group manifest', options)
   const group = parseGroupManifest(text, url)
-  if (group.id !== id) {
-    throw new TransshipError(
-      'MANIFEST_INVALID',
-      `group manifest at ${url} belongs to backup ${group.id}`,
-    )
-  }
+  assertOwnId(group.id, id, url, 'group manifest')
   return { group, sealed }
 }
 
@@ -148,4 +138,11 @@ async function readDocument(
     )
   }
   return { text: stored.toString('utf8'), sealed }
+}
+
+/** Refuses a manifest copied from another backup: its id must be the one it was read under. */
+function assertOwnId(found: string, id: string, url: string, what: string): void {
+  if (found !== id) {
+    throw new TransshipError('MANIFEST_INVALID', `${what} at ${url} belongs to backup ${found}`)
+  }
 }

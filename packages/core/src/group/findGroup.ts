@@ -5,10 +5,7 @@ import { defineStage } from '../pipeline/stage.js'
 import { initialState, type MemberState } from '../pipeline/state.js'
 import { newBackupId } from '../stages/backupId.js'
 import { inspectNamed } from '../stages/inspectSource.js'
-import { dependencyOrder, memberOf } from './memberOrder.js'
-
-/** The label compose puts on every container of a project, naming it. */
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project'
+import { COMPOSE_PROJECT_LABEL, dependencyOrder, memberOf } from './memberOrder.js'
 
 /** The label compose puts on a `compose run` container: never part of the project's services. */
 const COMPOSE_ONEOFF_LABEL = 'com.docker.compose.oneoff'
@@ -26,6 +23,22 @@ export interface FindGroupOptions {
    * (default: made from its name when it is inspected).
    */
   readonly memberId?: (index: number, groupId: string) => string
+}
+
+/**
+ * A group's selection as `findGroup` takes it, from options that may carry either.
+ *
+ * @param options - `project` and/or `containers`.
+ * @return only those given.
+ */
+export function groupSelection(options: {
+  readonly project?: string | undefined
+  readonly containers?: readonly string[] | undefined
+}): Pick<FindGroupOptions, 'project' | 'containers'> {
+  return {
+    ...(options.project === undefined ? {} : { project: options.project }),
+    ...(options.containers ? { containers: options.containers } : {}),
+  }
 }
 
 /**

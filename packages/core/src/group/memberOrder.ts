@@ -3,7 +3,8 @@ import { TransshipError } from '../errors.js'
 
 /** Compose v2's list of a service's dependencies: `service:condition:restart`, comma-separated. */
 const DEPENDS_ON = 'com.docker.compose.depends_on'
-const PROJECT = 'com.docker.compose.project'
+/** The label compose puts on every container of a project, naming it. */
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project'
 const SERVICE = 'com.docker.compose.service'
 /** The shortest id prefix taken to name a container: the length of Docker's short ids. */
 const SHORT_ID = 12
@@ -103,7 +104,7 @@ function needsOf(member: GroupMember, members: readonly GroupMember[]): Need[] {
 
 /** The services of the `depends_on` label: each the members of that service in the project. */
 function serviceNeeds(member: GroupMember, members: readonly GroupMember[]): Need[] {
-  const project = member.labels[PROJECT]
+  const project = member.labels[COMPOSE_PROJECT_LABEL]
   const services = (member.labels[DEPENDS_ON] ?? '').split(',').map(serviceOf)
   return services
     .filter((service) => service !== '')
@@ -112,7 +113,9 @@ function serviceNeeds(member: GroupMember, members: readonly GroupMember[]): Nee
       const why = `label ${DEPENDS_ON}`
       const replicas = members.filter(
         (m) =>
-          project !== undefined && m.labels[PROJECT] === project && m.labels[SERVICE] === service,
+          project !== undefined &&
+          m.labels[COMPOSE_PROJECT_LABEL] === project &&
+          m.labels[SERVICE] === service,
       )
       if (replicas.length === 0) return [{ what, why, on: undefined }]
       return replicas.map((on) => ({ what, why, on }))

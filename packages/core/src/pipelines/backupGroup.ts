@@ -1,6 +1,6 @@
 import { type Observable, pipe, throwError } from 'rxjs'
 import { eachMember, memberSubject } from '../group/eachMember.js'
-import { findGroup } from '../group/findGroup.js'
+import { findGroup, groupSelection } from '../group/findGroup.js'
 import { writeGroupManifest } from '../group/groupManifest.js'
 import { markSharedVolumes, shareImage } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
@@ -53,8 +53,7 @@ export function backupGroup(options: BackupGroupOptions): Observable<MigrationEv
   }).pipe(
     findGroup({
       engine: options.source,
-      ...(options.project === undefined ? {} : { project: options.project }),
-      ...(options.containers ? { containers: options.containers } : {}),
+      ...groupSelection(options),
       memberId: (index, groupId) => `${groupId}/${index}`,
     }),
     eachMember(phase('preflight')),

@@ -1,7 +1,7 @@
 import { type Observable, pipe, throwError } from 'rxjs'
 import { TransshipError } from '../errors.js'
 import { eachMember, memberSubject } from '../group/eachMember.js'
-import { findGroup } from '../group/findGroup.js'
+import { findGroup, groupSelection } from '../group/findGroup.js'
 import { settleTargets } from '../group/settleTargets.js'
 import { markSharedVolumes, mountSharedVolumes } from '../group/shared.js'
 import type { MigrationEvent } from '../pipeline/events.js'
@@ -68,8 +68,7 @@ export function migrateGroup(options: MigrateGroupOptions): Observable<Migration
   }).pipe(
     findGroup({
       engine: options.source,
-      ...(options.project === undefined ? {} : { project: options.project }),
-      ...(options.containers ? { containers: options.containers } : {}),
+      ...groupSelection(options),
       // A sealed backup's id names no container: each member's is made as the staging's.
       ...(staged?.id ? { memberId: () => newBackupId(SEALED_BACKUP_PREFIX) } : {}),
     }),

@@ -1,5 +1,5 @@
 import { memberSubject } from '../group/eachMember.js'
-import { findGroup } from '../group/findGroup.js'
+import { findGroup, groupSelection } from '../group/findGroup.js'
 import { startMigration } from '../pipeline/startMigration.js'
 import { stateAfter } from '../pipeline/stateAfter.js'
 import { volumesRefused } from '../pipelines/migrateGroup.js'
@@ -41,8 +41,7 @@ export async function planGroup(options: PlanGroupOptions): Promise<GroupPlan> {
     startMigration().pipe(
       findGroup({
         engine: options.source,
-        ...(options.project === undefined ? {} : { project: options.project }),
-        ...(options.containers ? { containers: options.containers } : {}),
+        ...groupSelection(options),
       }),
     ),
   )
