@@ -123,10 +123,11 @@ function restoreGroup(options: RestoreOptions): Observable<MigrationEvent> {
       eachMember((member, group) =>
         pipe(
           mountSharedVolumes(group),
-          restorePhases(options, transport, memberSubject(member, group).peers).prepare,
+          restorePhases(options, transport, { peers: memberSubject(member, group).peers }).prepare,
         ),
       ),
-      eachMember(() => restorePhases(options, transport, {}, 0).start),
+      // Each target starts without waiting; settleTargets then waits once for all of them.
+      eachMember(() => restorePhases(options, transport, { settleMs: 0 }).start),
       settleTargets({ engine: options.destination }),
       eachMember(() => phases.settle),
       commitTarget(),
@@ -206,9 +207,14 @@ interface RestorePhases {
 function restorePhases(
   options: RestoreOptions,
   transport: Transport,
-  peers?: Readonly<Record<string, string>>,
-  settleMs?: number,
+  member: {
+    /** In a group: the targets already made, by source id and name (see `TargetInputs`). */
+    readonly peers?: Readonly<Record<string, string>>
+    /** How long the target must keep running after its start (default 500 ms). */
+    readonly settleMs?: number
+  } = {},
 ): RestorePhases {
+  const { peers, settleMs } = member
   const { destination: engine } = options
   const choices = {
     ...(options.onConflict ? { onConflict: options.onConflict } : {}),
